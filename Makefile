@@ -1,0 +1,59 @@
+# modelops: `make up` runs the platform, `make test` runs the tests. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export PYTHONPATH := $(CURDIR)/include
+export GX_ANALYTICS_ENABLED := False
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up down status clean test lint unit dag-tests integration bench demo
+
+help:
+	@echo "make up        start the local platform (creates .venv on first use)"
+	@echo "make down      stop every process it started (data is kept)"
+	@echo "make status    what runs where"
+	@echo "make clean     stop and remove all local state (.local/)"
+	@echo "make test      lint, unit, DAG and integration tests"
+	@echo "make bench     benchmarks"
+
+# The venv is rebuilt when requirements change; a second `make up` reuses it.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip check
+	@touch $@
+
+venv: $(VENV)/.installed
+
+up: venv
+	$(PY) -m modelops.stack up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m modelops.stack down; else echo "nothing to stop (no .venv)"; fi
+
+status:
+	@$(PY) -m modelops.stack status
+
+clean:
+	@if [ -x $(PY) ]; then $(PY) -m modelops.stack clean; fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+dag-tests: venv
+	$(BIN)/pytest -q -s tests/dags
+
+integration: venv
+	$(BIN)/pytest -q -s tests/integration
+
+test: lint unit dag-tests integration
+
+bench: venv
+	$(PY) -m benchmarks.run

@@ -1,0 +1,277 @@
+"""Model declarations: one YAML file per model, parsed into a typed, validated object.
+
+A data scientist adds a model by writing ``include/models/<name>.yaml`` (and its expectation
+suite); the DAG files generate the model's DAGs from the parsed object. A bad file must fail at
+DAG parse time with a message naming the file, the field and the problem, so validation is
+strict (unknown keys are refused: a typo is an error, not a silently ignored setting).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+
+ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
+FeatureType = Literal["numeric", "categorical"]
+
+CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "precision", "recall"}
+REGRESSION_METRICS = {"rmse", "mae", "r2", "mape"}
+#: Metrics where a smaller value is better; every other metric is maximised.
+LOWER_IS_BETTER = {"rmse", "mae", "mape", "log_loss"}
+KNOWN_CANDIDATES = {
+    "linear",  # LogisticRegression or Ridge, by problem type
+    "random_forest",
+    "hist_gradient_boosting",
+}
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+
+
+class ConfigError(ValueError):
+    """A model declaration is invalid; the message names the file, the field and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Feature(_Strict):
+    name: str = Field(min_length=1)
+    type: FeatureType
+    description: str = ""
+    #: Nullable features may contain missing values; the suite and the monitor allow a null rate.
+    nullable: bool = False
+
+
+class DataSpec(_Strict):
+    #: S3 prefix under the bucket where this model's raw batches land: ``raw/<model>/`` by default.
+    raw_prefix: str | None = None
+    file_format: Literal["csv", "parquet"] = "csv"
+    #: Column with the event time; enables the time-based test split.
+    timestamp_column: str | None = None
+    #: Column that identifies a row (checked for uniqueness by the suite).
+    id_column: str | None = None
+    #: Name of a synthetic generator in ``modelops.datagen`` used by ``make up`` and the demo.
+    generator: str | None = None
+    #: Rows per generated daily batch.
+    rows_per_day: int = Field(default=2000, ge=10, le=10_000_000)
+    #: Days of history ``make up`` loads into ``raw/``.
+    history_days: int = Field(default=60, ge=1, le=3650)
+
+
+class TrainingSpec(_Strict):
+    window_days: int = Field(default=30, ge=1, le=3650)
+    candidates: tuple[str, ...] = ("linear", "random_forest", "hist_gradient_boosting")
+    cv_folds: int = Field(default=3, ge=2, le=20)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    random_seed: int = 42
+    #: Upper bound on rows used for training (sampled deterministically beyond it).
+    max_rows: int = Field(default=500_000, ge=100)
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one candidate is required")
+        unknown = sorted(set(value) - KNOWN_CANDIDATES)
+        if unknown:
+            raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(KNOWN_CANDIDATES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("candidates are listed twice")
+        return value
+
+
+class MetricsSpec(_Strict):
+    primary: str
+    secondary: tuple[str, ...] = ()
+
+
+class GateSpec(_Strict):
+    #: Absolute floor on the primary metric (a ceiling for lower-is-better metrics).
+    min_primary: float | None = None
+    #: How much worse than the champion the candidate may be on the primary metric.
+    tolerance: float = Field(default=0.0, ge=0.0)
+    #: How much better than the champion the candidate must be (0 = not worse beyond tolerance).
+    min_improvement: float = Field(default=0.0, ge=0.0)
+    #: Categorical column whose slices are compared between candidate and champion.
+    slice_column: str | None = None
+    max_slice_regression: float = Field(default=0.05, ge=0.0)
+    max_latency_ms_per_1k: float = Field(default=2000.0, gt=0.0)
+    max_model_size_mb: float = Field(default=200.0, gt=0.0)
+
+
+class ScheduleSpec(_Strict):
+    #: Cron expression, preset (``@weekly``) or ``null`` for request/trigger-only retraining.
+    retrain: str | None = "@weekly"
+    monitor: str | None = "@daily"
+
+
+class DriftSpec(_Strict):
+    p_value: float = Field(default=0.05, gt=0.0, lt=1.0)
+    psi_threshold: float = Field(default=0.2, gt=0.0)
+    #: Effect-size floors so large samples do not flag trivial shifts.
+    wasserstein_threshold: float = Field(default=0.1, gt=0.0)
+    jensen_shannon_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    #: Share of drifted features above which the dataset counts as drifted.
+    dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    #: Reference size above which distance measures replace hypothesis tests.
+    large_sample_rows: int = Field(default=1000, ge=10)
+    cooldown_hours: int = Field(default=24, ge=0)
+    max_retrains_per_window: int = Field(default=3, ge=0)
+    retrain_window_days: int = Field(default=7, ge=1)
+    alert_webhook: str | None = None
+
+
+class ModelConfig(_Strict):
+    name: str
+    description: str = ""
+    owner: str = "modelops"
+    problem_type: ProblemType
+    target: str = Field(min_length=1)
+    features: tuple[Feature, ...] = Field(min_length=1)
+    data: DataSpec = DataSpec()
+    training: TrainingSpec = TrainingSpec()
+    metrics: MetricsSpec
+    gate: GateSpec = GateSpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+    drift: DriftSpec = DriftSpec()
+    tags: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        names = [f.name for f in self.features]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"features: listed twice: {duplicated}")
+        if self.target in names:
+            raise ValueError(f"target: '{self.target}' is also listed as a feature")
+        allowed = REGRESSION_METRICS if self.problem_type == "regression" else CLASSIFICATION_METRICS
+        for field, metric in [("metrics.primary", self.metrics.primary)] + [
+            ("metrics.secondary", m) for m in self.metrics.secondary
+        ]:
+            if metric not in allowed:
+                raise ValueError(f"{field}: '{metric}' is not a {self.problem_type} metric; choose from {sorted(allowed)}")
+        if self.problem_type == "multiclass_classification" and self.metrics.primary in {"precision", "recall", "f1"}:
+            raise ValueError(f"metrics.primary: '{self.metrics.primary}' is binary-only; use f1_macro or accuracy")
+        categorical = {f.name for f in self.features if f.type == "categorical"}
+        if self.gate.slice_column and self.gate.slice_column not in categorical:
+            raise ValueError(f"gate.slice_column: '{self.gate.slice_column}' is not a categorical feature")
+        for field, column in [("data.timestamp_column", self.data.timestamp_column), ("data.id_column", self.data.id_column)]:
+            if column and (column in names or column == self.target):
+                raise ValueError(f"{field}: '{column}' must not also be a feature or the target")
+        return self
+
+    # Derived names: one place, so DAGs, S3 layout and registry agree.
+    @property
+    def raw_prefix(self) -> str:
+        return (self.data.raw_prefix or f"raw/{self.name}/").rstrip("/") + "/"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.problem_type != "regression"
+
+    @property
+    def primary_higher_is_better(self) -> bool:
+        return self.metrics.primary not in LOWER_IS_BETTER
+
+    @property
+    def suite_path(self) -> Path:
+        return EXPECTATIONS_DIR / f"{self.name}.json"
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  - field '{location}': {message}")
+    return f"{path}: invalid model config:\n" + "\n".join(lines)
+
+
+def load_model_config(path: str | os.PathLike[str]) -> ModelConfig:
+    """Parse one model file; raise :class:`ConfigError` naming the file, the field and the problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(raw).__name__}")
+    try:
+        config = ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    if config.name != path.stem:
+        raise ConfigError(f"{path}: field 'name': '{config.name}' must match the file name '{path.stem}'")
+    return config
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("MODELOPS_MODELS_DIR", MODELS_DIR))
+
+
+def _model_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+
+
+def load_all_models(directory: str | os.PathLike[str] | None = None) -> dict[str, ModelConfig]:
+    """Every declared model, by name. One bad file raises: a broken declaration must be seen."""
+    directory = Path(directory) if directory else models_dir()
+    configs = {}
+    for path in _model_files(directory):
+        config = load_model_config(path)
+        configs[config.name] = config
+    return configs
+
+
+def load_models_and_errors(directory: str | os.PathLike[str] | None = None) -> tuple[list[ModelConfig], list[ConfigError]]:
+    """The valid declarations and the errors of the invalid ones, for callers that must go on."""
+    directory = Path(directory) if directory else models_dir()
+    models, errors = [], []
+    for path in _model_files(directory):
+        try:
+            models.append(load_model_config(path))
+        except ConfigError as exc:
+            errors.append(exc)
+    return models, errors
+
+
+def get_model(name: str, directory: str | os.PathLike[str] | None = None) -> ModelConfig:
+    directory = Path(directory) if directory else models_dir()
+    for suffix in (".yaml", ".yml"):
+        path = directory / f"{name}{suffix}"
+        if path.exists():
+            return load_model_config(path)
+    known = sorted(p.stem for p in directory.glob("*.y*ml"))
+    raise ConfigError(f"unknown model '{name}': no {directory}/{name}.yaml (known models: {known})")

@@ -1,0 +1,47 @@
+"""Shared wiring for the generated DAGs: which models exist, default args, the run's as-of date.
+
+Kept light (no pandas/sklearn/mlflow imports): DAG files import it at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from modelops import config as model_config
+
+log = logging.getLogger(__name__)
+
+START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def declared_models() -> list[model_config.ModelConfig]:
+    """The valid model declarations. Invalid ones are skipped here so one typo does not take
+    every model's DAGs down; ``dags/model_configs.py`` reports them as an import error."""
+    models, errors = model_config.load_models_and_errors()
+    for error in errors:
+        log.error("skipping a model declaration: %s", error)
+    return models
+
+
+def default_args(model: model_config.ModelConfig, retries: int = 1) -> dict:
+    return {
+        "owner": model.owner,
+        "retries": retries,
+        "retry_delay": dt.timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+    }
+
+
+def as_of(context) -> dt.datetime:
+    """The instant a run stands for: its data interval end, or ``run_after`` for manual and
+    asset-triggered runs (whose ``logical_date`` may be None). Never ``now()``."""
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value
+    return context["dag_run"].run_after
+
+
+def as_of_date(context) -> dt.date:
+    return as_of(context).astimezone(dt.UTC).date()

@@ -1,0 +1,487 @@
+"""The local platform: moto (S3 + SQS), MLflow and Airflow 3 on loopback, one command each way.
+
+``python -m modelops.stack up|down|status|clean`` (what ``make up`` and friends call), and the
+:class:`Stack` class the integration tests use to run their own stack on free ports in a
+temporary folder. Every component is its own process in its own session; its pid is recorded,
+and ``down`` stops the whole process tree of each one (Airflow's LocalExecutor workers and log
+servers included), so nothing is left behind.
+
+moto keeps its state in memory. ``down`` therefore saves the bucket to ``<home>/s3-snapshot``
+and ``up`` restores it into a freshly started endpoint, so ``make down && make up`` keeps data
+(messages still in flight on SQS are not kept: ingestion re-announces unprocessed raw files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+COMPONENTS = ("aws", "mlflow", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments and blanks ignored); the real environment wins."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    host: str = "127.0.0.1"
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
+    aws_port: int = 4566
+    serving_port: int = 8000
+    log_server_port: int = 8793
+    trigger_log_server_port: int = 8794
+    bucket: str = "modelops"
+    region: str = "us-east-1"
+    access_key: str = "testing"
+    secret_key: str = "testing"
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+    airflow_db_url: str | None = None
+    mlflow_db_url: str | None = None
+    serving_token: str = "local-dev-token"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
+        values = {**_read_env_file(REPO / ".env"), **(env if env is not None else os.environ)}
+
+        def get(name: str, default):
+            raw = values.get(name)
+            return type(default)(raw) if raw not in (None, "") else default
+
+        return cls(
+            home=Path(values.get("MODELOPS_HOME") or REPO / ".local"),
+            host=get("MODELOPS_HOST", "127.0.0.1"),
+            airflow_port=get("AIRFLOW_PORT", 8080),
+            mlflow_port=get("MLFLOW_PORT", 5000),
+            aws_port=get("AWS_ENDPOINT_PORT", 4566),
+            serving_port=get("SERVING_PORT", 8000),
+            log_server_port=get("AIRFLOW_LOG_SERVER_PORT", 8793),
+            trigger_log_server_port=get("AIRFLOW_TRIGGER_LOG_SERVER_PORT", 8794),
+            bucket=get("MODELOPS_BUCKET", "modelops"),
+            region=get("AWS_DEFAULT_REGION", "us-east-1"),
+            access_key=get("AWS_ACCESS_KEY_ID", "testing"),
+            secret_key=get("AWS_SECRET_ACCESS_KEY", "testing"),
+            admin_user=get("AIRFLOW_ADMIN_USER", "admin"),
+            admin_password=get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+            airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
+            mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
+            serving_token=get("MODELOPS_SERVING_TOKEN", "local-dev-token"),
+        )
+
+    @classmethod
+    def ephemeral(cls, home: Path, **overrides) -> StackConfig:
+        """A stack on free ports in its own folder: what the integration tests run."""
+        ports = {
+            name: free_port()
+            for name in ("airflow_port", "mlflow_port", "aws_port", "serving_port", "log_server_port", "trigger_log_server_port")
+        }
+        return cls(home=home, **{**ports, **overrides})
+
+    # Addresses --------------------------------------------------------------------------------
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://{self.host}:{self.serving_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    def airflow_sql_url(self) -> str:
+        return self.airflow_db_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
+
+    def mlflow_sql_url(self) -> str:
+        return self.mlflow_db_url or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    def client_env(self) -> dict[str, str]:
+        """What a process needs to reach the platform's services (tasks, tests, the demo)."""
+        return {
+            "MODELOPS_BUCKET": self.bucket,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_S3_ENDPOINT_URL": self.aws_url,
+            "MODELOPS_SERVING_URL": self.serving_url,
+            "MODELOPS_SERVING_TOKEN": self.serving_token,
+            "MODELOPS_AIRFLOW_URL": self.airflow_url,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The full environment of every component: client settings plus Airflow's own."""
+        venv_bin = str(Path(sys.executable).parent)
+        aws_connection = {
+            "conn_type": "aws",
+            "login": self.access_key,
+            "password": self.secret_key,
+            "extra": {"endpoint_url": self.aws_url, "region_name": self.region},
+        }
+        env = {
+            **os.environ,
+            **self.client_env(),
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "include"), os.environ.get("PYTHONPATH")])),
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_sql_url(),
+            "AIRFLOW__API__HOST": self.host,
+            "AIRFLOW__API__PORT": str(self.airflow_port),
+            "AIRFLOW__API__BASE_URL": self.airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": "modelops-local-secret-key",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "modelops-local-jwt-secret-change-me-in-production",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_server_port),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            # Airflow forks task processes; macOS-style fork safety is irrelevant on Linux, but
+            # GX and MLflow print analytics warnings without these.
+            "GX_ANALYTICS_ENABLED": "False",
+            "MLFLOW_ENABLE_TELEMETRY": "false",
+            "DO_NOT_TRACK": "true",
+            **self.extra_env,
+        }
+        return env
+
+
+class Stack:
+    def __init__(self, config: StackConfig):
+        self.config = config
+        self.home = config.home
+        self.pids = self.home / "pids"
+        self.logs = self.home / "logs"
+
+    # Process bookkeeping -----------------------------------------------------------------------
+    def _pid(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text().strip())
+        return pid if _alive(pid) else None
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        if self._pid(name):
+            log.info("%s already running (pid %s)", name, self._pid(name))
+            return
+        self.pids.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        logfile = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            argv,
+            env=self.config.environment(),
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.home,
+            start_new_session=True,
+        )
+        logfile.close()
+        (self.pids / f"{name}.pid").write_text(str(process.pid))
+        log.info("started %s (pid %s), log %s", name, process.pid, self.logs / f"{name}.log")
+
+    def _stop(self, name: str, timeout: float = 20.0) -> None:
+        path = self.pids / f"{name}.pid"
+        pid = self._pid(name)
+        if pid:
+            _kill_tree(pid, timeout)
+            log.info("stopped %s (pid %s)", name, pid)
+        path.unlink(missing_ok=True)
+
+    def running(self) -> dict[str, int | None]:
+        return {name: self._pid(name) for name in COMPONENTS}
+
+    # Lifecycle ---------------------------------------------------------------------------------
+    def up(self, load_history: bool = True) -> None:
+        cfg = self.config
+        for directory in (self.home, cfg.airflow_home, self.home / "mlflow"):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._write_passwords()
+        for name, port in (("aws", cfg.aws_port), ("mlflow", cfg.mlflow_port), ("airflow-api-server", cfg.airflow_port)):
+            if not self._pid(name) and _port_busy(cfg.host, port):
+                raise RuntimeError(
+                    f"port {port} on {cfg.host} is taken by another process; {name} cannot start. "
+                    f"Stop it or choose another port (see .env.example)."
+                )
+        fresh_endpoint = not self._pid("aws")
+        self._start("aws", [_bin("moto_server"), "-H", cfg.host, "-p", str(cfg.aws_port)])
+        wait_for(lambda: _http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log")
+        from modelops import bootstrap
+
+        bootstrap.create_resources(cfg)
+        if fresh_endpoint:
+            restored = bootstrap.restore_snapshot(cfg, self.home / "s3-snapshot")
+            if restored:
+                log.info("restored %d objects saved by the last `make down`", restored)
+
+        self._start(
+            "mlflow",
+            [
+                _bin("mlflow"), "server",
+                "--backend-store-uri", cfg.mlflow_sql_url(),
+                "--artifacts-destination", f"s3://{cfg.bucket}/mlflow",
+                "--host", cfg.host, "--port", str(cfg.mlflow_port), "--workers", "1",
+            ],
+        )  # fmt: skip
+        if not self._pid("airflow-scheduler"):
+            self._migrate_airflow()
+        self._start("airflow-api-server", [_bin("airflow"), "api-server", "--port", str(cfg.airflow_port), "--host", cfg.host])
+        self._start("airflow-scheduler", [_bin("airflow"), "scheduler"])
+        self._start("airflow-dag-processor", [_bin("airflow"), "dag-processor"])
+        self._start("airflow-triggerer", [_bin("airflow"), "triggerer"])
+        wait_for(lambda: _http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log")
+        wait_for(self._airflow_healthy, "Airflow", 180, self.logs / "airflow-scheduler.log")
+        if load_history:
+            loaded = bootstrap.load_history(cfg)
+            log.info("history: %d new objects written", loaded)
+
+    def down(self, save: bool = True) -> None:
+        if save and self._pid("aws"):
+            from modelops import bootstrap
+
+            try:
+                saved = bootstrap.save_snapshot(self.config, self.home / "s3-snapshot")
+                log.info("saved %d objects to %s", saved, self.home / "s3-snapshot")
+            except Exception:  # the stop must go on even if the endpoint is sick
+                log.exception("could not save the S3 snapshot; local S3 data is lost")
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Stopping is mostly waiting for graceful shutdowns: wait for all components at once.
+        with ThreadPoolExecutor(len(COMPONENTS)) as pool:
+            list(pool.map(self._stop, COMPONENTS))
+
+    def clean(self) -> None:
+        self.down(save=False)
+        if self.home.exists():
+            shutil.rmtree(self.home)
+
+    def _write_passwords(self) -> None:
+        path = self.config.airflow_home / "passwords.json"
+        path.write_text(json.dumps({self.config.admin_user: self.config.admin_password}))
+
+    def _migrate_airflow(self) -> None:
+        started = time.monotonic()
+        result = subprocess.run(
+            [_bin("airflow"), "db", "migrate"], env=self.config.environment(), capture_output=True, text=True, cwd=self.home
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        log.info("airflow db migrate: %.1f s", time.monotonic() - started)
+
+    def _airflow_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.config.airflow_url}/api/v2/monitor/health", timeout=5) as response:
+                health = json.load(response)
+        except (OSError, ValueError):
+            return False
+        parts = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+        return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
+
+    def status(self) -> dict:
+        cfg = self.config
+        running = self.running()
+        probes = {
+            "aws": (cfg.aws_url, lambda: _http_ok(f"{cfg.aws_url}/moto-api/")),
+            "mlflow": (cfg.mlflow_url, lambda: _http_ok(f"{cfg.mlflow_url}/health")),
+            "airflow-api-server": (cfg.airflow_url, lambda: _http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
+        }
+        report = {}
+        for name in COMPONENTS:
+            url, probe = probes.get(name, (None, None))
+            report[name] = {
+                "pid": running[name],
+                "url": url,
+                "answers": bool(probe and running[name] and probe()),
+                "log": str(self.logs / f"{name}.log"),
+            }
+        return report
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _kill_tree(pid: int, timeout: float) -> None:
+    """SIGTERM the component's process group and every descendant, then SIGKILL what remains."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    # Children may have been born during shutdown: look once more.
+    with contextlib.suppress(psutil.NoSuchProcess):
+        alive += root.children(recursive=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _port_busy(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except OSError:
+        return False
+
+
+def wait_for(condition, what: str, timeout: float, logfile: Path | None = None, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    tail = ""
+    if logfile and logfile.exists():
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-40:])
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s. Last lines of {logfile}:\n{tail}")
+
+
+def _print_welcome(cfg: StackConfig) -> None:
+    print(
+        f"""
+modelops is up.
+  Airflow UI   {cfg.airflow_url}      login {cfg.admin_user} / {cfg.admin_password}
+  MLflow UI    {cfg.mlflow_url}
+  S3 + SQS     {cfg.aws_url}      (moto; bucket s3://{cfg.bucket})
+  State, logs  {cfg.home}
+
+What to click first: in the Airflow UI open DAGs, unpause `smoke_churn` and trigger it;
+its run reads the churn history from S3 and logs an MLflow run you can open in the MLflow UI.
+`make status` shows what runs where; `make down` stops everything (data is kept).
+"""
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelops.stack", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status", "clean", "env"])
+    parser.add_argument("--no-history", action="store_true", help="up: do not load the example history")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = StackConfig.from_env()
+    stack = Stack(cfg)
+    if args.command == "up":
+        started = time.monotonic()
+        try:
+            stack.up(load_history=not args.no_history)
+        except Exception as exc:
+            print(f"\nmake up failed: {exc}\nLogs: {stack.logs}. `make down` stops what did start.", file=sys.stderr)
+            return 1
+        _print_welcome(cfg)
+        print(f"(up in {time.monotonic() - started:.0f} s)")
+    elif args.command == "down":
+        stack.down()
+        print("stopped; data kept in", cfg.home)
+    elif args.command == "clean":
+        stack.clean()
+        print("stopped and removed", cfg.home)
+    elif args.command == "env":
+        for key, value in cfg.client_env().items():
+            print(f"export {key}={value}")
+    else:
+        report = stack.status()
+        for name, item in report.items():
+            state = "stopped" if not item["pid"] else ("running" if item["answers"] or not item["url"] else "running, not answering")
+            where = item["url"] or ""
+            print(f"{name:24} {state:26} pid={item['pid'] or '-':<8} {where}")
+        print(f"state: {cfg.home}   logs: {stack.logs}")
+        print(f"as of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
