@@ -127,7 +127,10 @@ def load_history(
             if key in existing:
                 continue
             frame = datagen.generate_batch(model.data.generator, day, model.data.rows_per_day)
-            store.put_bytes(key, datagen.to_bytes(frame, model.data.file_format), "text/csv")
+            if model.data.file_format == "csv":
+                store.put_bytes(key, datagen.to_csv_bytes(frame), "text/csv")
+            else:
+                store.put_bytes(key, frame.to_parquet(index=False), "application/vnd.apache.parquet")
             written += 1
         log.info("%s: history of %d days in s3://%s/%s", model.name, model.data.history_days, cfg.bucket, model.raw_prefix)
     return written

@@ -211,8 +211,12 @@ class ModelConfig(_Strict):
 def _format_validation_error(path: Path, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        location = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if not location:
+            # Cross-field checks say "<field>: <problem>"; report them like field errors.
+            location, _, rest = message.partition(": ")
+            location, message = (location, rest) if rest else ("(top level)", message)
         lines.append(f"  - field '{location}': {message}")
     return f"{path}: invalid model config:\n" + "\n".join(lines)
 

@@ -1,0 +1,150 @@
+"""A small client of Airflow's REST API (v2), as the UI uses it: trigger, watch, inspect runs.
+
+Used by the integration tests, the benchmarks and the demo, so each drives Airflow the way a
+person does rather than calling Python functions behind its back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import requests
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATES = {"success", "failed"}
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+class AirflowClient:
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._token_at = 0.0
+
+    def _auth(self) -> None:
+        # Tokens live 10 minutes by default; renew well before.
+        if time.monotonic() - self._token_at < 300:
+            return
+        response = self._session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=self.timeout,
+        )
+        if response.status_code >= 400:
+            raise AirflowError(f"login to {self.base_url} as {self.username} failed: {response.status_code} {response.text}")
+        self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        self._token_at = time.monotonic()
+
+    def request(self, method: str, path: str, **kwargs):
+        self._auth()
+        response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs)
+        if response.status_code >= 400:
+            raise AirflowError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
+        return response.json() if response.content else None
+
+    # DAGs ----------------------------------------------------------------------------------------
+    def dag(self, dag_id: str) -> dict:
+        return self.request("GET", f"/dags/{dag_id}")
+
+    def dag_ids(self) -> list[str]:
+        return [d["dag_id"] for d in self.request("GET", "/dags", params={"limit": 1000})["dags"]]
+
+    def import_errors(self) -> list[dict]:
+        return self.request("GET", "/importErrors")["import_errors"]
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
+        """Poll until the dag-processor has parsed and serialised ``dag_id``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.dag(dag_id)
+            except AirflowError:
+                if time.monotonic() > deadline:
+                    errors = self.import_errors()
+                    raise AirflowError(f"DAG {dag_id} not parsed within {timeout:.0f} s; import errors: {errors}") from None
+                time.sleep(1)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
+    # Runs ----------------------------------------------------------------------------------------
+    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None, run_id: str | None = None) -> dict:
+        body: dict = {"logical_date": logical_date, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}")
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "-run_after"})["dag_runs"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600.0, interval: float = 1.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in TERMINAL_STATES:
+                return run
+            if time.monotonic() > deadline:
+                raise AirflowError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s")
+            time.sleep(interval)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances"
+        return self.request("GET", path, params={"limit": 1000})["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        states = {}
+        for ti in self.task_instances(dag_id, run_id):
+            name = ti["task_id"] if ti.get("map_index", -1) == -1 else f"{ti['task_id']}[{ti['map_index']}]"
+            states[name] = ti["state"]
+        return states
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1):
+        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.request("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        self._auth()
+        response = self._session.get(
+            f"{self.base_url}/api/v2{path}",
+            params={"map_index": map_index, "full_content": True},
+            headers={"Accept": "text/plain"},
+            timeout=self.timeout,
+        )
+        return response.text
+
+    def clear_run(self, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> dict:
+        body: dict = {"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True}
+        if task_ids:
+            body["task_ids"] = task_ids
+        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+
+    def run_and_wait(self, dag_id: str, conf: dict | None = None, timeout: float = 600.0, **kwargs) -> dict:
+        self.wait_for_dag(dag_id)
+        self.unpause(dag_id)
+        run = self.trigger(dag_id, conf, **kwargs)
+        return self.wait_for_run(dag_id, run["dag_run_id"], timeout)
+
+    def failure_logs(self, dag_id: str, run_id: str) -> str:
+        """The logs of every failed task of a run, for assertion messages."""
+        chunks = []
+        for ti in self.task_instances(dag_id, run_id):
+            if ti["state"] in {"failed", "upstream_failed"}:
+                chunks.append(f"--- {ti['task_id']} ({ti['state']}) ---")
+                if ti["state"] == "failed":
+                    chunks.append(self.task_log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1), ti.get("map_index", -1))[-4000:])
+        return "\n".join(chunks)

@@ -1,0 +1,103 @@
+"""One real local stack per test session: moto, MLflow and Airflow 3 on free ports.
+
+The stack runs from a temporary folder, so a developer's own `make up` stack (default ports,
+`.local/`) is untouched. Set MODELOPS_TEST_AIRFLOW_DB_URL / MODELOPS_TEST_MLFLOW_DB_URL to run the
+same tests with PostgreSQL metadata and backend stores (what `.ci/run` does second).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from modelops.stack import Stack, StackConfig
+
+pytestmark = pytest.mark.integration
+
+#: The as-of "today" of the test history: fixed, so every run generates the same data.
+TODAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    home = Path(tempfile.mkdtemp(prefix="modelops-it-"))
+    config = StackConfig.ephemeral(
+        home,
+        airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
+        mlflow_db_url=os.environ.get("MODELOPS_TEST_MLFLOW_DB_URL") or None,
+    )
+    running = Stack(config)
+    try:
+        running.up(load_history=False)
+    except Exception:
+        _dump_logs(running)
+        running.down(save=False)
+        raise
+    # Point every client in this test process at the stack, as `make up` does for tasks.
+    saved_env = {key: os.environ.get(key) for key in config.client_env()}
+    os.environ.update(config.client_env())
+    from modelops import bootstrap
+
+    bootstrap.load_history(config, today=TODAY)
+    yield running
+
+    family = _process_family(running)
+    running.down(save=False)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    leftovers = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    shutil.rmtree(home, ignore_errors=True)
+    assert not leftovers, f"`down` left processes behind: {[(p.pid, p.cmdline()) for p in leftovers]}"
+
+
+def _process_family(stack: Stack) -> list[psutil.Process]:
+    family = []
+    for pid in filter(None, stack.running().values()):
+        try:
+            root = psutil.Process(pid)
+            family += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    return family
+
+
+def _dump_logs(stack: Stack) -> None:
+    for path in sorted(stack.logs.glob("*.log")):
+        print(f"----- {path.name} -----")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-30:]))
+
+
+@pytest.fixture(scope="session")
+def today() -> dt.date:
+    return TODAY
+
+
+@pytest.fixture(scope="session")
+def airflow(stack):
+    from modelops.airflow_api import AirflowClient
+
+    cfg = stack.config
+    return AirflowClient(cfg.airflow_url, cfg.admin_user, cfg.admin_password)
+
+
+@pytest.fixture(scope="session")
+def store(stack):
+    from modelops.storage import Store
+
+    return Store(stack.config.bucket)
+
+
+@pytest.fixture(scope="session")
+def mlflow_client(stack):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=stack.config.mlflow_url)

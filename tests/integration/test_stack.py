@@ -1,0 +1,89 @@
+"""The local stack end to end: services answer, resources exist, Airflow runs a DAG that reads S3
+and logs to MLflow with its artifact in the bucket, and `up` is idempotent."""
+
+from __future__ import annotations
+
+import json
+
+from modelops import bootstrap
+from modelops.config import load_all_models
+
+
+
+def test_services_answer(stack, airflow):
+    status = stack.status()
+    for name in ("aws", "mlflow", "airflow-api-server"):
+        assert status[name]["answers"], f"{name} does not answer: {status[name]}"
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert status[name]["pid"], f"{name} is not running"
+    assert airflow.import_errors() == []
+
+
+def test_generated_dags_are_served(airflow):
+    for name in load_all_models():
+        dag = airflow.wait_for_dag(f"smoke_{name}")
+        assert name in [tag["name"] for tag in dag["tags"]]
+
+
+def test_history_loaded_for_every_model(store, today):
+    for model in load_all_models().values():
+        keys = [item.key for item in store.list(model.raw_prefix)]
+        expected = {bootstrap.batch_key(model, day) for day in bootstrap.history_days(model, today)}
+        assert set(keys) == expected
+
+
+def test_queues_and_notifications_exist(stack):
+    import boto3
+
+    sqs = boto3.client("sqs")
+    s3 = boto3.client("s3")
+    notifications = s3.get_bucket_notification_configuration(Bucket=stack.config.bucket)["QueueConfigurations"]
+    for name, model in load_all_models().items():
+        url = sqs.get_queue_url(QueueName=bootstrap.queue_name(name))["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert int(redrive["maxReceiveCount"]) >= 5
+        assert redrive["deadLetterTargetArn"].endswith(bootstrap.dead_letter_queue_name(name))
+        assert int(attributes["VisibilityTimeout"]) >= 60
+        rules = [n["Filter"]["Key"]["FilterRules"] for n in notifications if n["QueueArn"] == attributes["QueueArn"]]
+        assert rules and rules[0][0]["Value"] == model.raw_prefix
+
+
+def test_up_again_is_idempotent(stack, store, today):
+    pids = stack.running()
+    objects_before = sorted((o.key, o.etag) for o in store.list(""))
+    stack.up(load_history=False)
+    assert bootstrap.load_history(stack.config, today=today) == 0
+    assert stack.running() == pids
+    assert sorted((o.key, o.etag) for o in store.list("")) == objects_before
+
+
+def test_smoke_dag_reads_s3_and_logs_mlflow_run_with_artifact_in_bucket(airflow, store, mlflow_client):
+    model = load_all_models()["churn"]
+    run = airflow.run_and_wait("smoke_churn", timeout=300)
+    assert run["state"] == "success", airflow.failure_logs("smoke_churn", run["dag_run_id"])
+
+    summary = airflow.xcom("smoke_churn", run["dag_run_id"], "read_raw_history")
+    assert summary["batches"] == model.data.history_days
+    assert summary["rows"] == model.data.history_days * model.data.rows_per_day
+
+    logged = airflow.xcom("smoke_churn", run["dag_run_id"], "log_mlflow_run")
+    mlflow_run = mlflow_client.get_run(logged["mlflow_run_id"])
+    assert mlflow_run.data.tags["airflow_run_id"] == run["dag_run_id"]
+    assert mlflow_run.data.metrics["rows"] == summary["rows"]
+    artifact_keys = [o.key for o in store.list("mlflow/") if o.key.endswith("history_summary.json")]
+    matching = [k for k in artifact_keys if logged["mlflow_run_id"] in k]
+    assert matching, f"no artifact of run {logged['mlflow_run_id']} in the bucket: {artifact_keys}"
+    assert json.loads(store.get_bytes(matching[0]))["rows"] == summary["rows"]
+
+
+def test_rerunning_the_smoke_run_reuses_its_mlflow_run(airflow, mlflow_client):
+    run = airflow.runs("smoke_churn")[0]
+    first = airflow.xcom("smoke_churn", run["dag_run_id"], "log_mlflow_run")
+    airflow.clear_run("smoke_churn", run["dag_run_id"])
+    again = airflow.wait_for_run("smoke_churn", run["dag_run_id"], timeout=300)
+    assert again["state"] == "success"
+    second = airflow.xcom("smoke_churn", run["dag_run_id"], "log_mlflow_run")
+    assert second["mlflow_run_id"] == first["mlflow_run_id"]
+    runs = mlflow_client.search_runs([first["experiment_id"]], f"tags.airflow_run_id = '{run['dag_run_id']}'")
+    assert len(runs) == 1
