@@ -265,7 +265,10 @@ class Stack:
                 )
         fresh_endpoint = not self._pid("aws")
         self._start("aws", [_bin("moto_server"), "-H", cfg.host, "-p", str(cfg.aws_port)])
-        wait_for(lambda: _http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log")
+        wait_for(
+            lambda: _http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log",
+            alive=lambda: self._pid("aws"),
+        )  # fmt: skip
         from modelops import bootstrap
 
         bootstrap.create_resources(cfg)
@@ -289,8 +292,15 @@ class Stack:
         self._start("airflow-scheduler", [_bin("airflow"), "scheduler"])
         self._start("airflow-dag-processor", [_bin("airflow"), "dag-processor"])
         self._start("airflow-triggerer", [_bin("airflow"), "triggerer"])
-        wait_for(lambda: _http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log")
-        wait_for(self._airflow_healthy, "Airflow", 180, self.logs / "airflow-scheduler.log")
+        wait_for(
+            lambda: _http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log",
+            alive=lambda: self._pid("mlflow"),
+        )  # fmt: skip
+        airflow_parts = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+        wait_for(
+            self._airflow_healthy, "Airflow", 180, self.logs / "airflow-scheduler.log",
+            alive=lambda: all(self._pid(name) for name in airflow_parts),
+        )  # fmt: skip
         if load_history:
             loaded = bootstrap.load_history(cfg)
             log.info("history: %d new objects written", loaded)
@@ -418,16 +428,23 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def wait_for(condition, what: str, timeout: float, logfile: Path | None = None, interval: float = 0.5) -> None:
+def wait_for(
+    condition, what: str, timeout: float, logfile: Path | None = None, interval: float = 0.5, alive=None
+) -> None:
+    """Poll ``condition``; give up at ``timeout`` or as soon as ``alive()`` says the process died."""
     deadline = time.monotonic() + timeout
+    problem = f"did not come up within {timeout:.0f} s"
     while time.monotonic() < deadline:
         if condition():
             return
+        if alive is not None and not alive():
+            problem = "exited while starting"
+            break
         time.sleep(interval)
     tail = ""
     if logfile and logfile.exists():
         tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-40:])
-    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s. Last lines of {logfile}:\n{tail}")
+    raise TimeoutError(f"{what} {problem}. Last lines of {logfile}:\n{tail}")
 
 
 def _print_welcome(cfg: StackConfig) -> None:
