@@ -57,6 +57,8 @@ class DataSpec(_Strict):
     #: S3 prefix under the bucket where this model's raw batches land: ``raw/<model>/`` by default.
     raw_prefix: str | None = None
     file_format: Literal["csv", "parquet"] = "csv"
+    #: Where training reads batches: ``validated/<model>/`` (after ingestion) or ``raw/<model>/``.
+    training_source: Literal["raw", "validated"] = "raw"
     #: Column with the event time; enables the time-based test split.
     timestamp_column: str | None = None
     #: Column that identifies a row (checked for uniqueness by the suite).

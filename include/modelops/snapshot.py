@@ -1,0 +1,131 @@
+"""Training snapshots: exactly which batches one training run read, and their content hash.
+
+A snapshot is the dataset version. It lists the complete daily partitions inside the training
+window that ends at the run's as-of instant (so a backfill for a past date sees only data up to
+that date), with each object's ETag, size, row count and SHA-256; the dataset hash is the
+SHA-256 over those. Later tasks read the data back through the manifest and refuse objects that
+changed since (ETag mismatch), so every step of a run sees the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from modelops.config import ModelConfig
+from modelops.storage import Store, partition_date, snapshot_key
+
+log = logging.getLogger(__name__)
+
+MANIFEST_VERSION = 1
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot cannot be taken or read back; the message says which object and why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    first_day: dt.date
+    last_day: dt.date
+
+    @classmethod
+    def ending_at(cls, as_of: dt.datetime, days: int) -> Window:
+        """The last ``days`` complete UTC days before ``as_of`` (a day counts once it has ended)."""
+        as_of = as_of.astimezone(dt.UTC)
+        last = as_of.date() - dt.timedelta(days=1)
+        return cls(first_day=last - dt.timedelta(days=days - 1), last_day=last)
+
+    def contains(self, day: dt.date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+def source_prefix(model: ModelConfig) -> str:
+    return model.raw_prefix if model.data.training_source == "raw" else f"validated/{model.name}/"
+
+
+def take_snapshot(model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None) -> dict:
+    """Write ``snapshots/<model>/<run_id>/manifest.json`` and return the manifest.
+
+    Unreadable objects do not stop the snapshot: they are listed under ``unreadable`` with the
+    reason, and validation fails the run on them with every other problem it finds.
+    """
+    from modelops.datagen import BatchReadError, read_batch
+
+    store = store or Store()
+    window = Window.ending_at(as_of, window_days)
+    prefix = source_prefix(model)
+    objects = [o for o in store.list(prefix) if (day := partition_date(o.key)) and window.contains(day)]
+    if not objects:
+        raise SnapshotError(
+            f"model '{model.name}': no batches in s3://{store.bucket}/{prefix} for {window.first_day}..{window.last_day} "
+            f"(window of {window_days} days ending before {as_of.isoformat()})"
+        )
+    entries, unreadable = [], []
+    dataset_hash = hashlib.sha256()
+    for item in sorted(objects, key=lambda o: o.key):
+        body = store.get_bytes(item.key)
+        digest = hashlib.sha256(body).hexdigest()
+        dataset_hash.update(f"{item.key}\0{digest}\n".encode())
+        entry = {"key": item.key, "etag": item.etag, "size": item.size, "sha256": digest, "day": str(partition_date(item.key))}
+        try:
+            entry["rows"] = len(read_batch(body, model.data.file_format, store.uri(item.key)))
+        except BatchReadError as exc:
+            entry["rows"] = None
+            unreadable.append({"key": item.key, "error": str(exc)})
+        entries.append(entry)
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "model": model.name,
+        "run_id": run_id,
+        "as_of": as_of.astimezone(dt.UTC).isoformat(),
+        "window": {"first_day": str(window.first_day), "last_day": str(window.last_day), "days": window_days},
+        "source": store.uri(prefix),
+        "objects": entries,
+        "unreadable": unreadable,
+        "rows": sum(e["rows"] or 0 for e in entries),
+        "dataset_hash": dataset_hash.hexdigest(),
+    }
+    key = snapshot_key(model.name, run_id)
+    store.put_json(key, manifest)
+    manifest["uri"] = store.uri(key)
+    log.info(
+        "snapshot %s: %d objects, %d rows, %d unreadable, hash %s",
+        manifest["uri"], len(entries), manifest["rows"], len(unreadable), manifest["dataset_hash"][:12],
+    )  # fmt: skip
+    return manifest
+
+
+def load_manifest(model: str, run_id: str, store: Store | None = None) -> dict:
+    store = store or Store()
+    key = snapshot_key(model, run_id)
+    manifest = store.get_json(key)
+    manifest["uri"] = store.uri(key)
+    return manifest
+
+
+def load_snapshot_frame(model: ModelConfig, manifest: dict, store: Store | None = None):
+    """The snapshot's rows as one DataFrame, read through the manifest (readable objects only)."""
+    import pandas as pd
+
+    from modelops.datagen import read_batch
+
+    store = store or Store()
+    unreadable = {item["key"] for item in manifest.get("unreadable", [])}
+    frames = []
+    for entry in manifest["objects"]:
+        if entry["key"] in unreadable:
+            continue
+        response = store.client.get_object(Bucket=store.bucket, Key=entry["key"])
+        etag = response["ETag"].strip('"')
+        if etag != entry["etag"]:
+            raise SnapshotError(
+                f"{store.uri(entry['key'])} changed since the snapshot was taken (ETag {etag} != {entry['etag']}); "
+                "clear the whole run to take a new snapshot"
+            )
+        frames.append(read_batch(response["Body"].read(), model.data.file_format, store.uri(entry["key"])))
+    if not frames:
+        raise SnapshotError(f"snapshot {manifest.get('uri')} has no readable objects")
+    return pd.concat(frames, ignore_index=True, sort=False)
