@@ -39,7 +39,9 @@ class AirflowClient:
             timeout=self.timeout,
         )
         if response.status_code >= 400:
-            raise AirflowError(f"login to {self.base_url} as {self.username} failed: {response.status_code} {response.text}")
+            raise AirflowError(
+                f"login to {self.base_url} as {self.username} failed: {response.status_code} {response.text}"
+            )
         self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         self._token_at = time.monotonic()
 
@@ -69,7 +71,9 @@ class AirflowClient:
             except AirflowError:
                 if time.monotonic() > deadline:
                     errors = self.import_errors()
-                    raise AirflowError(f"DAG {dag_id} not parsed within {timeout:.0f} s; import errors: {errors}") from None
+                    raise AirflowError(
+                        f"DAG {dag_id} not parsed within {timeout:.0f} s; import errors: {errors}"
+                    ) from None
                 time.sleep(1)
 
     def unpause(self, dag_id: str) -> None:
@@ -79,7 +83,9 @@ class AirflowClient:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
 
     # Runs ----------------------------------------------------------------------------------------
-    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None, run_id: str | None = None) -> dict:
+    def trigger(
+        self, dag_id: str, conf: dict | None = None, logical_date: str | None = None, run_id: str | None = None
+    ) -> dict:
         body: dict = {"logical_date": logical_date, "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
@@ -89,7 +95,9 @@ class AirflowClient:
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}")
 
     def runs(self, dag_id: str) -> list[dict]:
-        return self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "-run_after"})["dag_runs"]
+        return self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "-run_after"})[
+            "dag_runs"
+        ]
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600.0, interval: float = 1.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -113,11 +121,15 @@ class AirflowClient:
         return states
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1):
-        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
+        path = (
+            f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
+        )
         return self.request("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
-        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        path = (
+            f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        )
         self._auth()
         response = self._session.get(
             f"{self.base_url}/api/v2{path}",
@@ -146,5 +158,9 @@ class AirflowClient:
             if ti["state"] in {"failed", "upstream_failed"}:
                 chunks.append(f"--- {ti['task_id']} ({ti['state']}) ---")
                 if ti["state"] == "failed":
-                    chunks.append(self.task_log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1), ti.get("map_index", -1))[-4000:])
+                    chunks.append(
+                        self.task_log(
+                            dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1), ti.get("map_index", -1)
+                        )[-4000:]
+                    )
         return "\n".join(chunks)

@@ -93,9 +93,17 @@ def _numeric_profile(series: pd.Series, name: str) -> dict[str, Any]:
         "null_fraction": float(1 - len(values) / total) if total else 0.0,
     }
     if len(values) == 0:
-        profile.update({"min": None, "max": None, "mean": None, "std": None,
-                        "quantiles": {f"p{q}": None for q in QUANTILES},
-                        "bins": {"edges": [], "counts": [0]}, "sample": []})
+        profile.update(
+            {
+                "min": None,
+                "max": None,
+                "mean": None,
+                "std": None,
+                "quantiles": {f"p{q}": None for q in QUANTILES},
+                "bins": {"edges": [], "counts": [0]},
+                "sample": [],
+            }
+        )
         return profile
     edges = _bin_edges(values)
     if len(values) > SAMPLE_SIZE:
@@ -103,15 +111,20 @@ def _numeric_profile(series: pd.Series, name: str) -> dict[str, Any]:
         sample = values[np.sort(rng.choice(len(values), size=SAMPLE_SIZE, replace=False))]
     else:
         sample = values
-    profile.update({
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "quantiles": {f"p{q}": float(v) for q, v in zip(QUANTILES, np.quantile(values, [q / 100 for q in QUANTILES]))},
-        "bins": {"edges": edges, "counts": histogram(values, edges)},
-        "sample": [float(v) for v in np.sort(sample)],
-    })
+    profile.update(
+        {
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "quantiles": {
+                f"p{q}": float(v)
+                for q, v in zip(QUANTILES, np.quantile(values, [q / 100 for q in QUANTILES]), strict=True)
+            },
+            "bins": {"edges": edges, "counts": histogram(values, edges)},
+            "sample": [float(v) for v in np.sort(sample)],
+        }
+    )
     return profile
 
 
@@ -228,10 +241,7 @@ def _constraints(
     for feature in config.features:
         profile = profiles[feature.name]
         observed_null = profile["null_fraction"]
-        if feature.nullable or observed_null > 0:
-            max_null = min(1.0, observed_null + null_margin)
-        else:
-            max_null = 0.0
+        max_null = min(1.0, observed_null + null_margin) if feature.nullable or observed_null > 0 else 0.0
         entry: dict[str, Any] = {
             "type": feature.type,
             "nullable": feature.nullable,
@@ -269,31 +279,40 @@ def constraints_to_gx_suite(constraints: dict[str, Any], name: str, *, exact_mat
     ``exact_match=False`` because captured serving data carries extra columns (request id,
     prediction, model version); a missing feature column still fails.
     """
+
     def expectation(kind: str, kwargs: dict[str, Any], **meta: Any) -> dict[str, Any]:
         return {"type": kind, "kwargs": kwargs, "meta": {"source": "baseline constraints", **meta}}
 
     expectations = [
-        expectation("expect_table_columns_to_match_set",
-                    {"column_set": list(constraints["columns"]), "exact_match": exact_match}),
+        expectation(
+            "expect_table_columns_to_match_set",
+            {"column_set": list(constraints["columns"]), "exact_match": exact_match},
+        ),
     ]
     for column, rule in constraints["features"].items():
         max_null = float(rule["max_null_fraction"])
         if max_null < 1.0:
-            expectations.append(expectation(
-                "expect_column_values_to_not_be_null",
-                {"column": column, "mostly": round(1.0 - max_null, 6)},
-                max_null_fraction=max_null,
-            ))
+            expectations.append(
+                expectation(
+                    "expect_column_values_to_not_be_null",
+                    {"column": column, "mostly": round(1.0 - max_null, 6)},
+                    max_null_fraction=max_null,
+                )
+            )
         if rule["type"] == "numeric" and rule.get("min") is not None:
-            expectations.append(expectation(
-                "expect_column_values_to_be_between",
-                {"column": column, "min_value": rule["min"], "max_value": rule["max"], "mostly": rule["mostly"]},
-            ))
+            expectations.append(
+                expectation(
+                    "expect_column_values_to_be_between",
+                    {"column": column, "min_value": rule["min"], "max_value": rule["max"], "mostly": rule["mostly"]},
+                )
+            )
         elif rule["type"] == "categorical" and rule.get("allowed_values"):
-            expectations.append(expectation(
-                "expect_column_values_to_be_in_set",
-                {"column": column, "value_set": list(rule["allowed_values"]), "mostly": rule["mostly"]},
-            ))
+            expectations.append(
+                expectation(
+                    "expect_column_values_to_be_in_set",
+                    {"column": column, "value_set": list(rule["allowed_values"]), "mostly": rule["mostly"]},
+                )
+            )
     return {
         "name": name,
         "expectations": expectations,

@@ -60,7 +60,9 @@ def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfi
             QueueUrl=url,
             Attributes={
                 "VisibilityTimeout": str(VISIBILITY_TIMEOUT_S),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+                ),
             },
         )
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -132,7 +134,9 @@ def load_history(
             else:
                 store.put_bytes(key, frame.to_parquet(index=False), "application/vnd.apache.parquet")
             written += 1
-        log.info("%s: history of %d days in s3://%s/%s", model.name, model.data.history_days, cfg.bucket, model.raw_prefix)
+        log.info(
+            "%s: history of %d days in s3://%s/%s", model.name, model.data.history_days, cfg.bucket, model.raw_prefix
+        )
     return written
 
 

@@ -169,13 +169,18 @@ class ModelConfig(_Strict):
             ("metrics.secondary", m) for m in self.metrics.secondary
         ]:
             if metric not in allowed:
-                raise ValueError(f"{field}: '{metric}' is not a {self.problem_type} metric; choose from {sorted(allowed)}")
+                raise ValueError(
+                    f"{field}: '{metric}' is not a {self.problem_type} metric; choose from {sorted(allowed)}"
+                )
         if self.problem_type == "multiclass_classification" and self.metrics.primary in {"precision", "recall", "f1"}:
             raise ValueError(f"metrics.primary: '{self.metrics.primary}' is binary-only; use f1_macro or accuracy")
         categorical = {f.name for f in self.features if f.type == "categorical"}
         if self.gate.slice_column and self.gate.slice_column not in categorical:
             raise ValueError(f"gate.slice_column: '{self.gate.slice_column}' is not a categorical feature")
-        for field, column in [("data.timestamp_column", self.data.timestamp_column), ("data.id_column", self.data.id_column)]:
+        for field, column in [
+            ("data.timestamp_column", self.data.timestamp_column),
+            ("data.id_column", self.data.id_column),
+        ]:
             if column and (column in names or column == self.target):
                 raise ValueError(f"{field}: '{column}' must not also be a feature or the target")
         return self
@@ -261,7 +266,9 @@ def load_all_models(directory: str | os.PathLike[str] | None = None) -> dict[str
     return configs
 
 
-def load_models_and_errors(directory: str | os.PathLike[str] | None = None) -> tuple[list[ModelConfig], list[ConfigError]]:
+def load_models_and_errors(
+    directory: str | os.PathLike[str] | None = None,
+) -> tuple[list[ModelConfig], list[ConfigError]]:
     """The valid declarations and the errors of the invalid ones, for callers that must go on."""
     directory = Path(directory) if directory else models_dir()
     models, errors = [], []

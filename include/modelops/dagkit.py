@@ -45,3 +45,20 @@ def as_of(context) -> dt.datetime:
 
 def as_of_date(context) -> dt.date:
     return as_of(context).astimezone(dt.UTC).date()
+
+
+def retrain_request_asset(model_name: str):
+    """The Asset whose events ask for a retrain of ``model_name`` (emitted by monitoring)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{model_name}_retrain_request", uri=f"modelops://retrain-request/{model_name}", group="modelops")
+
+
+def retrain_schedule(model: model_config.ModelConfig):
+    """The model's cron schedule or a retrain request, whichever comes first; requests only if no cron."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    request = retrain_request_asset(model.name)
+    if not model.schedule.retrain:
+        return request
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(model.schedule.retrain, timezone="UTC"), assets=request)

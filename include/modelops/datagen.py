@@ -21,6 +21,7 @@ import datetime
 import io
 import logging
 import sys
+import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _event_times(rng: np.random.Generator, day: datetime.date, rows: int, weights: np.ndarray | None = None) -> pd.Series:
+def _event_times(
+    rng: np.random.Generator, day: datetime.date, rows: int, weights: np.ndarray | None = None
+) -> pd.Series:
     """Sorted UTC timestamps within ``day`` (second resolution, so CSV round trips are exact)."""
     if weights is None:
         seconds = rng.integers(0, 86_400, size=rows)
@@ -104,7 +107,9 @@ def _churn_score(f: Mapping[str, np.ndarray]) -> np.ndarray:
     renewal_two = (contract == "two-year") & (tenure > 0) & np.isin(tenure % 24, [0, 23])
     score = np.full(len(tenure), -2.6)
     # Month-to-month: churn peaks when the introductory discount ends (months 3-6), then fades.
-    score += np.where(m2m, 0.3 + 3.0 * np.exp(-(((tenure - 4.5) / 3.5) ** 2)), np.where(contract == "one-year", -0.7, -2.0))
+    score += np.where(
+        m2m, 0.3 + 3.0 * np.exp(-(((tenure - 4.5) / 3.5) ** 2)), np.where(contract == "one-year", -0.7, -2.0)
+    )
     score += 2.6 * renewal_one + 3.0 * renewal_two
     score += 1.5 * (support >= 4) + 1.0 * (support >= 7) - 0.5 * np.isin(support, [1, 2])
     score += np.where(m2m, 1.2, 0.2) * (f["payment_method"] == "electronic_check")
@@ -192,7 +197,9 @@ def generate_churn(day: datetime.date, rows: int, scenario: str | None = None, s
     elif scenario == "null_column":
         features["avg_session_minutes"] = np.full(rows, np.nan)
 
-    frame = pd.DataFrame({"customer_id": _ids("C", day, rows), "event_time": event_time, **features, "churned": churned})
+    frame = pd.DataFrame(
+        {"customer_id": _ids("C", day, rows), "event_time": event_time, **features, "churned": churned}
+    )
     for column in ("contract", "plan", "payment_method", "region"):
         frame[column] = frame[column].astype("str")
     return frame
@@ -227,7 +234,9 @@ def _delivery_minutes(f: Mapping[str, np.ndarray], noise: np.ndarray, delay: np.
     if shifted:
         speed = speed * 0.7
     travel = 60.0 * distance / speed
-    travel = travel * np.select([weather == "snow", weather == "rain"], [np.where(courier == "bike", 1.9, 1.5), 1.15], 1.0)
+    travel = travel * np.select(
+        [weather == "snow", weather == "rain"], [np.where(courier == "bike", 1.9, 1.5), 1.15], 1.0
+    )
     prep = 8.0 + 1.6 * f["items"]
     return np.clip(prep + travel + noise + delay, 5.0, None).round(1)
 
@@ -253,7 +262,13 @@ def generate_delivery_time(day: datetime.date, rows: int, scenario: str | None =
     elif scenario == "new_category":
         courier[scenario_rng.random(rows) < 0.15] = "drone"
 
-    features = {"distance_km": distance, "items": items, "hour_of_day": hour, "courier_type": courier, "weather": weather}
+    features = {
+        "distance_km": distance,
+        "items": items,
+        "hour_of_day": hour,
+        "courier_type": courier,
+        "weather": weather,
+    }
     minutes = _delivery_minutes(features, noise, delay, shifted=scenario == "concept_shift")
 
     if scenario == "unit_change":
@@ -261,7 +276,9 @@ def generate_delivery_time(day: datetime.date, rows: int, scenario: str | None =
     elif scenario == "null_column":
         features["distance_km"] = np.full(rows, np.nan)
 
-    frame = pd.DataFrame({"order_id": _ids("O", day, rows), "ordered_at": ordered_at, **features, "delivery_minutes": minutes})
+    frame = pd.DataFrame(
+        {"order_id": _ids("O", day, rows), "ordered_at": ordered_at, **features, "delivery_minutes": minutes}
+    )
     for column in ("courier_type", "weather"):
         frame[column] = frame[column].astype("str")
     return frame
@@ -289,16 +306,22 @@ GENERATORS: dict[str, Generator] = {"churn": generate_churn, "delivery_time": ge
 SCENARIOS: dict[str, dict[str, str]] = {"churn": CHURN_SCENARIOS, "delivery_time": DELIVERY_SCENARIOS}
 SCHEMAS: dict[str, BatchSchema] = {
     "churn": BatchSchema("customer_id", "event_time", "churned", "tenure_months", "monthly_charges", 100.0, "region"),
-    "delivery_time": BatchSchema("order_id", "ordered_at", "delivery_minutes", "items", "distance_km", 1000.0, "weather"),
+    "delivery_time": BatchSchema(
+        "order_id", "ordered_at", "delivery_minutes", "items", "distance_km", 1000.0, "weather"
+    ),
 }
 
 
-def generate_batch(generator: str, day: datetime.date, rows: int, scenario: str | None = None, seed: int = 0) -> pd.DataFrame:
+def generate_batch(
+    generator: str, day: datetime.date, rows: int, scenario: str | None = None, seed: int = 0
+) -> pd.DataFrame:
     """The batch for ``day``: identical for identical arguments, whatever the machine or process."""
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator '{generator}'; known generators: {sorted(GENERATORS)}")
     if scenario is not None and scenario not in SCENARIOS[generator]:
-        raise ValueError(f"unknown scenario '{scenario}' for generator '{generator}'; known scenarios: {sorted(SCENARIOS[generator])}")
+        raise ValueError(
+            f"unknown scenario '{scenario}' for generator '{generator}'; known scenarios: {sorted(SCENARIOS[generator])}"
+        )
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     if seed < 0:
@@ -351,7 +374,7 @@ def corrupt_batch(df: pd.DataFrame, kind: str, seed: int = 0, *, generator: str 
     if kind == "nulls_in_required":
         out[schema.required_numeric] = out[schema.required_numeric].astype("float64").mask(some)
     elif kind == "unit_change":
-        out[schema.unit_column] = out[schema.unit_column] * schema.unit_factor
+        out[schema.unit_column] = (out[schema.unit_column] * schema.unit_factor).round(6)
     elif kind == "new_column":
         out["promo_code"] = np.where(rng.random(n) < 0.5, "WELCOME10", "NONE")
     elif kind == "missing_column":
@@ -406,19 +429,25 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def _check_csv_complete(data: bytes, source: str) -> None:
-    """pandas fills a short last row with NaN; an interrupted upload must be refused instead."""
-    text = data.decode("utf-8")
-    lines = [line for line in text.splitlines() if line.strip()]
-    header = next(csv.reader([lines[0]]))
-    if '"' in lines[-1]:  # a quoted field may span lines: parse the whole file to find the last record
-        records = list(csv.reader(io.StringIO(text)))
-        last = next(r for r in reversed(records) if any(field.strip() for field in r))
+    """pandas fills a short last row with NaN; an interrupted upload must be refused instead.
+
+    Only the header and the last line are parsed, so the check costs nothing on large files.
+    """
+    body = data.rstrip(b"\r\n")
+    first_break = body.find(b"\n")
+    if first_break < 0:
+        return  # header only: read_batch reports "no data rows"
+    header = next(csv.reader([body[:first_break].decode("utf-8").rstrip("\r")]))
+    last_line = body[body.rfind(b"\n") + 1 :].decode("utf-8").rstrip("\r")
+    if '"' in last_line:  # a quoted field may span lines: parse the whole file to find the last record
+        records = [r for r in csv.reader(io.StringIO(data.decode("utf-8"))) if any(f.strip() for f in r)]
+        last = records[-1]
     else:
-        last = next(csv.reader([lines[-1]]))
-    if len(lines) > 1 and len(last) < len(header):
+        last = next(csv.reader([last_line]))
+    if len(last) < len(header):
         raise BatchReadError(
             f"{source}: truncated file: the last row has {len(last)} of {len(header)} fields "
-            f"(starts {lines[-1][:40]!r}); re-upload the complete file"
+            f"(starts {last_line[:40]!r}); re-upload the complete file"
         )
 
 
@@ -429,12 +458,17 @@ def read_batch(data: bytes, file_format: str, source: str) -> pd.DataFrame:
     if file_format == "csv":
         try:
             _check_csv_complete(data, source)
-            frame = pd.read_csv(io.BytesIO(data), float_precision="round_trip")
+            # index_col=False: rows longer than the header must not silently become an index.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(io.BytesIO(data), index_col=False, float_precision="round_trip")
         except BatchReadError:
             raise
         except UnicodeDecodeError as exc:
-            raise BatchReadError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); is it really CSV?") from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, StopIteration) as exc:
+            raise BatchReadError(
+                f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); is it really CSV?"
+            ) from exc
+        except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, csv.Error) as exc:
             raise BatchReadError(f"{source}: unreadable CSV: {exc}".rstrip()) from exc
     elif file_format == "parquet":
         try:
@@ -455,8 +489,12 @@ def read_batch(data: bytes, file_format: str, source: str) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m modelops.datagen --generator churn --day 2026-11-01 --rows 100 > batch.csv``."""
-    parser = argparse.ArgumentParser(prog="python -m modelops.datagen", description="Write one synthetic daily batch as CSV to stdout.")
-    parser.add_argument("--generator", choices=sorted(GENERATORS), help="which generator (a model config's data.generator)")
+    parser = argparse.ArgumentParser(
+        prog="python -m modelops.datagen", description="Write one synthetic daily batch as CSV to stdout."
+    )
+    parser.add_argument(
+        "--generator", choices=sorted(GENERATORS), help="which generator (a model config's data.generator)"
+    )
     parser.add_argument("--day", type=datetime.date.fromisoformat, help="the batch's day, YYYY-MM-DD")
     parser.add_argument("--rows", type=int, default=1000, help="rows in the batch (default 1000)")
     parser.add_argument("--scenario", default=None, help="a named drift scenario (see --list)")

@@ -149,7 +149,12 @@ def evaluate_model(
     }
     log.info(
         "%s: test %s=%s on %d rows, %.1f ms/1k rows, %s MB",
-        config.name, primary, metrics[primary], len(X), latency, result["model_size_mb"],
+        config.name,
+        primary,
+        metrics[primary],
+        len(X),
+        latency,
+        result["model_size_mb"],
     )
     return result
 

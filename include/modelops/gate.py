@@ -95,7 +95,9 @@ class Decision:
         }
 
 
-def _check(name: str, passed: bool, observed: Any, threshold: Any, message: str, *, skipped: bool = False) -> dict[str, Any]:
+def _check(
+    name: str, passed: bool, observed: Any, threshold: Any, message: str, *, skipped: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "passed": bool(passed),
@@ -142,12 +144,22 @@ def _training_check(candidate: dict[str, Any]) -> dict[str, Any]:
 def _floor_check(value: float | None, metric: str, floor: float | None, higher: bool) -> dict[str, Any]:
     bound = "floor" if higher else "ceiling"
     if floor is None:
-        return _check("primary_floor", True, value, None, f"No absolute {bound} on {metric} is configured.", skipped=True)
+        return _check(
+            "primary_floor", True, value, None, f"No absolute {bound} on {metric} is configured.", skipped=True
+        )
     if value is None:
-        return _check("primary_floor", False, None, floor, f"Test {metric} could not be computed, so the {bound} {floor:g} cannot be met.")
+        return _check(
+            "primary_floor",
+            False,
+            None,
+            floor,
+            f"Test {metric} could not be computed, so the {bound} {floor:g} cannot be met.",
+        )
     passed = value >= floor - _EPS if higher else value <= floor + _EPS
     relation = ("at or above" if passed else "below") if higher else ("at or below" if passed else "above")
-    return _check("primary_floor", passed, value, floor, f"Test {metric} {_fmt(value)} is {relation} the {bound} {floor:g}.")
+    return _check(
+        "primary_floor", passed, value, floor, f"Test {metric} {_fmt(value)} is {relation} the {bound} {floor:g}."
+    )
 
 
 def _champion_checks(
@@ -156,28 +168,50 @@ def _champion_checks(
     tolerance = float(policy.get("tolerance") or 0.0)
     min_improvement = float(policy.get("min_improvement") or 0.0)
     if champion is None:
-        return [_check("champion_comparison", True, None, None,
-                       "No champion is serving: the comparison with a champion is skipped.", skipped=True)]
+        return [
+            _check(
+                "champion_comparison",
+                True,
+                None,
+                None,
+                "No champion is serving: the comparison with a champion is skipped.",
+                skipped=True,
+            )
+        ]
     champ = _primary(champion, metric)
     delta = None if value is None or champ is None else (value - champ if higher else champ - value)
     if policy.get("force_promote"):
         if delta is None:
             would = "could not be computed"
         else:
-            would = "would have passed" if delta >= -tolerance - _EPS and (min_improvement == 0 or delta >= min_improvement - _EPS) else "would have failed"
-        return [_check(
-            "champion_comparison", True, delta, None,
-            f"force_promote is set: the comparison with the champion is skipped (test {metric} {_fmt(value)} "
-            f"vs champion {_fmt(champ)}; it {would}).",
-            skipped=True,
-        )]
+            would = (
+                "would have passed"
+                if delta >= -tolerance - _EPS and (min_improvement == 0 or delta >= min_improvement - _EPS)
+                else "would have failed"
+            )
+        return [
+            _check(
+                "champion_comparison",
+                True,
+                delta,
+                None,
+                f"force_promote is set: the comparison with the champion is skipped (test {metric} {_fmt(value)} "
+                f"vs champion {_fmt(champ)}; it {would}).",
+                skipped=True,
+            )
+        ]
     if delta is None:
         which = "candidate's" if value is None else "champion's"
-        return [_check(
-            "not_worse_than_champion", False, None, -tolerance,
-            f"The {which} test {metric} is unknown, so the candidate cannot be compared with the champion; "
-            f"fix the evaluation or re-run with force_promote to promote without the comparison.",
-        )]
+        return [
+            _check(
+                "not_worse_than_champion",
+                False,
+                None,
+                -tolerance,
+                f"The {which} test {metric} is unknown, so the candidate cannot be compared with the champion; "
+                f"fix the evaluation or re-run with force_promote to promote without the comparison.",
+            )
+        ]
     size = abs(delta)
     direction = "better" if delta > 0 else ("worse" if delta < 0 else "equal")
     head = f"Test {metric} {_fmt(value)} vs champion {_fmt(champ)}"
@@ -190,14 +224,27 @@ def _champion_checks(
         tail = "equal."
     checks = [_check("not_worse_than_champion", not_worse, delta, -tolerance, f"{head}: {tail}")]
     if min_improvement == 0:
-        checks.append(_check("min_improvement", True, delta, 0.0,
-                             "No minimum improvement over the champion is required.", skipped=True))
+        checks.append(
+            _check(
+                "min_improvement",
+                True,
+                delta,
+                0.0,
+                "No minimum improvement over the champion is required.",
+                skipped=True,
+            )
+        )
     else:
         improved = delta >= min_improvement - _EPS
-        checks.append(_check(
-            "min_improvement", improved, delta, min_improvement,
-            f"{head}: improvement {delta:.4g} {'meets' if improved else 'falls short of'} the required {min_improvement:g}.",
-        ))
+        checks.append(
+            _check(
+                "min_improvement",
+                improved,
+                delta,
+                min_improvement,
+                f"{head}: improvement {delta:.4g} {'meets' if improved else 'falls short of'} the required {min_improvement:g}.",
+            )
+        )
     return checks
 
 
@@ -209,12 +256,28 @@ def _slice_checks(
         return []  # the champion_comparison note already says there is no champion
     cand_slices, champ_slices = candidate.get("slices"), champion.get("slices")
     if not cand_slices or not champ_slices:
-        return [_check("slice_regression", True, None, limit,
-                       "Slices were not evaluated for both models: the slice comparison is skipped.", skipped=True)]
+        return [
+            _check(
+                "slice_regression",
+                True,
+                None,
+                limit,
+                "Slices were not evaluated for both models: the slice comparison is skipped.",
+                skipped=True,
+            )
+        ]
     if cand_slices.get("column") != champ_slices.get("column"):
-        return [_check("slice_regression", True, None, limit,
-                       f"Candidate slices by '{cand_slices.get('column')}' but the champion by "
-                       f"'{champ_slices.get('column')}': the slice comparison is skipped.", skipped=True)]
+        return [
+            _check(
+                "slice_regression",
+                True,
+                None,
+                limit,
+                f"Candidate slices by '{cand_slices.get('column')}' but the champion by "
+                f"'{champ_slices.get('column')}': the slice comparison is skipped.",
+                skipped=True,
+            )
+        ]
     column = cand_slices.get("column")
     cand_groups, champ_groups = cand_slices.get("groups") or {}, champ_slices.get("groups") or {}
     checks = []
@@ -231,23 +294,47 @@ def _slice_checks(
             what = f"regresses by {regression:.4g}, {'within' if passed else 'beyond'} the limit {limit:g}"
         else:
             what = "does not regress"
-        checks.append(_check(
-            f"slice_regression[{column}={key}]", passed, regression, limit,
-            f"Slice {column}={key}: {metric} {_fmt(cand_value)} vs champion {_fmt(champ_value)} {what}.",
-        ))
+        checks.append(
+            _check(
+                f"slice_regression[{column}={key}]",
+                passed,
+                regression,
+                limit,
+                f"Slice {column}={key}: {metric} {_fmt(cand_value)} vs champion {_fmt(champ_value)} {what}.",
+            )
+        )
     if not checks:
-        return [_check("slice_regression", True, None, limit,
-                       f"No slice of '{column}' is large enough in both evaluations to compare.", skipped=True)]
+        return [
+            _check(
+                "slice_regression",
+                True,
+                None,
+                limit,
+                f"No slice of '{column}' is large enough in both evaluations to compare.",
+                skipped=True,
+            )
+        ]
     return checks
 
 
 def _budget_check(name: str, observed: Any, budget: float, what: str, unit: str) -> dict[str, Any]:
     value = _number(observed)
     if value is None:
-        return _check(name, False, None, budget, f"The candidate's {what} was not measured, so the budget {budget:g} {unit} cannot be verified.")
+        return _check(
+            name,
+            False,
+            None,
+            budget,
+            f"The candidate's {what} was not measured, so the budget {budget:g} {unit} cannot be verified.",
+        )
     passed = value <= budget
-    return _check(name, passed, value, budget,
-                  f"{what[0].upper() + what[1:]} {value:.4g} {unit} is {'within' if passed else 'over'} the budget {budget:g} {unit}.")
+    return _check(
+        name,
+        passed,
+        value,
+        budget,
+        f"{what[0].upper() + what[1:]} {value:.4g} {unit} is {'within' if passed else 'over'} the budget {budget:g} {unit}.",
+    )
 
 
 def decide_promotion(candidate: dict[str, Any], champion: dict[str, Any] | None, policy: dict[str, Any]) -> Decision:
@@ -264,10 +351,20 @@ def decide_promotion(candidate: dict[str, Any], champion: dict[str, Any] | None,
     checks = [_training_check(candidate), _floor_check(value, metric, _number(policy.get("min_primary")), higher)]
     checks += _champion_checks(value, champion, metric, policy, higher)
     checks += _slice_checks(candidate, champion, metric, policy, higher)
-    checks.append(_budget_check("latency_budget", candidate.get("latency_ms_per_1k"),
-                                float(policy["max_latency_ms_per_1k"]), "prediction latency", "ms per 1,000 rows"))
-    checks.append(_budget_check("size_budget", candidate.get("model_size_mb"),
-                                float(policy["max_model_size_mb"]), "model size", "MB"))
+    checks.append(
+        _budget_check(
+            "latency_budget",
+            candidate.get("latency_ms_per_1k"),
+            float(policy["max_latency_ms_per_1k"]),
+            "prediction latency",
+            "ms per 1,000 rows",
+        )
+    )
+    checks.append(
+        _budget_check(
+            "size_budget", candidate.get("model_size_mb"), float(policy["max_model_size_mb"]), "model size", "MB"
+        )
+    )
 
     failed = [c for c in checks if not c["passed"]]
     promote = not failed
@@ -276,9 +373,12 @@ def decide_promotion(candidate: dict[str, Any], champion: dict[str, Any] | None,
         reasons = [f"Promote {name}: all {len(checks)} checks passed on test {metric} {_fmt(value)}."]
         reasons += [c["message"] for c in checks]
     else:
-        reasons = [f"Do not promote {name}: {len(failed)} of {len(checks)} checks failed ({', '.join(c['name'] for c in failed)})."]
+        reasons = [
+            f"Do not promote {name}: {len(failed)} of {len(checks)} checks failed ({', '.join(c['name'] for c in failed)})."
+        ]
         reasons += [c["message"] for c in failed]
         reasons += [c["message"] for c in checks if c["skipped"]]
     log.info("%s", reasons[0])
-    return Decision(promote=promote, reasons=reasons, checks=checks, policy=dict(policy),
-                    candidate=candidate, champion=champion)
+    return Decision(
+        promote=promote, reasons=reasons, checks=checks, policy=dict(policy), candidate=candidate, champion=champion
+    )

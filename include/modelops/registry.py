@@ -75,7 +75,9 @@ def find_version_for_run(model: str, airflow_run_id: str, mlflow_client=None):
     return max(versions, key=lambda v: int(v.version)) if versions else None
 
 
-def register_version(model: str, model_uri: str, run_id: str, tags: dict[str, str], description: str = "", mlflow_client=None):
+def register_version(
+    model: str, model_uri: str, run_id: str, tags: dict[str, str], description: str = "", mlflow_client=None
+):
     """Register ``model_uri`` once per Airflow run (``tags['airflow_run_id']``); idempotent."""
     from mlflow.exceptions import MlflowException
 
@@ -89,14 +91,26 @@ def register_version(model: str, model_uri: str, run_id: str, tags: dict[str, st
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
+    # MLflow 3: a ``models:/m-<id>`` source must name its LoggedModel.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     version = mlflow_client.create_model_version(
-        model, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+        model, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}, model_id=model_id
     )
     log.info("registered %s version %s from %s", model, version.version, model_uri)
     return version
 
 
-def set_alias(model: str, alias: str, version: str, *, reason: str, actor: str, store: Store | None = None, mlflow_client=None, extra: dict | None = None) -> dict:
+def set_alias(
+    model: str,
+    alias: str,
+    version: str,
+    *,
+    reason: str,
+    actor: str,
+    store: Store | None = None,
+    mlflow_client=None,
+    extra: dict | None = None,
+) -> dict:
     """Point ``alias`` at ``version`` and append the move to the alias history."""
     mlflow_client = mlflow_client or client()
     before = version_for_alias(model, alias, mlflow_client)
@@ -128,7 +142,17 @@ def alias_history(model: str, store: Store | None = None) -> list[dict]:
     return store.get_json(key) if store.exists(key) else []
 
 
-def promote(model: str, version: str, *, expected_champion: str | None, reason: str, actor: str, run_id: str, store: Store | None = None, mlflow_client=None) -> dict:
+def promote(
+    model: str,
+    version: str,
+    *,
+    expected_champion: str | None,
+    reason: str,
+    actor: str,
+    run_id: str,
+    store: Store | None = None,
+    mlflow_client=None,
+) -> dict:
     """Move ``champion`` to ``version``; the old champion becomes ``previous-champion``.
 
     ``expected_champion`` is the version the gate compared against (None: there was none). If
@@ -140,7 +164,12 @@ def promote(model: str, version: str, *, expected_champion: str | None, reason: 
     current_version = current.version if current else None
     if current_version == str(version):
         log.info("%s version %s is already champion", model, version)
-        return {"promoted": False, "already_champion": True, "champion": str(version), "previous_champion": _alias_version(model, PREVIOUS, mlflow_client)}
+        return {
+            "promoted": False,
+            "already_champion": True,
+            "champion": str(version),
+            "previous_champion": _alias_version(model, PREVIOUS, mlflow_client),
+        }
     if current_version != (str(expected_champion) if expected_champion is not None else None):
         raise ChampionChanged(
             f"model '{model}': the champion is now version {current_version}, but this run compared its candidate "
@@ -148,9 +177,26 @@ def promote(model: str, version: str, *, expected_champion: str | None, reason: 
         )
     extra = {"airflow_run_id": run_id}
     if current_version is not None:
-        set_alias(model, PREVIOUS, current_version, reason=f"replaced by version {version}", actor=actor, store=store, mlflow_client=mlflow_client, extra=extra)
-    event = set_alias(model, CHAMPION, str(version), reason=reason, actor=actor, store=store, mlflow_client=mlflow_client, extra=extra)
-    return {"promoted": True, "already_champion": False, "champion": str(version), "previous_champion": current_version, "event": event}
+        set_alias(
+            model,
+            PREVIOUS,
+            current_version,
+            reason=f"replaced by version {version}",
+            actor=actor,
+            store=store,
+            mlflow_client=mlflow_client,
+            extra=extra,
+        )
+    event = set_alias(
+        model, CHAMPION, str(version), reason=reason, actor=actor, store=store, mlflow_client=mlflow_client, extra=extra
+    )
+    return {
+        "promoted": True,
+        "already_champion": False,
+        "champion": str(version),
+        "previous_champion": current_version,
+        "event": event,
+    }
 
 
 def _alias_version(model: str, alias: str, mlflow_client) -> str | None:

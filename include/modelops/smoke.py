@@ -43,7 +43,14 @@ def read_history(model: ModelConfig, as_of: dt.date, store: Store | None = None)
         "last_day": max(rows_per_day),
         "rows_per_day": rows_per_day,
     }
-    log.info("%s: %d batches, %d rows, %s..%s", model.name, summary["batches"], summary["rows"], summary["first_day"], summary["last_day"])
+    log.info(
+        "%s: %d batches, %d rows, %s..%s",
+        model.name,
+        summary["batches"],
+        summary["rows"],
+        summary["first_day"],
+        summary["last_day"],
+    )
     return summary
 
 
@@ -62,7 +69,9 @@ def log_smoke_run(model: ModelConfig, summary: dict, *, dag_id: str, run_id: str
     run_kwargs = {"run_id": existing[0].info.run_id} if existing else {"run_name": f"smoke {summary['as_of']}"}
     with mlflow.start_run(**run_kwargs) as run:
         mlflow.set_tags({"airflow_dag_id": dag_id, "airflow_run_id": run_id, "model": model.name})
-        mlflow.log_params({"as_of": summary["as_of"], "first_day": summary["first_day"], "last_day": summary["last_day"]})
+        mlflow.log_params(
+            {"as_of": summary["as_of"], "first_day": summary["first_day"], "last_day": summary["last_day"]}
+        )
         mlflow.log_metrics({"batches": summary["batches"], "rows": summary["rows"]})
         mlflow.log_dict(summary, "history_summary.json")
         artifact_uri = run.info.artifact_uri

@@ -46,7 +46,9 @@ def source_prefix(model: ModelConfig) -> str:
     return model.raw_prefix if model.data.training_source == "raw" else f"validated/{model.name}/"
 
 
-def take_snapshot(model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None) -> dict:
+def take_snapshot(
+    model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None
+) -> dict:
     """Write ``snapshots/<model>/<run_id>/manifest.json`` and return the manifest.
 
     Unreadable objects do not stop the snapshot: they are listed under ``unreadable`` with the
@@ -69,7 +71,13 @@ def take_snapshot(model: ModelConfig, as_of: dt.datetime, window_days: int, run_
         body = store.get_bytes(item.key)
         digest = hashlib.sha256(body).hexdigest()
         dataset_hash.update(f"{item.key}\0{digest}\n".encode())
-        entry = {"key": item.key, "etag": item.etag, "size": item.size, "sha256": digest, "day": str(partition_date(item.key))}
+        entry = {
+            "key": item.key,
+            "etag": item.etag,
+            "size": item.size,
+            "sha256": digest,
+            "day": str(partition_date(item.key)),
+        }
         try:
             entry["rows"] = len(read_batch(body, model.data.file_format, store.uri(item.key)))
         except BatchReadError as exc:

@@ -110,7 +110,14 @@ class StackConfig:
         """A stack on free ports in its own folder: what the integration tests run."""
         ports = {
             name: free_port()
-            for name in ("airflow_port", "mlflow_port", "aws_port", "serving_port", "log_server_port", "trigger_log_server_port")
+            for name in (
+                "airflow_port",
+                "mlflow_port",
+                "aws_port",
+                "serving_port",
+                "log_server_port",
+                "trigger_log_server_port",
+            )
         }
         return cls(home=home, **{**ports, **overrides})
 
@@ -200,6 +207,8 @@ class StackConfig:
             "GX_ANALYTICS_ENABLED": "False",
             "MLFLOW_ENABLE_TELEMETRY": "false",
             "DO_NOT_TRACK": "true",
+            # Two cores: parallel training tasks must not each spawn a thread per core.
+            "OMP_NUM_THREADS": "1",
             **self.extra_env,
         }
         return env
@@ -257,7 +266,11 @@ class Stack:
         for directory in (self.home, cfg.airflow_home, self.home / "mlflow"):
             directory.mkdir(parents=True, exist_ok=True)
         self._write_passwords()
-        for name, port in (("aws", cfg.aws_port), ("mlflow", cfg.mlflow_port), ("airflow-api-server", cfg.airflow_port)):
+        for name, port in (
+            ("aws", cfg.aws_port),
+            ("mlflow", cfg.mlflow_port),
+            ("airflow-api-server", cfg.airflow_port),
+        ):
             if not self._pid(name) and _port_busy(cfg.host, port):
                 raise RuntimeError(
                     f"port {port} on {cfg.host} is taken by another process; {name} cannot start. "
@@ -288,7 +301,9 @@ class Stack:
         )  # fmt: skip
         if not self._pid("airflow-scheduler"):
             self._migrate_airflow()
-        self._start("airflow-api-server", [_bin("airflow"), "api-server", "--port", str(cfg.airflow_port), "--host", cfg.host])
+        self._start(
+            "airflow-api-server", [_bin("airflow"), "api-server", "--port", str(cfg.airflow_port), "--host", cfg.host]
+        )
         self._start("airflow-scheduler", [_bin("airflow"), "scheduler"])
         self._start("airflow-dag-processor", [_bin("airflow"), "dag-processor"])
         self._start("airflow-triggerer", [_bin("airflow"), "triggerer"])
@@ -332,7 +347,11 @@ class Stack:
     def _migrate_airflow(self) -> None:
         started = time.monotonic()
         result = subprocess.run(
-            [_bin("airflow"), "db", "migrate"], env=self.config.environment(), capture_output=True, text=True, cwd=self.home
+            [_bin("airflow"), "db", "migrate"],
+            env=self.config.environment(),
+            capture_output=True,
+            text=True,
+            cwd=self.home,
         )
         if result.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -492,7 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = stack.status()
         for name, item in report.items():
-            state = "stopped" if not item["pid"] else ("running" if item["answers"] or not item["url"] else "running, not answering")
+            state = (
+                "stopped"
+                if not item["pid"]
+                else ("running" if item["answers"] or not item["url"] else "running, not answering")
+            )
             where = item["url"] or ""
             print(f"{name:24} {state:26} pid={item['pid'] or '-':<8} {where}")
         print(f"state: {cfg.home}   logs: {stack.logs}")

@@ -65,6 +65,13 @@ class Store:
     def uri(self, key: str) -> str:
         return s3_uri(self.bucket, key)
 
+    def key_of(self, uri: str) -> str:
+        """The key of an ``s3://<this bucket>/<key>`` URI (refuses another bucket's)."""
+        prefix = f"s3://{self.bucket}/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri} is not in bucket s3://{self.bucket}")
+        return uri[len(prefix) :]
+
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):

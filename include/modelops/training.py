@@ -60,7 +60,9 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
 
 #: Types ``skops`` does not trust by default, per candidate, as found by
 #: ``skops.io.get_untrusted_types`` on each fitted pipeline (proven in tests/unit/test_training.py).
-#: ``numpy.dtype`` comes from SimpleImputer (it stores the fitted dtype), the rest from the trees.
+#: ``numpy.dtype`` comes from the numeric SimpleImputer (sklearn 1.9 stores the fitted dtype), the
+#: rest from the trees. STACK-NOTES names only TreePredictor: without ``numpy.dtype`` MLflow's
+#: dump-then-load check refuses every one of these pipelines.
 _SKOPS_UNTRUSTED: dict[str, list[str]] = {
     "linear": ["numpy.dtype"],
     "random_forest": ["numpy.dtype", "sklearn.tree._tree.Tree"],
@@ -91,7 +93,6 @@ _BOUNDED_METRICS = {"roc_auc", "accuracy", "f1", "f1_macro", "precision", "recal
 
 #: Cap on one-hot columns per categorical feature; rarer categories share one column.
 MAX_ONE_HOT_CATEGORIES = 50
-MISSING_CATEGORY = "__missing__"
 
 
 class NoViableCandidate(RuntimeError):
@@ -143,7 +144,13 @@ def _make_estimator(config: ModelConfig, candidate: str, params: dict[str, Any])
     cls = HistGradientBoostingClassifier if config.is_classifier else HistGradientBoostingRegressor
     # Early stopping on an internal 10% split at every size (sklearn only turns it on above 10k rows):
     # it bounds the cost and keeps small-data runs from memorising the training rows.
-    defaults = {"max_iter": 200, "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 10, "random_state": seed}
+    defaults = {
+        "max_iter": 200,
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 10,
+        "random_state": seed,
+    }
     return cls(**{**defaults, **params})
 
 
@@ -151,9 +158,12 @@ def build_pipeline(config: ModelConfig, candidate: str, params: dict[str, Any] |
     """Preprocessing + estimator in one object, so serving needs nothing but the artifact.
 
     Numeric: median imputation with a missing-indicator (a missing value often means something,
-    e.g. a brand-new customer), scaled only for the linear model. Categorical: missing becomes its
-    own category, then one-hot with ``handle_unknown="ignore"`` so a category first seen in
-    serving is encoded as all zeros instead of failing the request.
+    e.g. a brand-new customer), scaled only for the linear model. Categorical: one-hot with
+    ``handle_unknown="ignore"``, so a category first seen in serving is encoded as all zeros
+    instead of failing the request. Missing categorical values (NaN) are their own category,
+    learned by the encoder itself: that is constant imputation without a SimpleImputer, which
+    would refuse a string fill value on int- or bool-coded categories. Serving should send
+    missing values as NaN: an object column holding ``None`` is encoded as unknown (all zeros).
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -167,18 +177,12 @@ def build_pipeline(config: ModelConfig, candidate: str, params: dict[str, Any] |
     numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
     if candidate == "linear":
         numeric_steps.append(("scale", StandardScaler()))
-    categorical_steps = [
-        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-        (
-            "one_hot",
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=MAX_ONE_HOT_CATEGORIES),
-        ),
-    ]
+    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=MAX_ONE_HOT_CATEGORIES)
     transformers = []
     if config.numeric_features:
         transformers.append(("numeric", Pipeline(numeric_steps), config.numeric_features))
     if config.categorical_features:
-        transformers.append(("categorical", Pipeline(categorical_steps), config.categorical_features))
+        transformers.append(("categorical", Pipeline([("one_hot", one_hot)]), config.categorical_features))
     preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     try:
         estimator = _make_estimator(config, candidate, params)
@@ -312,7 +316,9 @@ class RuleResult:
         return out
 
 
-def check_overfitting(metric: str, train_value: float | None, cv_mean: float | None, rules: TrainingRules) -> RuleResult:
+def check_overfitting(
+    metric: str, train_value: float | None, cv_mean: float | None, rules: TrainingRules
+) -> RuleResult:
     """Train far better than CV means the model memorised rows rather than learning a pattern."""
     name = "overfitting_gap"
     if train_value is None or cv_mean is None:
@@ -337,7 +343,9 @@ def check_cv_stability(metric: str, folds: list[float | None], rules: TrainingRu
     name = "unstable_cv"
     values = [v for v in folds if v is not None]
     if len(values) < 2:
-        return RuleResult(name, True, None, None, f"fewer than two defined CV folds for {metric}; stability not checked")
+        return RuleResult(
+            name, True, None, None, f"fewer than two defined CV folds for {metric}; stability not checked"
+        )
     std = float(np.std(values))
     if metric in _BOUNDED_METRICS:
         value, threshold, what = std, rules.max_cv_std, f"std {std:.4f}"
@@ -348,7 +356,10 @@ def check_cv_stability(metric: str, folds: list[float | None], rules: TrainingRu
     passed = value <= threshold
     verdict = "within" if passed else "exceeds"
     return RuleResult(
-        name, passed, value, threshold,
+        name,
+        passed,
+        value,
+        threshold,
         f"CV stability: {metric} across {len(values)} folds has {what}, {verdict} the limit {threshold:g}.",
     )
 
@@ -451,7 +462,12 @@ class CandidateResult:
             },
             "train_metrics": {m: _finite(v) for m, v in self.train_metrics.items()},
             "search": [
-                {"params": dict(s["params"]), "primary_mean": _finite(s["primary_mean"]), "primary_std": _finite(s["primary_std"])}
+                {
+                    "params": dict(s["params"]),
+                    "primary_mean": _finite(s["primary_mean"]),
+                    "primary_std": _finite(s["primary_std"]),
+                    "cv_convergence_warnings": int(s.get("cv_convergence_warnings", 0)),
+                }
                 for s in self.search
             ],
             "n_train_rows": self.n_train_rows,
@@ -523,7 +539,9 @@ def train_candidate(
     if len(X) != len(y):
         raise ValueError(f"{config.name}: {len(X)} feature rows but {len(y)} target values")
     if y.isna().any():
-        raise ValueError(f"{config.name}: target '{config.target}' has {int(y.isna().sum())} missing values; drop or label them first")
+        raise ValueError(
+            f"{config.name}: target '{config.target}' has {int(y.isna().sum())} missing values; drop or label them first"
+        )
 
     primary = config.metrics.primary
     classes = sorted(y.unique().tolist()) if config.is_classifier else None
@@ -555,7 +573,14 @@ def train_candidate(
             "cv_convergence_warnings": n_conv,
         }
         search.append(entry)
-        log.info("%s %s: CV %s %.4f (convergence warnings in CV: %d)", candidate, params, primary, entry["primary_mean"] or float("nan"), n_conv)
+        log.info(
+            "%s %s: CV %s %.4f (convergence warnings in CV: %d)",
+            candidate,
+            params,
+            primary,
+            entry["primary_mean"] or float("nan"),
+            n_conv,
+        )
         if best is None or _is_better(entry["primary_mean"], best["entry"]["primary_mean"], primary):
             best = {"entry": entry, "cv_metrics": cv_metrics}
     search_seconds = time.perf_counter() - started
@@ -592,7 +617,7 @@ def train_candidate(
         params=dict(params),
         cv_metrics=cv_metrics,
         train_metrics=train_metrics,
-        search=[{k: v for k, v in s.items()} for s in search],
+        search=search,
         n_train_rows=len(X),
         cv_folds=config.training.cv_folds,
         search_seconds=search_seconds,
@@ -605,7 +630,11 @@ def train_candidate(
         model=model,
     )
     log.info(
-        "%s: best %s CV %s %.4f; %s", candidate, params, primary, result.cv_primary or float("nan"),
+        "%s: best %s CV %s %.4f; %s",
+        candidate,
+        params,
+        primary,
+        result.cv_primary or float("nan"),
         "passed" if result.passed else "FAILED: " + " ".join(failure_reasons),
     )
     return result
@@ -649,7 +678,12 @@ def select_best(results: list[dict[str, Any]], config: ModelConfig) -> dict[str,
     best_value = max(sign * value(r) for r in viable)
     tied = [r for r in viable if best_value - sign * value(r) <= TIE_TOLERANCE]
     winner = min(tied, key=lambda r: (cost(r), -sign * value(r)))
-    ranking = sorted(results, key=lambda r: (not r.get("passed"), -(sign * (value(r) if value(r) is not None else -sign * math.inf))))
+
+    def rank(r: dict[str, Any]) -> tuple[bool, bool, float]:
+        v = value(r)
+        return (not r.get("passed"), v is None, -sign * v if v is not None else 0.0)
+
+    ranking = sorted(results, key=rank)
     if len(tied) > 1:
         reason = (
             f"{winner['candidate']} selected: CV {primary} {value(winner):.4f} ties (within {TIE_TOLERANCE:g}) with "
@@ -665,7 +699,12 @@ def select_best(results: list[dict[str, Any]], config: ModelConfig) -> dict[str,
         "primary_metric": primary,
         "reason": reason,
         "ranking": [
-            {"candidate": r["candidate"], "cv_primary": value(r), "passed": bool(r.get("passed")), "relative_cost": cost(r)}
+            {
+                "candidate": r["candidate"],
+                "cv_primary": value(r),
+                "passed": bool(r.get("passed")),
+                "relative_cost": cost(r),
+            }
             for r in ranking
         ],
     }
@@ -677,8 +716,9 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
     """Hold out the most recent rows when the data has a time column, else a seeded random split.
 
     Testing on the future is what serving will face; a random split flatters the model when the
-    world drifts. The cut is at the (1 - test_fraction) row quantile of time, and rows sharing the
-    cut timestamp stay together on the train side. Same input, same split.
+    world drifts. The cut is at the (1 - test_fraction) row quantile of time; rows sharing the
+    cut timestamp stay together (on the train side, unless that would leave no test rows). A
+    single timestamp for every row falls back to the random split. Same input, same split.
     """
     import pandas as pd
     from sklearn.model_selection import train_test_split
@@ -691,14 +731,18 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
         times = pd.to_datetime(df[column], utc=True, errors="coerce")
         if times.isna().any():
             bad = df.loc[times.isna(), column].head(3).tolist()
-            raise ValueError(f"{config.name}: column '{column}' has {int(times.isna().sum())} missing or unparseable timestamps, e.g. {bad}")
+            raise ValueError(
+                f"{config.name}: column '{column}' has {int(times.isna().sum())} missing or unparseable timestamps, e.g. {bad}"
+            )
         order = times.reset_index(drop=True).sort_values(kind="stable").index
         ordered = df.iloc[order].reset_index(drop=True)
         sorted_times = times.iloc[order].reset_index(drop=True)
         n_train = max(1, min(len(df) - 1, int(round(len(df) * (1.0 - fraction)))))
         cutoff = sorted_times.iloc[n_train - 1]
         is_train = sorted_times <= cutoff
-        if is_train.all():
+        if is_train.all():  # the cut timestamp's block reaches the end: it goes to test instead
+            is_train = sorted_times < cutoff
+        if is_train.all() or not is_train.any():
             log.warning("%s: all rows share the cut timestamp %s; falling back to a random split", config.name, cutoff)
         else:
             train, test = ordered[is_train.to_numpy()], ordered[~is_train.to_numpy()]
@@ -713,5 +757,11 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
     train, test = train_test_split(
         df, test_size=fraction, random_state=config.training.random_seed, shuffle=True, stratify=stratify
     )
-    log.info("%s: random split (seed %d): %d train rows, %d test rows", config.name, config.training.random_seed, len(train), len(test))
+    log.info(
+        "%s: random split (seed %d): %d train rows, %d test rows",
+        config.name,
+        config.training.random_seed,
+        len(train),
+        len(test),
+    )
     return train.reset_index(drop=True), test.reset_index(drop=True)

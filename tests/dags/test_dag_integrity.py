@@ -41,7 +41,9 @@ def test_every_dag_follows_conventions(dagbag):
         assert dag.doc_md and len(dag.doc_md.strip()) > 40, f"{dag_id}: doc_md missing"
         assert dag.tags, f"{dag_id}: no tags"
         assert dag.dagrun_timeout is not None, f"{dag_id}: no dagrun_timeout"
-        assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0, f"{dag_id}: start_date not UTC"
+        assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0, (
+            f"{dag_id}: start_date not UTC"
+        )
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id}: owner not set"
             assert task.retries >= 1, f"{dag_id}.{task.task_id}: no retries"

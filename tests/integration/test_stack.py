@@ -9,7 +9,6 @@ from modelops import bootstrap
 from modelops.config import load_all_models
 
 
-
 def test_services_answer(stack, airflow):
     status = stack.status()
     for name in ("aws", "mlflow", "airflow-api-server"):

@@ -57,8 +57,16 @@ def test_minimal_config_gets_defaults(tmp_path):
         (lambda d: d.update(target=""), "target", "at least 1 character"),
         (lambda d: d.update(features=[]), "features", "at least 1 item"),
         (lambda d: d["features"].append({"name": "a", "type": "numeric"}), "features", "listed twice: ['a']"),
-        (lambda d: d["features"].append({"name": "z", "type": "text"}), "features.2.type", "'numeric' or 'categorical'"),
-        (lambda d: d.update(metrics={"primary": "rmse"}), "metrics.primary", "'rmse' is not a binary_classification metric"),
+        (
+            lambda d: d["features"].append({"name": "z", "type": "text"}),
+            "features.2.type",
+            "'numeric' or 'categorical'",
+        ),
+        (
+            lambda d: d.update(metrics={"primary": "rmse"}),
+            "metrics.primary",
+            "'rmse' is not a binary_classification metric",
+        ),
         (lambda d: d.update(training={"window_days": 0}), "training.window_days", "greater than or equal to 1"),
         (lambda d: d.update(training={"candidates": ["svm"]}), "training.candidates", "unknown candidate(s) ['svm']"),
         (lambda d: d.update(gate={"slice_column": "a"}), "gate.slice_column", "'a' is not a categorical feature"),

@@ -1,0 +1,211 @@
+"""
+### retrain_&lt;model&gt;: validate, train, gate, register, promote
+
+Runs on the model's schedule, on a retrain request (an Asset event from monitoring), from the
+trigger form, and as a backfill. Each run:
+
+1. **snapshot_training_data**: the complete daily batches in the training window that ends at
+   the run's as-of instant → `snapshots/<model>/<run_id>/manifest.json` (keys, ETags, rows, hash).
+2. **validate_training_data**: the model's Great Expectations suite (`expectations/<model>.json`);
+   JSON result + Data Docs HTML next to the manifest. A failure stops the run; the champion is untouched.
+3. **profile_baseline**: per-feature statistics and constraints that monitoring compares with.
+4. **train_candidates**: one mapped task per candidate, each a child MLflow run under one parent run.
+5. **select_best** on the primary CV metric; **evaluate** best vs champion on the same test split.
+6. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
+7. **register** (lineage tags, alias `challenger`) → optional human **approve_promotion** → **promote**
+   (`champion` moves, the old one becomes `previous-champion`, history appended).
+
+`dry_run` stops after the gate; `force_promote` skips only the champion comparison (recorded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, get_current_context, task
+
+from modelops.config import KNOWN_CANDIDATES
+from modelops.dagkit import START_DATE, as_of, declared_models, default_args, retrain_schedule
+
+
+def _params(model) -> dict:
+    gate = model.gate
+    higher = model.primary_higher_is_better
+    return {
+        "training_window_days": Param(
+            model.training.window_days, type="integer", minimum=1, maximum=3650,
+            title="Training window (days)",
+            description="Complete days of data before the run's as-of date that training reads.",
+        ),
+        "candidates": Param(
+            list(model.training.candidates), type="array", minItems=1, uniqueItems=True,
+            items={"type": "string", "enum": sorted(KNOWN_CANDIDATES)},
+            title="Candidates to try",
+            description="Estimators searched (each with a small grid and cross-validation).",
+        ),
+        "min_primary": Param(
+            gate.min_primary, type=["null", "number"],
+            title=f"{'Minimum' if higher else 'Maximum'} {model.metrics.primary} on the test split",
+            description="Absolute bound the candidate must meet; empty keeps the model config's value.",
+        ),
+        "tolerance": Param(
+            gate.tolerance, type="number", minimum=0,
+            title="Tolerance vs champion",
+            description=f"How much worse than the champion on {model.metrics.primary} the candidate may be.",
+        ),
+        "force_promote": Param(
+            False, type="boolean", title="Force promotion",
+            description="Skip only the comparison with the champion (recorded in the decision). Other checks still apply.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run",
+            description="Run everything up to and including the gate; do not register or promote.",
+        ),
+        "require_approval": Param(
+            False, type="boolean", title="Require human approval",
+            description="Hold promotion until someone approves it in the Airflow UI (Required actions).",
+        ),
+    }  # fmt: skip
+
+
+def build_retrain_dag(model):
+    @dag(
+        dag_id=f"retrain_{model.name}",
+        doc_md=__doc__,
+        description=f"Retrain, gate and promote model '{model.name}'",
+        schedule=retrain_schedule(model),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["modelops", "retrain", model.name],
+        default_args=default_args(model),
+        dagrun_timeout=dt.timedelta(hours=2),
+        params=_params(model),
+        render_template_as_native_obj=False,
+    )
+    def retrain():
+        @task
+        def snapshot_training_data() -> dict:
+            from modelops import retrain as steps
+
+            context = get_current_context()
+            window = context["params"]["training_window_days"]
+            return steps.snapshot_training_data(model, as_of(context), window, context["run_id"])
+
+        @task
+        def validate_training_data(snapshot: dict) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from modelops import retrain as steps
+
+            try:
+                return steps.validate_training_data(model, get_current_context()["run_id"])
+            except steps.TrainingDataInvalid as exc:
+                raise AirflowFailException(str(exc)) from None  # bad data: a retry cannot help
+
+        @task
+        def profile_baseline(validation: dict) -> dict:
+            from modelops import retrain as steps
+
+            return steps.profile_training_baseline(model, get_current_context()["run_id"])
+
+        @task
+        def start_tracking(snapshot: dict, validation: dict) -> dict:
+            from modelops import retrain as steps
+
+            context = get_current_context()
+            return steps.start_parent_run(model, context["run_id"], context["dag"].dag_id, snapshot)
+
+        @task
+        def candidates_to_try() -> list[str]:
+            return list(get_current_context()["params"]["candidates"])
+
+        @task(max_active_tis_per_dagrun=2, execution_timeout=dt.timedelta(minutes=45))
+        def train_candidates(candidate: str, parent: dict) -> dict:
+            from modelops import retrain as steps
+
+            return steps.train_candidate(model, get_current_context()["run_id"], candidate, parent)
+
+        @task
+        def select_best(results) -> dict:
+            from modelops import retrain as steps
+
+            return steps.select_best(model, list(results))
+
+        @task
+        def evaluate(best: dict) -> dict:
+            from modelops import retrain as steps
+
+            return steps.evaluate(model, get_current_context()["run_id"], best)
+
+        @task
+        def gate(best: dict, evaluated: dict, snapshot: dict, validation: dict, baseline: dict) -> dict:
+            from modelops import retrain as steps
+
+            context = get_current_context()
+            params = context["params"]
+            overrides = {
+                "min_primary": params["min_primary"],
+                "tolerance": params["tolerance"],
+                "force_promote": params["force_promote"],
+            }
+            return steps.gate(
+                model, context["run_id"], context["dag"].dag_id, best, evaluated, snapshot, validation, baseline,
+                overrides, params["dry_run"],
+            )  # fmt: skip
+
+        @task.short_circuit
+        def promotion_allowed(decided: dict) -> bool:
+            """Skips registration and promotion when the gate said no, or on a dry run."""
+            return bool(decided["promote"] and not decided["dry_run"])
+
+        @task
+        def register(best: dict, snapshot: dict, validation: dict, baseline: dict, decided: dict) -> dict:
+            from modelops import retrain as steps
+
+            context = get_current_context()
+            return steps.register(
+                model, context["run_id"], context["dag"].dag_id, best, snapshot, validation, baseline, decided
+            )
+
+        @task.branch
+        def approval_needed() -> str:
+            return "approve_promotion" if get_current_context()["params"]["require_approval"] else "promote"
+
+        approve_promotion = ApprovalOperator(
+            task_id="approve_promotion",
+            subject=f"Promote a new '{model.name}' champion?",
+            body=(
+                "Version {{ ti.xcom_pull(task_ids='register')['version'] }} passed the gate.\n\n"
+                "Decision record: {{ ti.xcom_pull(task_ids='gate')['decision_uri'] }}\n\n"
+                "{{ ti.xcom_pull(task_ids='gate')['reasons'] | join('\n') }}"
+            ),
+            response_timeout=dt.timedelta(days=3),
+        )
+
+        @task(trigger_rule="none_failed_min_one_success")
+        def promote(registered: dict, decided: dict) -> dict:
+            from modelops import retrain as steps
+
+            context = get_current_context()
+            return steps.promote(model, context["run_id"], context["dag"].dag_id, registered, decided)
+
+        snapshot = snapshot_training_data()
+        validation = validate_training_data(snapshot)
+        baseline = profile_baseline(validation)
+        parent = start_tracking(snapshot, validation)
+        results = train_candidates.partial(parent=parent).expand(candidate=candidates_to_try())
+        best = select_best(results)
+        evaluated = evaluate(best)
+        decided = gate(best, evaluated, snapshot, validation, baseline)
+        registered = register(best, snapshot, validation, baseline, decided)
+        promoted = promote(registered, decided)
+        promotion_allowed(decided) >> registered >> approval_needed() >> [approve_promotion, promoted]
+        approve_promotion >> promoted
+
+    return retrain()
+
+
+for _model in declared_models():
+    globals()[f"retrain_{_model.name}"] = build_retrain_dag(_model)
