@@ -139,6 +139,11 @@ class AirflowClient:
         )
         return response.text
 
+    def approve(self, dag_id: str, run_id: str, task_id: str, option: str = "Approve", map_index: int = -1) -> dict:
+        """Answer a human-in-the-loop task (what the UI's "Required actions" page does)."""
+        path = f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/{map_index}/hitlDetails"
+        return self.request("PATCH", path, json={"chosen_options": [option], "params_input": {}})
+
     def clear_run(self, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> dict:
         body: dict = {"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True}
         if task_ids:

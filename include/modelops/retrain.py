@@ -218,9 +218,25 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
 
 # 5. Select -----------------------------------------------------------------------------------------
 def select_best(model: ModelConfig, results: list[dict]) -> dict:
+    """The best passing candidate. If none passed, the best failing one goes on to the gate,
+    which rejects it on the training-rules check, so the decision is recorded with its reasons."""
+    from modelops.training import NoViableCandidate
     from modelops.training import select_best as choose
 
-    best = choose(list(results), model)
+    results = list(results)
+    try:
+        best = choose(results, model)
+    except NoViableCandidate as exc:
+        scored = [r for r in results if r.get("cv_primary") is not None]
+        if not scored:
+            raise
+        best = choose([r | {"passed": True} for r in scored], model)
+        original = next(r for r in results if r["candidate"] == best["candidate"])
+        best |= {"passed": False, "failure_reasons": original["failure_reasons"]}
+        best["selection"]["reason"] = (
+            f"No candidate passed the training rules; {best['candidate']} goes to the gate to be recorded. {exc}"
+        )
+        log.warning("%s", exc)
     return {
         key: best[key]
         for key in (

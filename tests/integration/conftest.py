@@ -24,13 +24,31 @@ pytestmark = pytest.mark.integration
 TODAY = dt.date(2026, 11, 20)
 
 
+def _unscheduled_models(folder: Path) -> Path:
+    """The shipped declarations with schedules off: tests trigger every run themselves, so an
+    unpaused DAG's own scheduled run cannot race them (schedules are exercised separately)."""
+    import yaml
+
+    from modelops.config import MODELS_DIR
+
+    folder.mkdir()
+    for path in sorted(MODELS_DIR.glob("*.yaml")):
+        declaration = yaml.safe_load(path.read_text())
+        declaration["schedule"] = {"retrain": None, "monitor": None}
+        (folder / path.name).write_text(yaml.safe_dump(declaration, sort_keys=False))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def stack():
     home = Path(tempfile.mkdtemp(prefix="modelops-it-"))
+    models_dir = _unscheduled_models(home / "models")
+    os.environ["MODELOPS_MODELS_DIR"] = str(models_dir)
     config = StackConfig.ephemeral(
         home,
         airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
         mlflow_db_url=os.environ.get("MODELOPS_TEST_MLFLOW_DB_URL") or None,
+        extra_env={"MODELOPS_MODELS_DIR": str(models_dir)},
     )
     running = Stack(config)
     try:
