@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status clean test lint unit dag-tests integration bench demo
+.PHONY: help venv up down status env clean test lint unit dag-tests integration bench demo
 
 help:
 	@echo "make up        start the local platform (creates .venv on first use)"
@@ -36,6 +36,10 @@ down:
 
 status:
 	@$(PY) -m modelops.stack status
+
+# `eval $(make -s env)`: point boto3, MLflow and the airflow CLI in this shell at the local stack.
+env:
+	@$(PY) -m modelops.stack env
 
 clean:
 	@if [ -x $(PY) ]; then $(PY) -m modelops.stack clean; fi

@@ -6,6 +6,7 @@ person does rather than calling Python functions behind its back.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -127,17 +128,20 @@ class AirflowClient:
         return self.request("GET", path, params={"map_index": map_index, "deserialize": True})["value"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """A task attempt's log as text: each structured entry's message, plus any error detail."""
         path = (
             f"/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
         )
-        self._auth()
-        response = self._session.get(
-            f"{self.base_url}/api/v2{path}",
-            params={"map_index": map_index, "full_content": True},
-            headers={"Accept": "text/plain"},
-            timeout=self.timeout,
-        )
-        return response.text
+        body = self.request("GET", path, params={"map_index": map_index, "full_content": "true"})
+        lines = []
+        for entry in body.get("content", []):
+            if isinstance(entry, str):
+                lines.append(entry)
+                continue
+            lines.append(str(entry.get("event", "")))
+            if entry.get("error_detail"):
+                lines.append(json.dumps(entry["error_detail"], default=str))
+        return "\n".join(lines)
 
     def approve(self, dag_id: str, run_id: str, task_id: str, option: str = "Approve", map_index: int = -1) -> dict:
         """Answer a human-in-the-loop task (what the UI's "Required actions" page does)."""

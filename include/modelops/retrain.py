@@ -184,7 +184,9 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
     X, y = train[model.feature_names], train[model.target]
     result = fit(model, candidate, X, y)
     kwargs = {"run_id": existing.info.run_id} if existing else {"run_name": candidate}
-    with mlflow.start_run(**kwargs, parent_run_id=parent["parent_run_id"], nested=True) as run:
+    with mlflow.start_run(
+        **kwargs, experiment_id=parent["experiment_id"], parent_run_id=parent["parent_run_id"], nested=True
+    ) as run:
         mlflow.set_tags(
             {"airflow_run_id": run_id, "modelops_role": CANDIDATE_ROLE, "candidate": candidate, "model": model.name}
         )

@@ -506,8 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.clean()
         print("stopped and removed", cfg.home)
     elif args.command == "env":
-        for key, value in cfg.client_env().items():
-            print(f"export {key}={value}")
+        import shlex
+
+        environment = cfg.environment()
+        wanted = [*cfg.client_env(), "AIRFLOW_HOME", "PYTHONPATH", "AIRFLOW_CONN_AWS_DEFAULT", "PATH"]
+        wanted += sorted(key for key in environment if key.startswith("AIRFLOW__"))
+        for key in wanted:
+            print(f"export {key}={shlex.quote(environment[key])}")
     else:
         report = stack.status()
         for name, item in report.items():

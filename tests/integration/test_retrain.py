@@ -95,7 +95,7 @@ def test_first_run_promotes_with_lineage(first_promotion, airflow, store, mlflow
         f"tags.airflow_run_id = '{run_id}' and tags.modelops_role = 'retrain'",
     )
     children = mlflow_client.search_runs(
-        [parent[0].info.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'"
+        [parent[0].info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent[0].info.run_id}'"
     )
     assert sorted(c.data.tags["candidate"] for c in children) == ["hist_gradient_boosting", "linear", "random_forest"]
     history = registry.alias_history("churn", store)

@@ -443,6 +443,33 @@ def test_capture_writer_retries_then_drops_what_shutdown_cannot_write():
     assert down.stats()["dropped"] == 10
 
 
+class _SlowStore:
+    def __init__(self):
+        self.entered, self.release, self.objects = threading.Event(), threading.Event(), {}
+
+    def put_bytes(self, key, data, content_type):
+        self.entered.set()
+        assert self.release.wait(5)
+        self.objects[key] = data
+
+
+def test_capture_writer_counts_rows_cut_from_a_file_in_flight_back_when_it_lands():
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field("i", pa.int64())])
+    options = CaptureOptions(flush_records=3, flush_seconds=60, max_buffered=6)
+    writer = CaptureWriter(_SlowStore(), options)
+    writer.start()
+    writer.enqueue("capture", "m", dt.date(2026, 11, 25), [{"i": i} for i in range(3)], schema)
+    assert writer.store.entered.wait(5)  # the first file is being written
+    writer.enqueue("capture", "m", dt.date(2026, 11, 25), [{"i": i} for i in range(3, 9)], schema)
+    assert writer.stats()["dropped"] == 3 and writer.stats()["pending"] == 6  # the oldest: the file in flight
+    writer.store.release.set()
+    assert writer.flush(5.0)
+    stats = writer.close()
+    assert stats["written"] == 9 and stats["dropped"] == 0 and stats["files"] == 3
+
+
 def test_feedback_lands_in_s3(env):
     app = make_app(env)
     with TestClient(app) as client:

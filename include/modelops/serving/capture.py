@@ -12,10 +12,11 @@ What can be lost, and when (the price of never blocking a request):
   (``retry_initial_seconds`` doubling up to ``retry_max_seconds``), forever, with the same
   object key, so a retry after a write that did land overwrites instead of duplicating. Rows
   keep arriving meanwhile; memory is bounded by ``max_buffered`` rows (everything buffered or
-  waiting for a retry). Beyond it the **oldest** rows are dropped, counted in ``dropped``
-  (``modelops_capture_records_dropped_total``) and logged. The one file whose write is in
-  progress is never cut; its rows count towards the bound, and if they are all that is left,
-  the newest rows are dropped instead until it is written or has failed.
+  waiting for a retry; plus, transiently, the copy of the one file being written, at most
+  ``flush_records`` rows). Beyond it the **oldest** rows are dropped (files in the order they
+  were cut, then open groups by age), counted in ``dropped``
+  (``modelops_capture_records_dropped_total``) and logged at most every 10 s. Rows cut from the
+  file whose write is in progress are counted back as written if that write succeeds.
 * **Clean shutdown** (SIGTERM/SIGINT, the FastAPI lifespan): everything buffered is written,
   retrying for up to ``shutdown_timeout_seconds``; what is still unwritten then is dropped,
   counted and logged at ERROR.
@@ -24,9 +25,9 @@ What can be lost, and when (the price of never blocking a request):
 * A group that cannot be turned into Parquet (a bug, not an outage) is dropped at once, counted
   and logged with its traceback: retrying would not help.
 
-Nothing is written twice, except when a write that S3 completed but reported as failed is
-retried after rows were cut from its file: the file is then overwritten with fewer rows, and
-the cut rows are the ones counted as dropped.
+Nothing is written twice: a retry reuses its object key. If S3 completed a write but reported
+it as failed, and rows were cut from that file before the retry, the retry overwrites it with
+fewer rows, and exactly those rows are the ones counted as dropped.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class _Chunk:
     rows: list[dict] = field(default_factory=list)
     key: str | None = None
     in_flight: bool = False
+    #: Rows cut (counted as dropped) while the file's write was in progress.
+    cut_in_flight: int = 0
     attempts: int = 0
 
 
@@ -281,30 +284,18 @@ class CaptureWriter:
         if excess <= 0:
             return
         dropped_now = 0
-        # Oldest first: files waiting for (re)try in queue order, then open groups by age.
+        # Oldest first: files in the order they were cut (the head may be in flight), then open groups by age.
         for chunk in [*self._sealed, *self._open.values()]:
             if excess <= 0:
                 break
-            if chunk.in_flight:
-                continue
             cut = min(excess, len(chunk.rows))
-            del chunk.rows[:cut]
+            del chunk.rows[:cut]  # the writer works on its own copy of an in-flight file's rows
+            if chunk.in_flight:
+                chunk.cut_in_flight += cut
             self._count(chunk.stream, chunk.model).dropped += cut
             self._pending -= cut
             excess -= cut
             dropped_now += cut
-        if excess > 0:  # only the file being written is left: the newest rows give way
-            for chunk in reversed([*self._open.values(), *self._sealed]):
-                if excess <= 0:
-                    break
-                if chunk.in_flight:
-                    continue
-                cut = min(excess, len(chunk.rows))
-                del chunk.rows[len(chunk.rows) - cut :]
-                self._count(chunk.stream, chunk.model).dropped += cut
-                self._pending -= cut
-                excess -= cut
-                dropped_now += cut
         self._sealed = deque(c for c in self._sealed if c.rows or c.in_flight)
         for group in [g for g, c in self._open.items() if not c.rows]:
             del self._open[group]
@@ -353,36 +344,40 @@ class CaptureWriter:
                     if self._sealed and now >= self._retry_at:
                         chunk = self._sealed[0]
                         chunk.in_flight = True
+                        chunk.cut_in_flight = 0
                         chunk.attempts += 1
                         rows = list(chunk.rows)
                         break
                     self._cond.wait(self._next_wait(now))
             outcome = self._write(chunk, rows)
             with self._cond:
-                chunk.in_flight = False
-                counts = self._count(chunk.stream, chunk.model)
-                if outcome == "retry":
-                    counts.write_failures += 1
-                    self._retry_at = self._clock() + self._backoff
-                    self._backoff = min(self._backoff * 2, self.options.retry_max_seconds)
-                    self._enforce_bound()
-                else:
-                    if chunk in self._sealed:
-                        self._sealed.remove(chunk)
-                        self._pending -= len(chunk.rows)
-                        still_counted = len(chunk.rows)
-                    else:  # abandoned while the write was running
-                        still_counted = 0
-                    if outcome == "written":
-                        counts.written += len(rows)
-                        counts.files += 1
-                        # rows cut from an abandoned in-flight file were written after all
-                        counts.dropped -= len(rows) - still_counted
-                        self._backoff = self.options.retry_initial_seconds
-                        self._retry_at = 0.0
-                    else:  # "unwritable"
-                        counts.dropped += still_counted
+                self._finish(chunk, rows, outcome)
                 self._cond.notify_all()
+
+    def _finish(self, chunk: _Chunk, rows: list[dict], outcome: str) -> None:
+        """Account for one write attempt of ``chunk`` (``rows`` is what the attempt held)."""
+        chunk.in_flight = False
+        counts = self._count(chunk.stream, chunk.model)
+        queued = chunk in self._sealed  # False once close() gave up on it (all its rows counted dropped)
+        if outcome == "retry":
+            counts.write_failures += 1
+            self._retry_at = self._clock() + self._backoff
+            self._backoff = min(self._backoff * 2, self.options.retry_max_seconds)
+            if queued and not chunk.rows:
+                self._sealed.remove(chunk)
+            return
+        if queued:
+            self._sealed.remove(chunk)
+            self._pending -= len(chunk.rows)
+        if outcome == "written":
+            counts.written += len(rows)
+            counts.files += 1
+            # Rows counted as dropped while this write ran were written after all.
+            counts.dropped -= chunk.cut_in_flight if queued else len(rows)
+            self._backoff = self.options.retry_initial_seconds
+            self._retry_at = 0.0
+        elif queued:  # "unwritable"
+            counts.dropped += len(chunk.rows)
 
     def _write(self, chunk: _Chunk, rows: list[dict]) -> str:
         """``written``, ``retry`` (S3 failed) or ``unwritable`` (cannot become Parquet)."""
