@@ -14,6 +14,9 @@ trigger form, and as a backfill. Each run:
 6. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
 7. **register** (lineage tags, alias `challenger`) → optional human **approve_promotion** → **promote**
    (`champion` moves, the old one becomes `previous-champion`, history appended).
+8. **deploy**: serving hot-swaps to the new champion and is smoke-tested live (stored input example and
+   recent training rows must match offline predictions, within a latency budget); a failure rolls the
+   champion back to `previous-champion`, reloads serving and fails the run.
 
 `dry_run` stops after the gate; `force_promote` skips only the champion comparison (recorded).
 """
@@ -191,6 +194,21 @@ def build_retrain_dag(model):
             context = get_current_context()
             return steps.promote(model, context["run_id"], context["dag"].dag_id, registered, decided)
 
+        @task
+        def deploy(promoted: dict) -> dict:
+            """Hot-swap serving to the champion, smoke-test it live; roll back and fail if it misbehaves."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from modelops.deploy import SmokeTestFailed, deploy_and_verify
+
+            context = get_current_context()
+            try:
+                return deploy_and_verify(
+                    model, promoted["champion"], actor=context["dag"].dag_id, run_id=context["run_id"]
+                )
+            except SmokeTestFailed as exc:
+                raise AirflowFailException(str(exc)) from None
+
         snapshot = snapshot_training_data()
         validation = validate_training_data(snapshot)
         baseline = profile_baseline(validation)
@@ -203,6 +221,7 @@ def build_retrain_dag(model):
         promoted = promote(registered, decided)
         promotion_allowed(decided) >> registered >> approval_needed() >> [approve_promotion, promoted]
         approve_promotion >> promoted
+        deploy(promoted)
 
     return retrain()
 

@@ -202,3 +202,16 @@ def promote(
 def _alias_version(model: str, alias: str, mlflow_client) -> str | None:
     version = version_for_alias(model, alias, mlflow_client)
     return version.version if version else None
+
+
+def resolve_version(model: str, version_or_alias: str, mlflow_client=None) -> str:
+    """A version number from a number or an alias; an unknown one is an error naming it."""
+    mlflow_client = mlflow_client or client()
+    text = str(version_or_alias).strip()
+    if text.isdigit():
+        mlflow_client.get_model_version(model, text)  # raises if it does not exist
+        return text
+    version = version_for_alias(model, text, mlflow_client)
+    if version is None:
+        raise RegistryError(f"model '{model}' has no version with alias '{text}'")
+    return version.version

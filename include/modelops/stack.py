@@ -33,7 +33,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = ("aws", "mlflow", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+COMPONENTS = (
+    "aws",
+    "mlflow",
+    "serving",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -311,6 +319,14 @@ class Stack:
             lambda: _http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log",
             alive=lambda: self._pid("mlflow"),
         )  # fmt: skip
+        # Serving loads each model's champion at start, so it starts once MLflow answers.
+        self._start(
+            "serving", [sys.executable, "-m", "modelops.serving", "--host", cfg.host, "--port", str(cfg.serving_port)]
+        )
+        wait_for(
+            lambda: _http_ok(f"{cfg.serving_url}/health"), "serving", 120, self.logs / "serving.log",
+            alive=lambda: self._pid("serving"),
+        )  # fmt: skip
         airflow_parts = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
         wait_for(
             self._airflow_healthy, "Airflow", 180, self.logs / "airflow-scheduler.log",
@@ -372,6 +388,7 @@ class Stack:
         probes = {
             "aws": (cfg.aws_url, lambda: _http_ok(f"{cfg.aws_url}/moto-api/")),
             "mlflow": (cfg.mlflow_url, lambda: _http_ok(f"{cfg.mlflow_url}/health")),
+            "serving": (cfg.serving_url, lambda: _http_ok(f"{cfg.serving_url}/health")),
             "airflow-api-server": (cfg.airflow_url, lambda: _http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
         }
         report = {}
@@ -473,6 +490,7 @@ modelops is up.
   Airflow UI   {cfg.airflow_url}      login {cfg.admin_user} / {cfg.admin_password}
   MLflow UI    {cfg.mlflow_url}
   S3 + SQS     {cfg.aws_url}      (moto; bucket s3://{cfg.bucket})
+  Serving      {cfg.serving_url}      (/docs; POST /models/<model>/predict; answers once a champion exists)
   State, logs  {cfg.home}
 
 What to click first: in the Airflow UI open DAGs, unpause `smoke_churn` and trigger it;

@@ -48,7 +48,8 @@ def stack():
         home,
         airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
         mlflow_db_url=os.environ.get("MODELOPS_TEST_MLFLOW_DB_URL") or None,
-        extra_env={"MODELOPS_MODELS_DIR": str(models_dir)},
+        # Capture files every 2 s, so tests see their traffic in S3 without waiting a minute.
+        extra_env={"MODELOPS_MODELS_DIR": str(models_dir), "MODELOPS_CAPTURE_FLUSH_SECONDS": "2"},
     )
     running = Stack(config)
     try:
@@ -119,3 +120,15 @@ def mlflow_client(stack):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=stack.config.mlflow_url)
+
+
+@pytest.fixture(scope="session")
+def first_promotion(airflow, today):
+    """The first churn champion: a normal run on the loaded history, as of its last day."""
+    airflow.wait_for_dag("retrain_churn")
+    airflow.unpause("retrain_churn")
+    as_of = dt.datetime.combine(today, dt.time(), dt.UTC)
+    run = airflow.trigger("retrain_churn", logical_date=as_of.isoformat())
+    finished = airflow.wait_for_run("retrain_churn", run["dag_run_id"], timeout=900)
+    assert finished["state"] == "success", airflow.failure_logs("retrain_churn", run["dag_run_id"])
+    return finished

@@ -42,18 +42,6 @@ def _keys(store, prefix):
     return sorted((o.key, o.etag) for o in store.list(prefix))
 
 
-@pytest.fixture(scope="module")
-def first_promotion(airflow, today):
-    """The first churn champion: a normal run on the loaded history, as of its last day."""
-    airflow.wait_for_dag(CHURN)
-    airflow.unpause(CHURN)
-    as_of = dt.datetime.combine(today, dt.time(), dt.UTC)
-    run = airflow.trigger(CHURN, logical_date=as_of.isoformat())
-    finished = _wait(airflow, CHURN, run["dag_run_id"])
-    assert finished["state"] == "success", airflow.failure_logs(CHURN, run["dag_run_id"])
-    return finished
-
-
 def test_first_run_promotes_with_lineage(first_promotion, airflow, store, mlflow_client):
     run_id = first_promotion["dag_run_id"]
     states = airflow.task_states(CHURN, run_id)
