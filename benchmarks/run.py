@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.serving import bench_serving
+
 RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
 
@@ -86,7 +88,7 @@ def bench_retrain() -> dict:
     }
 
 
-BENCHMARKS = {"retrain": bench_retrain}
+BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving}
 
 
 def main(argv: list[str] | None = None) -> int:

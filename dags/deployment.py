@@ -94,8 +94,8 @@ def build_rollback_dag(model):
     def rollback():
         @task
         def restore_version() -> dict:
+            from modelops.deploy import recent_rows_of_version, served_version, smoke_test
             from modelops.deploy import rollback as move_back
-            from modelops.deploy import served_version, smoke_test
             from modelops.registry import resolve_version
 
             context = get_current_context()
@@ -104,7 +104,7 @@ def build_rollback_dag(model):
             result = move_back(
                 model.name, reason=params["reason"], actor=_actor(context), run_id=context["run_id"], to_version=version
             )
-            smoke = smoke_test(model, version)
+            smoke = smoke_test(model, version, recent_rows_of_version(model, version))
             return {k: v for k, v in result.items() if k != "event"} | {
                 "served": served_version(model.name),
                 "smoke_test": smoke,

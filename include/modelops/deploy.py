@@ -99,7 +99,12 @@ def smoke_test(model: ModelConfig, version: str, sample_frame=None) -> dict:
     if not frames:
         raise SmokeTestFailed(f"{model_uri} has no input example and no sample rows to test with")
     inputs = pd.concat(frames, ignore_index=True)
-    expected = offline_model.predict(inputs)
+    try:
+        expected = offline_model.predict(inputs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the registry's copy fails the test
+        raise SmokeTestFailed(
+            f"{model_uri} cannot predict its own smoke-test rows offline: {type(exc).__name__}: {exc}"
+        ) from exc
     started = time.perf_counter()
     try:
         response = requests.post(

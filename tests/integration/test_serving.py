@@ -113,7 +113,7 @@ BAD_REQUESTS = {
     "unknown field": (lambda r: {"records": [r | {"shoe_size": 42}]}, "shoe_size"),
     "null in required": (lambda r: {"records": [r | {"contract": None}]}, "contract"),
     "empty batch": (lambda r: {"records": []}, "records"),
-    "no records": (lambda r: {"nothing": 1}, "record"),
+    "no records": (lambda r: {"nothing": 1}, "nothing"),
     "too many rows": (lambda r: {"records": [r] * 5000}, "records"),
 }
 

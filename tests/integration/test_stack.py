@@ -3,6 +3,7 @@ and logs to MLflow with its artifact in the bucket, and `up` is idempotent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from modelops import bootstrap
@@ -26,9 +27,9 @@ def test_generated_dags_are_served(airflow):
 
 def test_history_loaded_for_every_model(store, today):
     for model in load_all_models().values():
-        keys = [item.key for item in store.list(model.raw_prefix)]
+        keys = {item.key for item in store.list(model.raw_prefix)}
         expected = {bootstrap.batch_key(model, day) for day in bootstrap.history_days(model, today)}
-        assert set(keys) == expected
+        assert expected <= keys, sorted(expected - keys)[:5]
 
 
 def test_queues_and_notifications_exist(stack):
@@ -58,13 +59,19 @@ def test_up_again_is_idempotent(stack, store, today):
 
 
 def test_smoke_dag_reads_s3_and_logs_mlflow_run_with_artifact_in_bucket(airflow, store, mlflow_client):
+    from modelops.datagen import read_batch
+    from modelops.storage import partition_date
+
     model = load_all_models()["churn"]
     run = airflow.run_and_wait("smoke_churn", timeout=300)
     assert run["state"] == "success", airflow.failure_logs("smoke_churn", run["dag_run_id"])
 
     summary = airflow.xcom("smoke_churn", run["dag_run_id"], "read_raw_history")
-    assert summary["batches"] == model.data.history_days
-    assert summary["rows"] == model.data.history_days * model.data.rows_per_day
+    as_of = dt.date.fromisoformat(summary["as_of"])
+    visible = [o.key for o in store.list(model.raw_prefix) if partition_date(o.key) <= as_of]
+    assert len(visible) >= model.data.history_days
+    assert summary["batches"] == len(visible)
+    assert summary["rows"] == sum(len(read_batch(store.get_bytes(k), "csv", k)) for k in visible)
 
     logged = airflow.xcom("smoke_churn", run["dag_run_id"], "log_mlflow_run")
     mlflow_run = mlflow_client.get_run(logged["mlflow_run_id"])
