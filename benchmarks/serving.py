@@ -276,6 +276,7 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
         PredictRequest,
         build_frame,
         capture_rows,
+        capture_schema,
         load_model_version,
         records_of,
         validate_records,
@@ -348,6 +349,24 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
         out["single"]["pipeline_predict_proba_8_records_in_one_call"] = median_ms(
             lambda: loaded.pipeline.predict_proba(frame), 100
         )
+        # The capture writer thread's work per file (default: one file per 1000 rows), before the S3 put.
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        body = PredictRequest.model_validate_json(bodies["batch_100"]["modelops"][0])
+        records, location = records_of(body, 1000)
+        rows = validate_records(model, records, location)
+        frame = build_frame(model, rows, loaded.categorical_kinds, location)
+        proba = np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64").tolist()
+        predicted = np.asarray(loaded.pipeline.predict(frame)).tolist()
+        now = dt.datetime.now(dt.UTC)
+        file_rows = capture_rows(model, loaded, rows, predicted, proba, "x" * 32, now) * 10
+        schema = capture_schema(model)
+
+        def to_parquet() -> None:
+            pq.write_table(pa.Table.from_pylist(file_rows, schema=schema), io.BytesIO())
+
+        out["capture_writer_parquet_1000_rows"] = median_ms(to_parquet, 20)
     out["unit"] = "median CPU ms of one call, in-process, one thread, no HTTP"
     return out
 

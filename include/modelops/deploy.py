@@ -161,12 +161,11 @@ def rollback(
             f"model '{model}' has no previous-champion to roll back to; the champion alias was left as it is"
         )
     current = registry.version_for_alias(model, registry.CHAMPION)
-    event = None
-    if current is None or current.version != str(target):
-        event = registry.set_alias(
-            model, registry.CHAMPION, str(target), reason=f"rollback: {reason}", actor=actor, store=store,
-            extra={"airflow_run_id": run_id, "rolled_back_from": current.version if current else None},
-        )  # fmt: skip
+    # Recorded even when the champion already is the target: who asked for what, and why.
+    event = registry.set_alias(
+        model, registry.CHAMPION, str(target), reason=f"rollback: {reason}", actor=actor, store=store,
+        extra={"airflow_run_id": run_id, "rolled_back_from": current.version if current else None},
+    )  # fmt: skip
     reloaded = reload_serving(model, str(target))
     return {
         "champion": str(target),

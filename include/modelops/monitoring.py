@@ -1616,3 +1616,86 @@ __all__ = [
     "report_keys",
     "write_report",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# The monitor_<model> DAG's steps (S3 + registry), kept next to what they call
+# --------------------------------------------------------------------------------------------
+
+
+def registry_baselines(store: Store, model: str) -> Callable[[str], Mapping[str, Any] | None]:
+    """version -> the training baseline that version was registered with (its ``baseline_uri`` tag)."""
+    from modelops import registry
+
+    def load(version: str) -> Mapping[str, Any] | None:
+        try:
+            tags = registry.client().get_model_version(model, str(version)).tags or {}
+        except Exception:  # noqa: BLE001 - an unknown version has no baseline; reported as such
+            log.warning("%s version %s is not in the registry", model, version)
+            return None
+        uri = tags.get("baseline_uri")
+        return store.get_json(store.key_of(uri)) if uri else None
+
+    return load
+
+
+def registry_evaluations(store: Store, model: str) -> Callable[[str], Mapping[str, Any] | None]:
+    """version -> the test-split evaluation its gate decision recorded (the performance reference)."""
+    from modelops import registry
+
+    def load(version: str) -> Mapping[str, Any] | None:
+        try:
+            tags = registry.client().get_model_version(model, str(version)).tags or {}
+        except Exception:  # noqa: BLE001
+            return None
+        uri = tags.get("decision_uri")
+        return store.get_json(store.key_of(uri)).get("candidate") if uri else None
+
+    return load
+
+
+def presigned_url(store: Store, key: str, expires_s: int = 7 * 24 * 3600) -> str:
+    """An HTTP link a browser can open (the local endpoint, or S3 in AWS)."""
+    return store.client.generate_presigned_url(
+        "get_object", Params={"Bucket": store.bucket, "Key": key}, ExpiresIn=expires_s
+    )
+
+
+def run_monitor(
+    config: ModelConfig, day: dt.date, generated_at: dt.datetime, store: Store | None = None
+) -> dict[str, Any]:
+    """One day's report, written to S3; returns a small summary for XCom and the task log."""
+    from modelops.storage import Store
+
+    store = store or Store()
+    baselines = registry_baselines(store, config.name)
+    report, _ = monitor_day(
+        store, config, day, baselines, evaluations=registry_evaluations(store, config.name), generated_at=generated_at
+    )
+    uris = write_report(store, config.name, day, report, render_report_html(report))
+    keys = report_keys(config.name, day)
+    summary = {
+        "day": str(day),
+        "status": report["status"],
+        "rows": (report.get("rows") or {}).get("captured"),
+        "drifted_features": (report.get("verdict") or {}).get("drifted_features") or [],
+        "report_uri": uris["report_json"],
+        "report_url": presigned_url(store, keys["report_html"]),
+    }
+    log.info("monitoring report for %s on %s: %s\nopen: %s", config.name, day, summary["status"], summary["report_url"])
+    return summary
+
+
+def run_decide(config: ModelConfig, day: dt.date, now: dt.datetime, store: Store | None = None) -> dict[str, Any]:
+    """Decide on the day's stored report; record the decision; alert. Idempotent per day."""
+    from modelops.storage import Store
+
+    store = store or Store()
+    report = store.get_json(report_keys(config.name, day)["report_json"])
+    history = load_decision_history(store, config.name)
+    decision = decide(report, history, config, now)
+    append_decision(store, config.name, decision)
+    if decision.get("alerts") and not decision.get("already_requested"):
+        alert(decision, config)
+    decision["emit_retrain_request"] = decision["action"] == RETRAIN and not decision.get("already_requested")
+    return decision

@@ -362,6 +362,21 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
+def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, store: Store) -> dict:
+    """The run's baseline plus the registered model's prediction distribution on the same rows,
+    so monitoring can judge prediction drift. Deterministic: a re-run writes the same profile."""
+    from modelops.baseline import profile_baseline
+    from modelops.snapshot import load_manifest, load_snapshot_frame
+
+    manifest = load_manifest(model.name, run_id, store)
+    frame = load_snapshot_frame(model, manifest, store)
+    predictions = _mlflow().sklearn.load_model(best["model_uri"]).predict(frame[model.feature_names])
+    if model.is_classifier:
+        predictions = [str(p) for p in predictions]
+    profile = profile_baseline(frame, model, predictions=predictions)
+    return profile | {"dataset_hash": manifest["dataset_hash"], "manifest_uri": manifest["uri"]}
+
+
 # 8. Register ---------------------------------------------------------------------------------------
 def register(
     model: ModelConfig,
@@ -377,7 +392,8 @@ def register(
     """A registry version with lineage tags and the baseline attached; alias ``challenger``."""
     store = store or Store()
     mlflow_client = registry.client()
-    baseline_profile = store.get_json(store.key_of(baseline["baseline_uri"]))
+    baseline_profile = _baseline_with_predictions(model, run_id, best, store)
+    store.put_json(store.key_of(baseline["baseline_uri"]), baseline_profile)
     mlflow_client.log_dict(best["mlflow_run_id"], baseline_profile, "baseline/baseline.json")
     tags = {
         "dataset_hash": snapshot["dataset_hash"],

@@ -25,8 +25,9 @@ TODAY = dt.date(2026, 11, 20)
 
 
 def _unscheduled_models(folder: Path) -> Path:
-    """The shipped declarations with schedules off: tests trigger every run themselves, so an
-    unpaused DAG's own scheduled run cannot race them (schedules are exercised separately)."""
+    """The shipped declarations with retraining on request only: tests trigger every retrain
+    themselves, so an unpaused DAG's own scheduled run cannot race them. Monitoring stays
+    @daily (its scheduled run for yesterday finds no traffic and reports "no data")."""
     import yaml
 
     from modelops.config import MODELS_DIR
@@ -34,7 +35,7 @@ def _unscheduled_models(folder: Path) -> Path:
     folder.mkdir()
     for path in sorted(MODELS_DIR.glob("*.yaml")):
         declaration = yaml.safe_load(path.read_text())
-        declaration["schedule"] = {"retrain": None, "monitor": None}
+        declaration["schedule"] = {"retrain": None, "monitor": "@daily"}
         (folder / path.name).write_text(yaml.safe_dump(declaration, sort_keys=False))
     return folder
 
