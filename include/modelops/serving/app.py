@@ -943,12 +943,15 @@ def create_app(
         except RequestInvalid as exc:
             return invalid(exc)
         try:
-            predictions = np.asarray(loaded.pipeline.predict(frame)).tolist()
-            probabilities = (
-                np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64").tolist()
-                if loaded.has_probabilities
-                else None
-            )
+            if loaded.has_probabilities and loaded.classes is not None:
+                # One pass through the model: sklearn classifiers predict the most probable class,
+                # so the label is derived from the probabilities instead of a second call.
+                matrix = np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64")
+                predictions = np.asarray(loaded.classes, dtype=object)[matrix.argmax(axis=1)].tolist()
+                probabilities = matrix.tolist()
+            else:
+                predictions = np.asarray(loaded.pipeline.predict(frame)).tolist()
+                probabilities = None
         except (ValueError, TypeError) as exc:
             log.warning("%s version %s could not score a request: %s", model, loaded.version, exc)
             return invalid(
