@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.drift import bench_drift
 from benchmarks.serving import bench_serving
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,7 +89,7 @@ def bench_retrain() -> dict:
     }
 
 
-BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving}
+BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving, "drift": bench_drift}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,8 +177,10 @@ def _utc(moment: dt.datetime | str) -> dt.datetime:
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+        moment = moment.replace(tzinfo=dt.UTC)
+    # A plain datetime: pendulum's DateTime (what Airflow hands out) drops its tzinfo in
+    # arithmetic with timedelta, which then fails every comparison.
+    return dt.datetime.fromtimestamp(moment.timestamp(), tz=dt.UTC)
 
 
 def _float(value: Any) -> float | None:

@@ -548,3 +548,13 @@ def test_alert_logs_posts_and_never_raises(reports, config, caplog):
     assert monitoring.alert(decision, config, post=failing)["webhook"] == "not_configured"
     assert monitoring.alert({**decision, "alerts": []}, hooked, post=failing)["webhook"] == "skipped"
     assert monitoring.alert({"broken": object()}, hooked, post=failing)["webhook"] in {"skipped", "failed"}
+
+
+def test_decide_accepts_airflows_pendulum_datetimes(reports, config):
+    """Airflow hands tasks pendulum DateTimes; their timedelta arithmetic drops tzinfo."""
+    import pendulum
+
+    report, _ = reports["covariate_shift"]
+    now = pendulum.instance(NOW)
+    recent = [_retrain("2024-03-02", NOW - dt.timedelta(hours=config.drift.cooldown_hours - 1))]
+    assert monitoring.decide(report, recent, config, now)["suppressed_by"] == "cooldown"

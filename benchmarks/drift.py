@@ -1,0 +1,705 @@
+"""Drift benchmark: our streaming drift check vs Evidently's ``DataDriftPreset``, same data, same run.
+
+What is measured
+----------------
+* Data: 12 numeric + 8 categorical features from a deterministic generator (:func:`_chunk_table`).
+  Reference: 100k rows. Current: 100k, 1M and 5M rows, in which a known subset drifts
+  (:data:`DRIFTED`: three numeric features shifted by 0.5 reference std, one categorical with its
+  frequencies reversed, one with a new category at 15% of rows); the other 15 features come from
+  the same distributions as the reference. Each data set is written once to Parquet (row groups of
+  :data:`CHUNK_ROWS`), chunk by chunk, so no process ever generates 5M rows at once; both sides
+  read the same files.
+* Ours: the baseline is profiled once from the reference (``profile_baseline``, a training-time
+  step, timed separately); then, in a fresh process per size, the current file is read row group by
+  row group into :class:`modelops.drift.StreamingProfile` and judged with
+  :func:`modelops.drift.compare`. 5M rows are never in memory at once.
+* Evidently 0.7.23, in its own venv (``.local/bench-venvs/evidently``; it breaks on pandas 3),
+  in a fresh process per size: both files read into pandas (it needs in-memory frames), a
+  ``Dataset`` with an explicit ``DataDefinition``, ``Report([DataDriftPreset()],
+  include_tests=True).run(current, reference)``; per-feature verdicts are its ValueDrift tests
+  (FAIL = drift). 5M rows run only when the 100k -> 1M trend predicts it fits the time and memory
+  allowance (:data:`EVIDENTLY_5M_MAX_SECONDS`, half the available memory).
+* Each child reports wall time (end to end from the Parquet file, and compute only, i.e. without
+  reading/decoding Parquet), its CPU seconds (less sensitive to other load on this shared
+  2-core machine), and peak RSS (``ru_maxrss``) both raw and minus its own high-water mark just
+  before the data step (after imports).
+
+Run with ``python -m benchmarks.run drift``; ``python -m benchmarks.drift ours ...`` is the child.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("bench.drift")
+
+REPO = Path(__file__).resolve().parent.parent
+EVIDENTLY_VERSION = "0.7.23"
+EVIDENTLY_VENV = REPO / ".local" / "bench-venvs" / "evidently"
+#: What goes into that venv: Evidently breaks on pandas 3; pyarrow reads the shared Parquet files.
+EVIDENTLY_REQUIREMENTS = [f"evidently=={EVIDENTLY_VERSION}", "pandas<3", "pyarrow"]
+
+SEED = 20261125
+REFERENCE_ROWS = 100_000
+CURRENT_SIZES = (100_000, 1_000_000, 5_000_000)
+EVIDENTLY_SIZES = (100_000, 1_000_000)
+CHUNK_ROWS = 100_000
+#: Evidently at 5M runs only if the 100k -> 1M trend predicts at most this many seconds...
+EVIDENTLY_5M_MAX_SECONDS = 150.0
+#: ...and at most this share of the memory available when the benchmark started.
+EVIDENTLY_5M_MAX_MEMORY_SHARE = 0.5
+EVIDENTLY_TIMEOUT_S = 420
+OURS_TIMEOUT_S = 300
+#: "Flat" memory: the peak above the pre-data high-water mark at 5M rows is within 25% (or
+#: 32 MB, whichever is larger) of the one at 100k rows, for 50x the rows.
+FLAT_RELATIVE = 0.25
+FLAT_ABSOLUTE_MB = 32.0
+
+# ------------------------------------------------------------------------------------------------
+# Features and the deterministic generator
+# ------------------------------------------------------------------------------------------------
+
+#: name -> (distribution, parameters); numeric values are float64 except the Poisson count.
+NUMERIC = {
+    "num_00": ("normal", (50.0, 10.0)),
+    "num_01": ("normal", (0.0, 1.0)),
+    "num_02": ("lognormal", (3.0, 0.5)),
+    "num_03": ("exponential", (2.0,)),
+    "num_04": ("uniform", (0.0, 100.0)),
+    "num_05": ("gamma", (2.0, 3.0)),
+    "num_06": ("uniform", (-1.0, 1.0)),
+    "num_07": ("poisson", (3.0,)),
+    "num_08": ("normal", (1000.0, 200.0)),
+    "num_09": ("beta", (2.0, 5.0)),
+    "num_10": ("student_t", (5.0,)),
+    "num_11": ("normal", (-5.0, 3.0)),
+}
+#: name -> number of categories (Zipf-like frequencies, 1/(k+1)^0.8), values "v0", "v1", ...
+CATEGORICAL = {
+    "cat_00": 4,
+    "cat_01": 3,
+    "cat_02": 10,
+    "cat_03": 2,
+    "cat_04": 6,
+    "cat_05": 30,
+    "cat_06": 5,
+    "cat_07": 12,
+}
+#: Missing values (2%) in one numeric and one categorical feature, the same on both sides.
+NULL_SHARE = {"num_04": 0.02, "cat_02": 0.02}
+#: The planted drift in the current data (ground truth for both tools).
+DRIFTED = {
+    "num_00": "mean shifted by +0.5 reference std",
+    "num_02": "mean shifted by +0.5 reference std",
+    "num_06": "mean shifted by +0.5 reference std",
+    "cat_00": "category frequencies reversed (most frequent becomes least)",
+    "cat_04": "new category 'v_new' on 15% of rows (others scaled down)",
+}
+NEW_CATEGORY_SHARE = 0.15
+STREAMS = {"reference": 1, "current": 2}
+
+
+def _std(name: str) -> float:
+    """The population std of a numeric feature's reference distribution (for the planted shift)."""
+    import math
+
+    kind, params = NUMERIC[name]
+    if kind == "normal":
+        return params[1]
+    if kind == "lognormal":
+        mu, sigma = params
+        return math.sqrt((math.exp(sigma**2) - 1) * math.exp(2 * mu + sigma**2))
+    if kind == "uniform":
+        return (params[1] - params[0]) / math.sqrt(12)
+    raise ValueError(f"no planted shift for {name} ({kind})")
+
+
+def _category_probabilities(k: int) -> list[float]:
+    weights = [1.0 / (i + 1) ** 0.8 for i in range(k)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def _chunk_table(stream: str, index: int, rows: int):
+    """One chunk as a pyarrow Table: a pure function of (stream, chunk index), so the 100k current
+    rows are the first chunk of the 1M and 5M data, whatever process generates them."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng([SEED, STREAMS[stream], index])
+    drift = stream == "current"
+    columns: dict[str, pa.Array] = {}
+    for name, (kind, params) in NUMERIC.items():
+        if kind == "normal":
+            values = rng.normal(params[0], params[1], rows)
+        elif kind == "lognormal":
+            values = rng.lognormal(params[0], params[1], rows)
+        elif kind == "exponential":
+            values = rng.exponential(params[0], rows)
+        elif kind == "uniform":
+            values = rng.uniform(params[0], params[1], rows)
+        elif kind == "gamma":
+            values = rng.gamma(params[0], params[1], rows)
+        elif kind == "poisson":
+            values = rng.poisson(params[0], rows).astype(np.int64)
+        elif kind == "beta":
+            values = rng.beta(params[0], params[1], rows)
+        elif kind == "student_t":
+            values = rng.standard_t(params[0], rows)
+        else:  # pragma: no cover - table above is fixed
+            raise ValueError(kind)
+        if drift and name in DRIFTED:
+            values = values + 0.5 * _std(name)
+        mask = rng.random(rows) < NULL_SHARE[name] if name in NULL_SHARE else None
+        columns[name] = pa.array(values, mask=mask)
+    for name, k in CATEGORICAL.items():
+        labels = [f"v{i}" for i in range(k)]
+        probabilities = _category_probabilities(k)
+        if drift and name == "cat_00":
+            probabilities = probabilities[::-1]
+        if drift and name == "cat_04":
+            labels = labels + ["v_new"]
+            probabilities = [p * (1 - NEW_CATEGORY_SHARE) for p in probabilities] + [NEW_CATEGORY_SHARE]
+        codes = rng.choice(len(labels), size=rows, p=probabilities)
+        values = np.asarray(labels, dtype=object)[codes]
+        mask = rng.random(rows) < NULL_SHARE[name] if name in NULL_SHARE else None
+        columns[name] = pa.array(values, type=pa.string(), mask=mask)
+    return pa.table(columns)
+
+
+def _write_parquet(path: Path, stream: str, rows: int) -> float:
+    """Write ``rows`` rows of a stream, one row group per chunk; returns seconds taken."""
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    writer = None
+    try:
+        for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            table = _chunk_table(stream, index, min(CHUNK_ROWS, rows - start))
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table, row_group_size=CHUNK_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+    return time.perf_counter() - started
+
+
+def model_config():
+    """The benchmark's ModelConfig: 12 numeric + 8 categorical features, default drift settings."""
+    from modelops.config import ModelConfig
+
+    return ModelConfig.model_validate(
+        {
+            "name": "drift_bench",
+            "description": "Synthetic 12 numeric + 8 categorical features for the drift benchmark.",
+            "problem_type": "binary_classification",
+            "target": "y",
+            "features": [{"name": n, "type": "numeric", "nullable": n in NULL_SHARE} for n in NUMERIC]
+            + [{"name": n, "type": "categorical", "nullable": n in NULL_SHARE} for n in CATEGORICAL],
+            "metrics": {"primary": "roc_auc"},
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Children: ours (this venv) and Evidently (its own venv)
+# ------------------------------------------------------------------------------------------------
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ours_child(baseline_path: str, current_path: str, out_path: str) -> None:
+    """Stream one Parquet file through StreamingProfile row group by row group, then compare."""
+    import gc
+
+    import numpy  # noqa: F401 - imported before the memory baseline, like everything below
+    import pandas  # noqa: F401
+    import pyarrow.parquet as pq
+    import scipy.special  # noqa: F401 - compare() imports these lazily
+    import scipy.stats  # noqa: F401
+
+    from modelops.drift import StreamingProfile, compare
+
+    baseline = json.loads(Path(baseline_path).read_text())
+    spec = model_config().drift
+    gc.collect()
+    rss_before = _maxrss_mb()
+    cpu_before = _cpu_s()
+    started = time.perf_counter()
+    read_s = update_s = 0.0
+    profile = StreamingProfile.from_baseline(baseline)
+    chunks = 0
+    parquet = pq.ParquetFile(current_path)
+    t = time.perf_counter()
+    for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+        frame = batch.to_pandas()
+        t1 = time.perf_counter()
+        read_s += t1 - t
+        profile.update(frame)
+        del frame, batch
+        t = time.perf_counter()
+        update_s += t - t1
+        chunks += 1
+    t_compare = time.perf_counter()
+    report = compare(baseline, profile, spec)
+    compare_s = time.perf_counter() - t_compare
+    total_s = time.perf_counter() - started
+    cpu_s = _cpu_s() - cpu_before
+    rss_after = _maxrss_mb()
+    features = {
+        r["feature"]: {
+            "kind": r["kind"],
+            "method": r["method"],
+            "statistic": r["statistic"],
+            "threshold": r["threshold"],
+            "drifted": r["drifted"],
+            "psi": r["psi"],
+        }
+        for r in report["features"]
+    }
+    result = {
+        "rows": profile.rows,
+        "chunks": chunks,
+        "regime": report["regime"],
+        "seconds_end_to_end": total_s,
+        "seconds_read_parquet": read_s,
+        "seconds_update": update_s,
+        "seconds_compare": compare_s,
+        "seconds_compute": update_s + compare_s,
+        "cpu_seconds": cpu_s,
+        "peak_rss_mb": rss_after,
+        "rss_before_data_mb": rss_before,
+        "peak_rss_delta_mb": rss_after - rss_before,
+        "state_size_numbers": profile.state_size(),
+        "dataset_drift": report["dataset_drift"],
+        "features": features,
+    }
+    Path(out_path).write_text(json.dumps(result))
+
+
+#: Runs with the Evidently venv's python: standalone, imports nothing from this project.
+EVIDENTLY_CHILD = r"""
+import json, resource, sys, time
+
+def maxrss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+def cpu_s():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+reference_path, current_path, out_path, numeric, categorical = sys.argv[1:6]
+numeric, categorical = json.loads(numeric), json.loads(categorical)
+import gc
+import warnings
+import numpy, pandas as pd, pyarrow.parquet, scipy.stats
+import evidently
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+warnings.simplefilter("ignore")
+gc.collect()
+rss_before = maxrss_mb()
+cpu_before = cpu_s()
+started = time.perf_counter()
+reference = pd.read_parquet(reference_path)
+current = pd.read_parquet(current_path)
+loaded = time.perf_counter()
+definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+current_ds = Dataset.from_pandas(current, data_definition=definition)
+reference_ds = Dataset.from_pandas(reference, data_definition=definition)
+snapshot = Report([DataDriftPreset()], include_tests=True).run(current_ds, reference_ds)
+ran = time.perf_counter()
+cpu = cpu_s() - cpu_before
+rss_after = maxrss_mb()
+result = snapshot.dict()
+values = {m["id"]: m for m in result["metrics"]}
+features, dataset = {}, None
+for test in result["tests"]:
+    params = test["metric_config"]["params"]
+    if params.get("type") == "evidently:metric_v2:ValueDrift":
+        metric = values[test["metric_config"]["metric_id"]]
+        features[params["column"]] = {
+            "method": params["method"],
+            "statistic": metric["value"],
+            "threshold": params["threshold"],
+            "drifted": test["status"] == "FAIL",
+            "test_status": test["status"],
+        }
+for metric in result["metrics"]:
+    if metric["config"].get("type") == "evidently:metric_v2:DriftedColumnsCount":
+        dataset = metric["value"]
+json.dump({
+    "evidently_version": evidently.__version__,
+    "pandas_version": pd.__version__,
+    "rows": len(current),
+    "reference_rows": len(reference),
+    "seconds_end_to_end": ran - started,
+    "seconds_read_parquet": loaded - started,
+    "seconds_compute": ran - loaded,
+    "cpu_seconds": cpu,
+    "peak_rss_mb": rss_after,
+    "rss_before_data_mb": rss_before,
+    "peak_rss_delta_mb": rss_after - rss_before,
+    "dataset_drift": dataset,
+    "features": features,
+}, open(out_path, "w"))
+"""
+
+
+def _run_child(argv: list[str], out: Path, timeout: float, env: dict | None = None) -> dict:
+    """Run a child; its result is the JSON it wrote, else an error with the tail of its output."""
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s (process killed)"}
+    if done.returncode != 0 or not out.exists():
+        tail = (done.stderr or done.stdout or "").strip().splitlines()[-15:]
+        return {"error": f"exit code {done.returncode}", "output_tail": tail}
+    result = json.loads(out.read_text())
+    result["process_wall_seconds"] = time.perf_counter() - started  # includes interpreter + imports
+    return result
+
+
+def _run_ours(baseline: Path, current: Path, out: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO)])
+    argv = [sys.executable, "-m", "benchmarks.drift", "ours", str(baseline), str(current), str(out)]
+    return _run_child(argv, out, OURS_TIMEOUT_S, env)
+
+
+def _run_evidently(python: Path, reference: Path, current: Path, out: Path) -> dict:
+    argv = [
+        str(python),
+        "-c",
+        EVIDENTLY_CHILD,
+        str(reference),
+        str(current),
+        str(out),
+        json.dumps(list(NUMERIC)),
+        json.dumps(list(CATEGORICAL)),
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["DO_NOT_TRACK"] = "1"  # Evidently's telemetry opt-out
+    return _run_child(argv, out, EVIDENTLY_TIMEOUT_S, env)
+
+
+# ------------------------------------------------------------------------------------------------
+# Evidently's venv
+# ------------------------------------------------------------------------------------------------
+
+
+def _venv_versions(python: Path) -> dict | None:
+    code = (
+        "import json, evidently, pandas, numpy, scipy, pyarrow;"
+        "print(json.dumps({'evidently': evidently.__version__, 'pandas': pandas.__version__,"
+        "'numpy': numpy.__version__, 'scipy': scipy.__version__, 'pyarrow': pyarrow.__version__}))"
+    )
+    try:
+        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ensure_evidently() -> dict:
+    """Create the Evidently venv if missing; returns {"python", "versions", "installed_now"} or {"error"}."""
+    python = EVIDENTLY_VENV / "bin" / "python"
+    versions = _venv_versions(python) if python.exists() else None
+    if versions and versions["evidently"] == EVIDENTLY_VERSION and int(versions["pandas"].split(".")[0]) < 3:
+        return {"python": python, "versions": versions, "installed_now": False}
+    EVIDENTLY_VENV.parent.mkdir(parents=True, exist_ok=True)
+    steps = [
+        ["python3.11", "-m", "venv", "--clear", str(EVIDENTLY_VENV)],
+        [str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY_REQUIREMENTS],
+    ]
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"error": f"{' '.join(step[:4])}: {exc}"}
+        if done.returncode != 0:
+            lines = [line for line in (done.stderr or done.stdout).splitlines() if "is ignored" not in line]
+            return {"error": f"{' '.join(step[:5])} failed (exit {done.returncode})", "output_tail": lines[-15:]}
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    versions = _venv_versions(python)
+    if versions is None:
+        return {"error": "installed, but `import evidently` fails in its venv"}
+    return {
+        "python": python,
+        "versions": versions,
+        "installed_now": True,
+        "pip_check": (check.stdout or check.stderr).strip(),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The benchmark
+# ------------------------------------------------------------------------------------------------
+
+
+def _mem_available_mb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _size_label(rows: int) -> str:
+    return f"{rows // 1_000_000}M" if rows >= 1_000_000 else f"{rows // 1000}k"
+
+
+def _agreement(ours: dict, theirs: dict) -> dict:
+    """Per feature: both verdicts, both methods and statistics, and which matches the planted truth."""
+    rows = {}
+    for name in list(NUMERIC) + list(CATEGORICAL):
+        a, b = ours["features"][name], theirs["features"].get(name)
+        truth = name in DRIFTED
+        rows[name] = {
+            "planted_drift": truth,
+            "ours": {"drifted": a["drifted"], "method": a["method"], "statistic": _r(a["statistic"], 4)},
+            "evidently": None
+            if b is None
+            else {"drifted": b["drifted"], "method": b["method"], "statistic": _r(b["statistic"], 4)},
+            "agree": b is not None and a["drifted"] == b["drifted"],
+        }
+    disagreements = [n for n, row in rows.items() if not row["agree"]]
+    return {
+        "features": rows,
+        "agree_count": len(rows) - len(disagreements),
+        "disagreements": disagreements,
+        "ours_matches_planted": all(r["ours"]["drifted"] == r["planted_drift"] for r in rows.values()),
+        "evidently_matches_planted": all(
+            r["evidently"] is not None and r["evidently"]["drifted"] == r["planted_drift"] for r in rows.values()
+        ),
+    }
+
+
+def _summary_ours(run: dict) -> dict:
+    if "error" in run:
+        return run
+    return {
+        "seconds_end_to_end": _r(run["seconds_end_to_end"]),
+        "seconds_read_parquet": _r(run["seconds_read_parquet"]),
+        "seconds_compute": _r(run["seconds_compute"]),
+        "seconds_compare": _r(run["seconds_compare"], 3),
+        "cpu_seconds": _r(run["cpu_seconds"]),
+        "rows_per_second_end_to_end": round(run["rows"] / run["seconds_end_to_end"]),
+        "peak_rss_mb": _r(run["peak_rss_mb"], 1),
+        "rss_before_data_mb": _r(run["rss_before_data_mb"], 1),
+        "peak_rss_delta_mb": _r(run["peak_rss_delta_mb"], 1),
+        "state_size_numbers": run["state_size_numbers"],
+        "chunks": run["chunks"],
+        "drifted_features": sorted(n for n, f in run["features"].items() if f["drifted"]),
+    }
+
+
+def _summary_evidently(run: dict) -> dict:
+    if "error" in run:
+        return run
+    return {
+        "seconds_end_to_end": _r(run["seconds_end_to_end"]),
+        "seconds_read_parquet": _r(run["seconds_read_parquet"]),
+        "seconds_compute": _r(run["seconds_compute"]),
+        "cpu_seconds": _r(run["cpu_seconds"]),
+        "peak_rss_mb": _r(run["peak_rss_mb"], 1),
+        "rss_before_data_mb": _r(run["rss_before_data_mb"], 1),
+        "peak_rss_delta_mb": _r(run["peak_rss_delta_mb"], 1),
+        "dataset_drift": run["dataset_drift"],
+        "drifted_features": sorted(n for n, f in run["features"].items() if f["drifted"]),
+    }
+
+
+def bench_drift() -> dict:
+    """Ours at 100k/1M/5M current rows vs Evidently's DataDriftPreset at 100k/1M (5M if it fits)."""
+    import pyarrow.parquet as pq
+
+    from modelops.baseline import profile_baseline
+
+    bench_started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    mem_available = _mem_available_mb()
+    config = model_config()
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
+    try:
+        evidently = ensure_evidently()
+
+        # Data, written once per size and shared by both sides.
+        generation = {}
+        reference_path = work / "reference.parquet"
+        generation["reference_100k"] = _r(_write_parquet(reference_path, "reference", REFERENCE_ROWS))
+        current_paths = {}
+        for rows in CURRENT_SIZES:
+            current_paths[rows] = work / f"current_{_size_label(rows)}.parquet"
+            generation[f"current_{_size_label(rows)}"] = _r(_write_parquet(current_paths[rows], "current", rows))
+
+        # Our baseline: profiled once from the reference, stored as JSON (as with a model version).
+        reference = pq.read_table(reference_path).to_pandas()
+        started = time.perf_counter()
+        baseline = profile_baseline(reference, config)
+        baseline_seconds = time.perf_counter() - started
+        del reference
+        baseline_path = work / "baseline.json"
+        baseline_path.write_text(json.dumps(baseline))
+
+        ours = {}
+        for rows in CURRENT_SIZES:
+            ours[rows] = _run_ours(baseline_path, current_paths[rows], work / f"ours_{rows}.json")
+            log.warning("drift bench: ours %s done", _size_label(rows))
+
+        theirs: dict[int, dict] = {}
+        evidently_5m: dict = {"ran": False}
+        if "error" not in evidently:
+            for rows in EVIDENTLY_SIZES:
+                theirs[rows] = _run_evidently(
+                    evidently["python"], reference_path, current_paths[rows], work / f"evidently_{rows}.json"
+                )
+                log.warning("drift bench: evidently %s done", _size_label(rows))
+            small, large = theirs.get(100_000, {}), theirs.get(1_000_000, {})
+            if "error" in small or "error" in large:
+                evidently_5m["reason"] = "skipped: a smaller Evidently run failed"
+            else:
+                # Linear in rows from the two measured points (reference fixed at 100k rows).
+                slope_s = (large["seconds_end_to_end"] - small["seconds_end_to_end"]) / 900_000
+                slope_mb = (large["peak_rss_mb"] - small["peak_rss_mb"]) / 900_000
+                predicted_s = large["seconds_end_to_end"] + slope_s * 4_000_000
+                predicted_mb = large["peak_rss_mb"] + slope_mb * 4_000_000
+                evidently_5m.update(predicted_seconds=_r(predicted_s, 0), predicted_peak_rss_mb=_r(predicted_mb, 0))
+                memory_cap = EVIDENTLY_5M_MAX_MEMORY_SHARE * mem_available if mem_available else None
+                if predicted_s > EVIDENTLY_5M_MAX_SECONDS:
+                    evidently_5m["reason"] = (
+                        f"skipped: predicted {predicted_s:.0f} s from the 100k -> 1M trend exceeds the "
+                        f"{EVIDENTLY_5M_MAX_SECONDS:.0f} s allowance (the whole benchmark must stay within ~8 minutes)"
+                    )
+                elif memory_cap is not None and predicted_mb > memory_cap:
+                    evidently_5m["reason"] = (
+                        f"skipped: predicted peak {predicted_mb:.0f} MB exceeds half the available memory "
+                        f"({memory_cap:.0f} MB)"
+                    )
+                else:
+                    theirs[5_000_000] = _run_evidently(
+                        evidently["python"], reference_path, current_paths[5_000_000], work / "evidently_5M.json"
+                    )
+                    evidently_5m["ran"] = True
+                    evidently_5m["reason"] = "predicted to fit the time and memory allowance"
+        else:
+            evidently_5m["reason"] = "Evidently could not be installed"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # Comparison.
+    sizes = {}
+    ratios = {}
+    verdicts = {}
+    for rows in CURRENT_SIZES:
+        label = _size_label(rows)
+        entry = {"ours": _summary_ours(ours[rows])}
+        if rows in theirs:
+            entry["evidently"] = _summary_evidently(theirs[rows])
+            if "error" not in ours[rows] and "error" not in theirs[rows]:
+                a, b = ours[rows], theirs[rows]
+                ratios[label] = {
+                    "end_to_end": _r(b["seconds_end_to_end"] / a["seconds_end_to_end"], 1),
+                    "compute_only": _r(b["seconds_compute"] / a["seconds_compute"], 1),
+                    "cpu_seconds": _r(b["cpu_seconds"] / a["cpu_seconds"], 1),
+                    "end_to_end_including_our_baseline_profiling": _r(
+                        b["seconds_end_to_end"] / (a["seconds_end_to_end"] + baseline_seconds), 1
+                    ),
+                    "peak_rss_delta": _r(b["peak_rss_delta_mb"] / max(a["peak_rss_delta_mb"], 1.0), 1),
+                }
+                verdicts[label] = _agreement(a, b)
+        sizes[label] = entry
+
+    ok_ours = [r for r in CURRENT_SIZES if "error" not in ours[r]]
+    memory = {_size_label(r): _r(ours[r]["peak_rss_delta_mb"], 1) for r in ok_ours}
+    memory_raw = {_size_label(r): _r(ours[r]["peak_rss_mb"], 1) for r in ok_ours}
+    flat = None
+    if 100_000 in ok_ours and 5_000_000 in ok_ours:
+        small, big = ours[100_000]["peak_rss_delta_mb"], ours[5_000_000]["peak_rss_delta_mb"]
+        flat = big <= max(small * (1 + FLAT_RELATIVE), small + FLAT_ABSOLUTE_MB)
+
+    compared = [label for label in ("100k", "1M") if label in ratios]
+    targets = {
+        "10x_faster": bool(compared) and all(ratios[label]["end_to_end"] >= 10 for label in compared),
+        "same_verdicts": bool(verdicts) and all(not v["disagreements"] for v in verdicts.values()),
+        "memory_flat": bool(flat),
+    }
+
+    return {
+        "settings": {
+            "reference_rows": REFERENCE_ROWS,
+            "current_rows": list(CURRENT_SIZES),
+            "features": {"numeric": len(NUMERIC), "categorical": len(CATEGORICAL)},
+            "planted_drift": DRIFTED,
+            "nulls": NULL_SHARE,
+            "chunk_rows": CHUNK_ROWS,
+            "data": "deterministic generator, written to Parquet once per size (row groups of chunk_rows), "
+            "both sides read the same files",
+            "ours": "fresh process per size: Parquet row groups -> StreamingProfile.update -> compare "
+            "(DriftSpec defaults; reference >= large_sample_rows, so the distance regime: binned "
+            "Wasserstein / std >= 0.1, Jensen-Shannon distance (base 2) >= 0.1)",
+            "evidently": f"evidently=={EVIDENTLY_VERSION} in {EVIDENTLY_VENV.relative_to(REPO)} (pandas<3); fresh "
+            "process per size: read both Parquet files into pandas, Dataset.from_pandas with an explicit "
+            "DataDefinition, Report([DataDriftPreset()], include_tests=True).run(current, reference); "
+            "verdict = its ValueDrift test status (FAIL = drift). Its auto method for > 1000 reference "
+            "rows: Wasserstein distance / reference std >= 0.1 on all values for numeric, Jensen-Shannon "
+            "distance (natural log) >= 0.1 for categorical",
+            "timing": "seconds_end_to_end = from opening the Parquet file to the verdicts; seconds_compute "
+            "excludes reading/decoding Parquet (for Evidently it includes Dataset.from_pandas); "
+            "interpreter start-up and imports are excluded from both",
+            "memory": "peak_rss_mb = ru_maxrss of the child; peak_rss_delta_mb = that minus the child's "
+            "ru_maxrss just before the data step (after imports and, for ours, loading the baseline JSON)",
+            "memory_flat_rule": f"ours: peak_rss_delta at 5M <= max({1 + FLAT_RELATIVE:g} x, +{FLAT_ABSOLUTE_MB:g} MB) "
+            "the one at 100k",
+            "ten_x_rule": "Evidently / ours end-to-end seconds >= 10 at every size both ran (100k and 1M)",
+            "cpus": os.cpu_count(),
+            "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "mem_available_mb_at_start": _r(mem_available, 0),
+        },
+        "evidently_install": {k: (str(v) if k == "python" else v) for k, v in evidently.items()},
+        "generation_seconds": generation,
+        "ours_baseline_profiling_seconds": _r(baseline_seconds),
+        "sizes": sizes,
+        "ratio_evidently_over_ours": ratios,
+        "ours_peak_rss_delta_mb": memory,
+        "ours_peak_rss_mb": memory_raw,
+        "evidently_5M": evidently_5m,
+        "verdicts": verdicts,
+        "targets_met": targets,
+        "total_seconds": _r(time.perf_counter() - bench_started, 1),
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "ours":
+        _ours_child(*sys.argv[2:5])
+    else:
+        sys.exit("usage: python -m benchmarks.drift ours BASELINE.json CURRENT.parquet OUT.json")
