@@ -160,6 +160,20 @@ def promote(
     A re-run after success finds the champion already on ``version`` and does nothing.
     """
     mlflow_client = mlflow_client or client()
+    earlier = [
+        e for e in alias_history(model, store)
+        if e.get("alias") == CHAMPION and e.get("airflow_run_id") == run_id and e.get("to_version") == str(version)
+    ]  # fmt: skip
+    if earlier:
+        # A cleared and re-run promotion: this run already moved the alias; moving it again
+        # (perhaps over a newer champion) is not what a re-run means.
+        log.info("run %s already promoted %s version %s at %s", run_id, model, version, earlier[-1]["at"])
+        return {
+            "promoted": False,
+            "already_promoted_at": earlier[-1]["at"],
+            "champion": _alias_version(model, CHAMPION, mlflow_client),
+            "previous_champion": _alias_version(model, PREVIOUS, mlflow_client),
+        }
     current = version_for_alias(model, CHAMPION, mlflow_client)
     current_version = current.version if current else None
     if current_version == str(version):

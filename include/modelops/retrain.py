@@ -406,11 +406,11 @@ def register(
         "candidate": best["candidate"],
         "cv_primary": f"{best['cv_primary']:.6f}" if best["cv_primary"] is not None else "",
     }
-    version = registry.register_version(
+    existing = registry.find_version_for_run(model.name, run_id, mlflow_client)
+    version = existing or registry.register_version(
         model.name, best["model_uri"], best["mlflow_run_id"], tags, model.description, mlflow_client
     )
-    current = registry.version_for_alias(model.name, registry.CHALLENGER, mlflow_client)
-    if current is None or current.version != version.version:
+    if existing is None:  # a re-run leaves the aliases where later runs put them
         registry.set_alias(
             model.name, registry.CHALLENGER, version.version, reason="passed the gate", actor=dag_id, store=store,
             mlflow_client=mlflow_client, extra={"airflow_run_id": run_id},

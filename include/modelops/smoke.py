@@ -7,7 +7,6 @@ tracking server records runs, and its artifacts land in the platform's bucket.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 
 from modelops import settings as _settings
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def read_history(model: ModelConfig, as_of: dt.date, store: Store | None = None) -> dict:
     """Row counts of every raw batch dated on or before ``as_of`` (later data is invisible)."""
-    import pandas as pd
+    from modelops.datagen import BatchReadError, read_batch
 
     store = store or Store()
     keys = [item for item in store.list(model.raw_prefix) if (partition_date(item.key) or dt.date.max) <= as_of]
@@ -29,15 +28,21 @@ def read_history(model: ModelConfig, as_of: dt.date, store: Store | None = None)
             "did `make up` load the history?"
         )
     rows_per_day: dict[str, int] = {}
+    unreadable = []
     for item in keys:
-        body = store.get_bytes(item.key)
-        frame = pd.read_csv(io.BytesIO(body)) if model.data.file_format == "csv" else pd.read_parquet(io.BytesIO(body))
+        try:
+            frame = read_batch(store.get_bytes(item.key), model.data.file_format, store.uri(item.key))
+        except BatchReadError as exc:  # a data problem, not a stack problem: report it, go on
+            log.warning("%s", exc)
+            unreadable.append(item.key)
+            continue
         day = partition_date(item.key).isoformat()
         rows_per_day[day] = rows_per_day.get(day, 0) + len(frame)
     summary = {
         "model": model.name,
         "as_of": as_of.isoformat(),
         "batches": len(keys),
+        "unreadable": unreadable,
         "rows": sum(rows_per_day.values()),
         "first_day": min(rows_per_day),
         "last_day": max(rows_per_day),

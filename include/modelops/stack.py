@@ -214,6 +214,7 @@ class StackConfig:
             # GX and MLflow print analytics warnings without these.
             "GX_ANALYTICS_ENABLED": "False",
             "MLFLOW_ENABLE_TELEMETRY": "false",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "DO_NOT_TRACK": "true",
             # Two cores: parallel training tasks must not each spawn a thread per core.
             "OMP_NUM_THREADS": "1",
