@@ -386,7 +386,7 @@ def read_labels(
     frames, files = [], 0
     for prefix in prefixes:
         for key in _parquet_keys(store, prefix):
-            handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)))
+            handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)), pre_buffer=False)  # read row groups as needed
             names = set(handle.schema_arrow.names)
             missing = [c for c in (*KEYS, LABEL) if c not in names]
             if missing:
@@ -472,7 +472,7 @@ def collect(
     skip = set() if len(labels) else {PROBABILITIES, CLASSES}  # list columns only matter for scoring
 
     for key in data.files:
-        handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)))
+        handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)), pre_buffer=False)  # read row groups as needed
         columns = [c for c in handle.schema_arrow.names if c not in skip]
         for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
             _fold_chunk(data, batch.to_pandas(), get_baseline, lookup, quality_sample_rows)
