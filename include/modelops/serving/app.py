@@ -927,6 +927,7 @@ def create_app(
         summary="Score one record or a batch",
         responses={
             404: {"description": "Unknown model"},
+            400: {"description": "The body is not valid JSON"},
             422: {"description": "Invalid request: each problem names the record index and the field"},
             503: {"description": "The model has no champion loaded"},
         },
@@ -1055,6 +1056,7 @@ def create_app(
             401: {"description": "No bearer token"},
             403: {"description": "Wrong token, or no token configured on the server"},
             404: {"description": "Unknown model"},
+            400: {"description": "The body is not valid JSON"},
             422: {"description": "Invalid labels: each problem names the label index"},
             503: {"description": "Capture is disabled on this server"},
         },
