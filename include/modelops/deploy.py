@@ -155,7 +155,10 @@ def rollback(
 ) -> dict:
     """Point ``champion`` at ``to_version`` (default: ``previous-champion``) and reload serving."""
     store = store or Store()
-    target = to_version or (registry.version_for_alias(model, registry.PREVIOUS) or _none()).version
+    if to_version is None:
+        previous = registry.version_for_alias(model, registry.PREVIOUS)
+        to_version = previous.version if previous else None
+    target = to_version
     if target is None:
         raise DeployError(
             f"model '{model}' has no previous-champion to roll back to; the champion alias was left as it is"
@@ -173,18 +176,6 @@ def rollback(
         "serving": reloaded.get("new_version"),
         "event": event,
     }
-
-
-class _none:
-    version = None
-
-
-def record_in_decision(model: str, run_id: str, store: Store, **fields) -> None:
-    key = decision_key(model, run_id)
-    if store.exists(key):
-        record = store.get_json(key)
-        record.update(fields)
-        store.put_json(key, record)
 
 
 def recent_rows_of_version(model: ModelConfig, version: str, store: Store | None = None):
@@ -217,28 +208,22 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
         try:
             rolled = rollback(model.name, reason=str(exc)[:1500], actor=actor, run_id=run_id, store=store)
         except DeployError as rollback_error:
-            record_in_decision(
-                model.name,
-                run_id,
-                store,
+            store.update_json(
+                decision_key(model.name, run_id),
                 smoke_test={"passed": False, "error": str(exc)},
                 rollback={"error": str(rollback_error)},
             )
             raise SmokeTestFailed(f"{exc}\nRollback impossible: {rollback_error}") from exc
-        record_in_decision(
-            model.name,
-            run_id,
-            store,
+        store.update_json(
+            decision_key(model.name, run_id),
             smoke_test={"passed": False, "error": str(exc)},
             rollback={k: v for k, v in rolled.items() if k != "event"},
         )
         raise SmokeTestFailed(
             f"{exc}\nRolled back: champion is version {rolled['champion']} again (was {rolled['rolled_back_from']}); serving runs {rolled['serving']}."
         ) from exc
-    record_in_decision(
-        model.name,
-        run_id,
-        store,
+    store.update_json(
+        decision_key(model.name, run_id),
         deployment={"version": str(version), "previous_served": reloaded.get("old_version")},
         smoke_test=result,
     )

@@ -351,13 +351,6 @@ def gate(
     }
 
 
-def _update_decision(model: str, run_id: str, store: Store, **fields) -> None:
-    key = decision_key(model, run_id)
-    record = store.get_json(key)
-    record.update(fields)
-    store.put_json(key, record)
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
@@ -415,7 +408,7 @@ def register(
             model.name, registry.CHALLENGER, version.version, reason="passed the gate", actor=dag_id, store=store,
             mlflow_client=mlflow_client, extra={"airflow_run_id": run_id},
         )  # fmt: skip
-    _update_decision(model.name, run_id, store, registered_version=version.version)
+    store.update_json(decision_key(model.name, run_id), registered_version=version.version)
     return {"version": version.version, "model_uri": f"models:/{model.name}/{version.version}"}
 
 
@@ -439,8 +432,8 @@ def promote(
         run_id=run_id,
         store=store,
     )
-    _update_decision(
-        model.name, run_id, store, promotion={k: v for k, v in outcome.items() if k != "event"} | {"at": _now()}
+    store.update_json(
+        decision_key(model.name, run_id), promotion={k: v for k, v in outcome.items() if k != "event"} | {"at": _now()}
     )
     return {k: v for k, v in outcome.items() if k != "event"}
 

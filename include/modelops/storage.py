@@ -103,6 +103,15 @@ class Store:
         body = json.dumps(value, indent=2, sort_keys=True, default=str).encode()
         return self.put_bytes(key, body, "application/json")
 
+    def update_json(self, key: str, **fields) -> bool:
+        """Add ``fields`` to the JSON object at ``key``; False (and nothing written) if it is absent."""
+        if not self.exists(key):
+            return False
+        record = self.get_json(key)
+        record.update(fields)
+        self.put_json(key, record)
+        return True
+
     def put_text(self, key: str, text: str, content_type: str = "text/plain; charset=utf-8") -> str:
         return self.put_bytes(key, text.encode(), content_type)
 

@@ -1,0 +1,34 @@
+"""Store.update_json: the one read-modify-write used for decision records."""
+
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from modelops.storage import Store
+
+
+@pytest.fixture
+def store(monkeypatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s = Store("bucket")
+        s.ensure_bucket()
+        yield s
+
+
+def test_update_json_adds_fields_and_keeps_the_rest(store):
+    store.put_json("decisions/m/r.json", {"promote": True, "reasons": ["ok"]})
+    assert store.update_json("decisions/m/r.json", registered_version="3") is True
+    assert store.get_json("decisions/m/r.json") == {"promote": True, "reasons": ["ok"], "registered_version": "3"}
+
+
+def test_update_json_of_a_missing_record_writes_nothing(store):
+    assert store.update_json("decisions/m/none.json", x=1) is False
+    assert not store.exists("decisions/m/none.json")
