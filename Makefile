@@ -16,6 +16,7 @@ help:
 	@echo "make status    what runs where"
 	@echo "make clean     stop and remove all local state (.local/)"
 	@echo "make test      lint, unit, DAG and integration tests"
+	@echo "make demo      on a running stack: traffic, monitoring, drift, retrain, new champion"
 	@echo "make bench     benchmarks"
 
 # The venv is rebuilt when requirements change; a second `make up` reuses it.
@@ -58,6 +59,10 @@ integration: venv
 	$(BIN)/pytest -q -s tests/integration
 
 test: lint unit dag-tests integration
+
+# On a running stack (`make up`): the monitoring loop end to end. Options: DEMO_ARGS="--scenario new_category".
+demo: venv
+	$(PY) -m modelops.demo $(DEMO_ARGS)
 
 bench: venv
 	$(PY) -m benchmarks.run

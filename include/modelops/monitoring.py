@@ -139,8 +139,10 @@ KEYS = [REQUEST_ID, RECORD_INDEX]
 #: Rows whose capture has no model version are grouped under this name.
 UNKNOWN_VERSION = "unknown"
 
-#: Rows per Parquet record batch folded into the profile at once.
-CHUNK_ROWS = 50_000
+#: Rows per Parquet record batch folded into the profile at once. Batches are decoded on the
+#: calling thread: with pyarrow's decode threads (or bigger batches) RSS creeps up with the rows
+#: read (allocator arenas), while this keeps it flat (benchmarks/drift.py, docs/BENCHMARKS.md).
+CHUNK_ROWS = 25_000
 #: Feedback partitions read after the day's own (labels arrive late).
 LABEL_LAG_DAYS = 1
 #: Rows per version in the data-quality sample (bottom-k by hash of the record key).
@@ -474,7 +476,7 @@ def collect(
     for key in data.files:
         handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)), pre_buffer=False)  # read row groups as needed
         columns = [c for c in handle.schema_arrow.names if c not in skip]
-        for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
             _fold_chunk(data, batch.to_pandas(), get_baseline, lookup, quality_sample_rows)
 
     for version_data in data.versions.values():
