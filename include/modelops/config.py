@@ -212,7 +212,7 @@ class ModelConfig(_Strict):
 
     @property
     def suite_path(self) -> Path:
-        return EXPECTATIONS_DIR / f"{self.name}.json"
+        return expectations_dir() / f"{self.name}.json"
 
 
 def _format_validation_error(path: Path, error: ValidationError) -> str:
@@ -250,6 +250,11 @@ def load_model_config(path: str | os.PathLike[str]) -> ModelConfig:
 
 def models_dir() -> Path:
     return Path(os.environ.get("MODELOPS_MODELS_DIR", MODELS_DIR))
+
+
+def expectations_dir() -> Path:
+    """Where ``<model>.json`` suites live: ``expectations/`` unless MODELOPS_EXPECTATIONS_DIR says."""
+    return Path(os.environ.get("MODELOPS_EXPECTATIONS_DIR", EXPECTATIONS_DIR))
 
 
 def _model_files(directory: Path) -> list[Path]:

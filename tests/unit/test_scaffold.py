@@ -1,0 +1,207 @@
+"""modelops.scaffold: a new model's declaration and suite drafted from a sample of its data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from moto import mock_aws
+
+from modelops import scaffold
+from modelops.config import ModelConfig, load_model_config
+from modelops.validation import validate_dataframe
+
+
+def sample(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(rows)],
+            "placed_at": pd.date_range("2026-10-01", periods=rows, freq="3h", tz="UTC").astype(str),
+            "basket_eur": rng.gamma(2.0, 20.0, rows).round(2),
+            "items": rng.integers(1, 12, rows),
+            "channel": rng.choice(["web", "app", "phone"], rows),
+            "coupon": rng.choice(["none", "10off", "free_ship"], rows),
+            "distance_km": rng.uniform(0.5, 30, rows),
+        }
+    )
+    frame.loc[::9, "distance_km"] = np.nan
+    frame["returned"] = (rng.random(rows) < 0.2).astype(int)
+    frame["minutes"] = 20 + 2 * frame["distance_km"].fillna(10) + rng.normal(0, 5, rows)
+    frame["segment"] = rng.choice(["a", "b", "c", "d"], rows)
+    return frame
+
+
+def declare(frame: pd.DataFrame, target: str, **kwargs) -> dict:
+    drop = tuple(c for c in ("returned", "minutes", "segment") if c != target)
+    return scaffold.infer_declaration(
+        frame, "orders", target, timestamp_column="placed_at", id_column="order_id", drop=drop, **kwargs
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("returned", "binary_classification"), ("segment", "multiclass_classification"), ("minutes", "regression")],
+)
+def test_problem_type_and_metrics_follow_the_label(target, expected):
+    declaration = declare(sample(), target)
+    config = ModelConfig.model_validate(declaration)
+    assert config.problem_type == expected
+    assert config.metrics.primary == scaffold.METRICS[expected]["primary"]
+
+
+def test_features_types_nullability_slice_and_window():
+    frame = sample()
+    config = ModelConfig.model_validate(declare(frame, "returned", categorical=("items",)))
+    kinds = {f.name: (f.type, f.nullable) for f in config.features}
+    assert kinds == {
+        "basket_eur": ("numeric", False),
+        "items": ("categorical", False),
+        "channel": ("categorical", False),
+        "coupon": ("categorical", False),
+        "distance_km": ("numeric", True),
+    }
+    assert config.data.timestamp_column == "placed_at" and config.data.id_column == "order_id"
+    assert config.gate.slice_column == "items"  # the first categorical feature with few values
+    assert config.training.window_days == 38  # 300 rows every 3 h: 2026-10-01 .. 2026-11-07
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": "nope"}, "--target: no column 'nope'"),
+        ({"target": "returned", "timestamp_column": "when"}, "--timestamp-column: no column 'when'"),
+        ({"target": "returned", "categorical": ("colour",)}, r"--categorical: no column\(s\) \['colour'\]"),
+        ({"target": "returned", "problem_type": "regression", "drop": ("segment",)}, None),
+    ],
+)
+def test_bad_options_name_the_option(kwargs, message):
+    frame = sample()
+    if message is None:  # a 0/1 label may be declared a regression on purpose
+        assert scaffold.infer_declaration(frame, "orders", **kwargs)["problem_type"] == "regression"
+        return
+    with pytest.raises(scaffold.ScaffoldError, match=message):
+        scaffold.infer_declaration(frame, "orders", **kwargs)
+
+
+def test_labels_and_columns_that_cannot_make_a_model_are_refused():
+    frame = sample()
+    with pytest.raises(scaffold.ScaffoldError, match="at least two distinct values"):
+        scaffold.infer_declaration(frame.assign(returned=1), "orders", "returned")
+    with pytest.raises(scaffold.ScaffoldError, match=r"2 row\(s\) have no label"):
+        scaffold.infer_declaration(frame.assign(returned=[None, None] + [1] * 298), "orders", "returned")
+    with pytest.raises(scaffold.ScaffoldError, match="'empty' is empty in the sample: pass --drop empty"):
+        scaffold.infer_declaration(frame.assign(empty=np.nan), "orders", "returned")
+    with pytest.raises(scaffold.ScaffoldError, match="too many classes"):
+        scaffold.infer_declaration(frame, "orders", "order_id")
+    with pytest.raises(scaffold.ScaffoldError, match="name"):
+        scaffold.infer_declaration(frame, "Orders-2", "returned")
+
+
+def test_the_sample_passes_its_suite_and_broken_batches_do_not(tmp_path):
+    frame = sample()
+    config = ModelConfig.model_validate(declare(frame, "returned"))
+    suite = scaffold.draft_suite(frame, config)
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(suite))
+    assert validate_dataframe(frame, path, data_name="sample").success
+
+    later = sample(seed=1)  # another batch of the same data: passes too
+    assert validate_dataframe(later, path, data_name="later").success
+    broken = {
+        "label outside the classes": later.assign(returned=later["returned"] * 3),
+        "missing feature column": later.drop(columns=["coupon"]),
+        "unknown category everywhere": later.assign(channel="fax"),
+        "duplicate ids": later.assign(order_id="o1"),
+        "nulls in a non-nullable feature": later.assign(basket_eur=np.nan),
+        "missing label": later.assign(returned=np.nan),
+    }
+    for what, batch in broken.items():
+        assert not validate_dataframe(batch, path, data_name=what).success, what
+
+
+def test_regression_label_range_is_checked(tmp_path):
+    frame = sample()
+    config = ModelConfig.model_validate(declare(frame, "minutes"))
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(scaffold.draft_suite(frame, config)))
+    assert validate_dataframe(frame, path, data_name="sample").success
+    assert not validate_dataframe(frame.assign(minutes=frame["minutes"] * 1000), path, data_name="x1000").success
+
+
+def test_cli_writes_checked_files_and_refuses_to_overwrite(tmp_path, capsys):
+    data = tmp_path / "orders.csv"
+    sample().to_csv(data, index=False)
+    models, expectations = tmp_path / "models", tmp_path / "expectations"
+    models.mkdir(), expectations.mkdir()
+    argv = [
+        "orders",
+        "--data",
+        str(data),
+        "--target",
+        "returned",
+        "--timestamp-column",
+        "placed_at",
+        "--id-column",
+        "order_id",
+        "--drop",
+        "minutes,segment",
+        "--models-dir",
+        str(models),
+        "--expectations-dir",
+        str(expectations),
+    ]
+    assert scaffold.main(argv) == 0
+    config = load_model_config(models / "orders.yaml")  # the strict loader the DAGs use
+    assert config.problem_type == "binary_classification" and len(config.features) == 5
+    suite = json.loads((expectations / "orders.json").read_text())
+    assert suite["name"] == "orders" and "the sample passes them" in capsys.readouterr().out
+    assert yaml.safe_load((models / "orders.yaml").read_text())["target"] == "returned"
+
+    assert scaffold.main(argv) == 2
+    assert "already exist(s): pass --force" in capsys.readouterr().err
+    assert scaffold.main([*argv, "--force"]) == 0
+
+
+def test_cli_reports_unreadable_data(tmp_path, capsys):
+    bad = tmp_path / "data.xlsx"
+    bad.write_bytes(b"\x00\x01")
+    assert scaffold.main(["orders", "--data", str(bad), "--target", "y"]) == 2
+    assert "use a .csv or .parquet file" in capsys.readouterr().err
+    assert scaffold.main(["orders", "--data", str(tmp_path / "missing.csv"), "--target", "y"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_daily_batches_and_upload(monkeypatch):
+    frame = sample(rows=24)  # 3 days of 8 rows
+    config = ModelConfig.model_validate(declare(frame, "returned"))
+    batches = scaffold.daily_batches(frame, config, dt.date(2026, 11, 25))
+    assert list(batches) == [dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)]
+    assert sum(len(b) for b in batches.values()) == 24
+    no_time = ModelConfig.model_validate(scaffold.infer_declaration(frame, "orders", "returned", drop=("placed_at",)))
+    assert list(scaffold.daily_batches(frame, no_time, dt.date(2026, 11, 25))) == [dt.date(2026, 11, 24)]
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("MODELOPS_BUCKET", "lake")
+    with mock_aws():
+        keys = scaffold.upload(frame, config, "orders", dt.date(2026, 11, 25))
+        assert keys == [f"raw/orders/dt=2026-10-0{d}/orders.csv" for d in (1, 2, 3)]
+        from modelops.storage import Store
+
+        body = Store("lake").get_bytes(keys[0]).decode()
+        assert body.splitlines()[0].startswith("order_id,placed_at") and len(body.splitlines()) == 9
+
+
+def test_shipped_models_still_load_from_the_default_folders():
+    assert Path(load_model_config(Path("include/models/churn.yaml")).suite_path).name == "churn.json"
