@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -73,21 +73,27 @@ def test_no_heavy_imports_at_module_level():
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_parse_time(path):
-    """Each file parses well under a second in a fresh interpreter (what the dag-processor pays)."""
+def test_parsing_loads_no_heavy_library(path):
+    """What the dag-processor pays per file: parsing it in a fresh interpreter pulls in none of
+    the heavy libraries, however deep the import (modelops modules included). The time is
+    printed for information; it is not asserted (a loaded machine would make that flaky)."""
     code = textwrap.dedent(
         f"""
-        import time, runpy, airflow.sdk
+        import json, sys, time, runpy, airflow.sdk
+        before = set(sys.modules)
         started = time.perf_counter()
         runpy.run_path({str(path)!r})
-        print(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        print(json.dumps({{"seconds": seconds, "new": sorted(set(sys.modules) - before)}}))
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "include")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    seconds = float(result.stdout.strip().splitlines()[-1])
-    print(f"\nparse time {path.name}: {seconds * 1000:.0f} ms")
-    assert seconds < 1.0, f"{path.name} took {seconds:.2f} s to parse"
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"\nparse time {path.name}: {measured['seconds'] * 1000:.0f} ms")
+    heavy = {"pandas", "numpy", "sklearn", "mlflow", "great_expectations", "scipy", "pyarrow"}
+    loaded = sorted({name.split(".")[0] for name in measured["new"]} & heavy)
+    assert not loaded, f"parsing {path.name} imports {loaded}"
 
 
 def test_bad_model_config_is_an_import_error_and_spares_other_models(tmp_path, monkeypatch):
@@ -101,9 +107,7 @@ def test_bad_model_config_is_an_import_error_and_spares_other_models(tmp_path, m
     broken["training"]["cv_folds"] = 1
     (models / "broken.yaml").write_text(yaml.safe_dump(broken))
     monkeypatch.setenv("MODELOPS_MODELS_DIR", str(models))
-    started = time.perf_counter()
     bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert time.perf_counter() - started < 30
     errors = {Path(k).name: v for k, v in bag.import_errors.items()}
     assert "model_configs.py" in errors
     message = errors["model_configs.py"]
