@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.drift import bench_drift
+from benchmarks.ingest import bench_ingest
 from benchmarks.serving import bench_serving
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,7 +90,7 @@ def bench_retrain() -> dict:
     }
 
 
-BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving, "drift": bench_drift}
+BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving, "drift": bench_drift, "ingest": bench_ingest}
 
 
 def main(argv: list[str] | None = None) -> int:

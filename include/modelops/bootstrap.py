@@ -60,6 +60,8 @@ def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfi
             QueueUrl=url,
             Attributes={
                 "VisibilityTimeout": str(VISIBILITY_TIMEOUT_S),
+                # Messages wait here while ingest_<model> is paused: keep them as long as the DLQ does.
+                "MessageRetentionPeriod": str(DLQ_RETENTION_S),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
                 ),

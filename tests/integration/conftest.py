@@ -50,7 +50,16 @@ def stack():
         airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
         mlflow_db_url=os.environ.get("MODELOPS_TEST_MLFLOW_DB_URL") or None,
         # Capture files every 2 s, so tests see their traffic in S3 without waiting a minute.
-        extra_env={"MODELOPS_MODELS_DIR": str(models_dir), "MODELOPS_CAPTURE_FLUSH_SECONDS": "2"},
+        extra_env={
+            "MODELOPS_MODELS_DIR": str(models_dir),
+            "MODELOPS_CAPTURE_FLUSH_SECONDS": "2",
+            # Ingestion: short windows so redelivery, retries and dead letters happen within seconds.
+            "MODELOPS_INGEST_VISIBILITY_SECONDS": "15",
+            "MODELOPS_INGEST_RETRY_DELAY_SECONDS": "1",
+            "MODELOPS_INGEST_POLL_SECONDS": "1",
+            "MODELOPS_INGEST_CONCURRENCY": "8",
+            "MODELOPS_INGEST_MAX_SECONDS": "600",
+        },
     )
     running = Stack(config)
     try:
