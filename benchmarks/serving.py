@@ -269,20 +269,36 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
     Run after the load (nothing else of ours is running then).
     """
     import mlflow
-    import numpy as np
     from mlflow.pyfunc.scoring_server import infer_and_parse_data, predictions_to_json
 
     from modelops.serving.app import (
-        PredictRequest,
-        build_frame,
-        capture_rows,
-        capture_schema,
+        ModelSlot,
+        PendingPrediction,
+        check_records,
+        frame_of_columns,
         load_model_version,
-        records_of,
-        validate_records,
+        parse_json_body,
+        records_of_body,
+        score_batch,
     )
+    from modelops.serving.capture import _Rows
+
+    class _Blocks:
+        """Stands in for the capture writer: keeps what the request path hands over."""
+
+        def __init__(self) -> None:
+            self.blocks: list = []
+
+        def enqueue(self, stream, model_name, day, rows, schema) -> None:
+            self.blocks.append(rows)
 
     loaded = load_model_version(model, tracking_uri, "1")
+    slot = ModelSlot(model)
+
+    def checked(raw: bytes) -> PendingPrediction:
+        records, location = records_of_body(parse_json_body(raw, "application/json"), 1000)
+        return PendingPrediction(check_records(model, slot.spec, records, location), location, "x" * 32)
+
     mlflow.set_tracking_uri(tracking_uri)
     pyfunc = mlflow.pyfunc.load_model("models:/churn/1")
     schema = pyfunc.metadata.get_input_schema()
@@ -299,28 +315,29 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
         return round(statistics.median(samples) * 1000, 3)
 
     def pieces(raw: bytes, raw_mlflow: bytes, repeat: int) -> dict:
-        body = PredictRequest.model_validate_json(raw)
-        records, location = records_of(body, 1000)
-        rows = validate_records(model, records, location)
-        frame = build_frame(model, rows, loaded.categorical_kinds, location)
-        predictions = np.asarray(loaded.pipeline.predict(frame)).tolist()
-        probabilities = np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64").tolist()
-        now = dt.datetime.now(dt.UTC)
-        payload = {"model": "churn", "version": "1", "request_id": "x" * 32, "predictions": predictions,
-                   "probabilities": probabilities, "classes": loaded.classes}  # fmt: skip
+        records, location = records_of_body(parse_json_body(raw, "application/json"), 1000)
+        pending = checked(raw)
+        frame = frame_of_columns(model, loaded.categorical_kinds, [pending.columns])[0]
         mlflow_df = infer_and_parse_data(json.loads(raw_mlflow), schema)
         mlflow_predictions = pyfunc.predict(mlflow_df)
         result = {
             "modelops": {
-                "parse_body_json_pydantic": median_ms(lambda: PredictRequest.model_validate_json(raw), repeat),
-                "validate_records": median_ms(lambda: validate_records(model, records, location), repeat),
-                "build_frame": median_ms(lambda: build_frame(model, rows, loaded.categorical_kinds, location), repeat),
-                "pipeline_predict": median_ms(lambda: loaded.pipeline.predict(frame), repeat),
-                "pipeline_predict_proba": median_ms(lambda: loaded.pipeline.predict_proba(frame), repeat),
-                "capture_rows": median_ms(
-                    lambda: capture_rows(model, loaded, rows, predictions, probabilities, "x" * 32, now), repeat
+                "parse_json_orjson_and_shape": median_ms(
+                    lambda: records_of_body(parse_json_body(raw, "application/json"), 1000), repeat
                 ),
-                "json_response": median_ms(lambda: json.dumps(payload), repeat),
+                "check_records_fast_path": median_ms(
+                    lambda: check_records(model, slot.spec, records, location), repeat
+                ),
+                # Frame + predict_proba + answer bytes + capture block; the first two also alone:
+                "score_batch_of_one_request": median_ms(
+                    lambda: score_batch(slot, loaded, [pending], _Blocks()), repeat
+                ),
+            },
+            "modelops_parts_of_score_batch": {
+                "frame_of_columns": median_ms(
+                    lambda: frame_of_columns(model, loaded.categorical_kinds, [pending.columns]), repeat
+                ),
+                "pipeline_predict_proba": median_ms(lambda: loaded.pipeline.predict_proba(frame), repeat),
             },
             "mlflow": {
                 "parse_json_to_dataframe": median_ms(
@@ -341,30 +358,20 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
     with threadpool_limits(1):  # the servers run with OMP_NUM_THREADS=1 (StackConfig.environment)
         for scenario, repeat in (("single", 200), ("batch_100", 50)):
             out[scenario] = pieces(bodies[scenario]["modelops"][0], bodies[scenario]["mlflow"][0], repeat)
-        # What one call costs for 8 single records scored together (8 = the load's concurrency).
-        eight = [json.loads(b)["records"][0] for b in bodies["single"]["modelops"][:CONCURRENCY]]
-        body = PredictRequest.model_validate_json(json.dumps({"records": eight}))
-        records, location = records_of(body, 1000)
-        frame = build_frame(model, validate_records(model, records, location), loaded.categorical_kinds, location)
-        out["single"]["pipeline_predict_proba_8_records_in_one_call"] = median_ms(
-            lambda: loaded.pipeline.predict_proba(frame), 100
+        # What it costs to score 8 single-record requests together (8 = the load's concurrency).
+        eight = [checked(b) for b in bodies["single"]["modelops"][:CONCURRENCY]]
+        out["single"]["score_batch_of_8_requests_together"] = median_ms(
+            lambda: score_batch(slot, loaded, eight, _Blocks()), 100
         )
         # The capture writer thread's work per file (default: one file per 1000 rows), before the S3 put.
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        body = PredictRequest.model_validate_json(bodies["batch_100"]["modelops"][0])
-        records, location = records_of(body, 1000)
-        rows = validate_records(model, records, location)
-        frame = build_frame(model, rows, loaded.categorical_kinds, location)
-        proba = np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64").tolist()
-        predicted = np.asarray(loaded.pipeline.predict(frame)).tolist()
-        now = dt.datetime.now(dt.UTC)
-        file_rows = capture_rows(model, loaded, rows, predicted, proba, "x" * 32, now) * 10
-        schema = capture_schema(model)
+        blocks = _Blocks()
+        score_batch(slot, loaded, [checked(bodies["batch_100"]["modelops"][0]) for _ in range(10)], blocks)
+        file_rows = _Rows(blocks.blocks)
 
         def to_parquet() -> None:
-            pq.write_table(pa.Table.from_pylist(file_rows, schema=schema), io.BytesIO())
+            pq.write_table(file_rows.to_arrow(slot.capture_schema), io.BytesIO())
 
         out["capture_writer_parquet_1000_rows"] = median_ms(to_parquet, 20)
     out["unit"] = "median CPU ms of one call, in-process, one thread, no HTTP"
@@ -547,7 +554,7 @@ def bench_serving() -> dict:
             pieces = _piece_timings(model, cfg.mlflow_url, bodies)
             timings["piece_timings_s"] = time.perf_counter() - t0
 
-            # 7. Capture: everything sent with capture on must reach S3 (default flush: 60 s or 1000 rows).
+            # 7. Capture: everything sent with capture on must reach S3 (default flush: 60 s or 5000 rows).
             t0 = time.perf_counter()
             deadline = time.monotonic() + 90
             health = {}

@@ -218,6 +218,7 @@ class StackConfig:
             "DO_NOT_TRACK": "true",
             # Two cores: parallel training tasks must not each spawn a thread per core.
             "OMP_NUM_THREADS": "1",
+            "MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true",  # local stack only: demos send simulated traffic
             **self.extra_env,
         }
         return env

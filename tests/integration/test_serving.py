@@ -104,6 +104,36 @@ def test_capture_holds_exactly_the_requests_made(first_promotion, stack, store):
     assert {"prediction", "model_version", "captured_at"} <= set(mine.columns)
 
 
+def test_event_time_header_sets_the_capture_day(first_promotion, stack, store):
+    """The local stack accepts X-Modelops-Event-Time (with the token): the rows land in that day's partition.
+    A day no other test monitors, so this traffic cannot change their reports."""
+    import io
+
+    import pandas as pd
+
+    headers = {"Authorization": f"Bearer {stack.config.serving_token}", "X-Modelops-Event-Time": "2026-11-05T12:00:00Z"}
+    response = requests.post(
+        f"{stack.config.serving_url}/models/churn/predict", json={"records": _records(3, seed=5)}, headers=headers,
+        timeout=30,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    request_id = response.json()["request_id"]
+    without_token = requests.post(
+        f"{stack.config.serving_url}/models/churn/predict", json={"records": _records(1)},
+        headers={"X-Modelops-Event-Time": "2026-11-05T12:00:00Z"}, timeout=30,
+    )  # fmt: skip
+    assert without_token.status_code == 403 and "X-Modelops-Event-Time" in without_token.text
+    deadline = time.monotonic() + 60
+    mine = pd.DataFrame()
+    while mine.empty and time.monotonic() < deadline:
+        for item in store.list("capture/churn/dt=2026-11-05/"):
+            frame = pd.read_parquet(io.BytesIO(store.get_bytes(item.key)))
+            mine = pd.concat([mine, frame[frame["request_id"] == request_id]])
+        time.sleep(1)
+    assert len(mine) == 3, f"request {request_id} not found under capture/churn/dt=2026-11-05/"
+    assert set(mine["captured_at"]) == {pd.Timestamp("2026-11-05T12:00:00Z")}
+
+
 BAD_REQUESTS = {
     "missing field": (
         lambda r: {"records": [{k: v for k, v in r.items() if k != "monthly_charges"}]},

@@ -533,3 +533,313 @@ def test_metrics_expose_requests_errors_latency_capture_and_version(client):
 
 def _run_id(client) -> str:
     return {m["name"]: m for m in client.get("/models").json()["models"]}["toy"]["run_id"]
+
+
+# Scoring concurrent requests together ----------------------------------------------------------------
+
+
+class _GatedPipeline:
+    """Wraps a fitted pipeline: records each model call's row count; the first call waits for a gate."""
+
+    def __init__(self, pipeline, fail_on_x0: float | None = None):
+        self.pipeline, self.fail_on_x0 = pipeline, fail_on_x0
+        self.calls: list[int] = []
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def _enter(self, frame):
+        self.calls.append(len(frame))
+        if len(self.calls) == 1:
+            self.entered.set()
+            assert self.gate.wait(10)
+        if self.fail_on_x0 is not None and (frame["x0"] == self.fail_on_x0).any():
+            raise ValueError(f"this version cannot score x0 == {self.fail_on_x0}")
+
+    def predict_proba(self, frame):
+        self._enter(frame)
+        return self.pipeline.predict_proba(frame)
+
+    def predict(self, frame):
+        self._enter(frame)
+        return self.pipeline.predict(frame)
+
+
+def _wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def _post_in_threads(client, bodies: list[dict]) -> tuple[list[threading.Thread], dict[int, object]]:
+    answers: dict[int, object] = {}
+
+    def send(i, body):
+        answers[i] = client.post("/models/toy/predict", json=body)
+
+    threads = [threading.Thread(target=send, args=(i, b)) for i, b in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    return threads, answers
+
+
+def test_concurrent_requests_share_one_model_call_and_one_version(env):
+    """Requests that queue while the model is busy are scored together, by the version current when
+    their call starts, and each gets (and is captured with) exactly its own rows and that version."""
+    import dataclasses
+
+    bucket = "batched"
+    env["s3"].create_bucket(Bucket=bucket)
+    app = make_app(env, bucket=bucket)
+    pipeline = env["pipelines"]["toy"]
+    with TestClient(app) as client:
+        slot = app.state.serving.slots["toy"]
+        v1 = dataclasses.replace(slot.current, pipeline=_GatedPipeline(pipeline))
+        v2 = dataclasses.replace(slot.current, version="2", pipeline=_GatedPipeline(pipeline))
+        v2.pipeline.gate.set()
+        slot.current = v1
+        first, first_answers = _post_in_threads(client, [{"record": record(0)}])
+        assert v1.pipeline.entered.wait(10)  # version 1's call is running, with one row
+        slot.current = v2  # a hot swap while that call runs
+        bodies = [{"records": [record(10 * k + i) for i in range(k + 1)]} for k in range(5)]
+        rest, answers = _post_in_threads(client, bodies)
+        _wait_until(lambda: len(slot.batcher._queue) == 5, "five queued requests")
+        v1.pipeline.gate.set()
+        for thread in first + rest:
+            thread.join()
+        assert v1.pipeline.calls == [1] and v2.pipeline.calls == [1 + 2 + 3 + 4 + 5]
+        assert first_answers[0].status_code == 200 and first_answers[0].json()["version"] == "1"
+        for k, body in enumerate(bodies):
+            answer = answers[k]
+            assert answer.status_code == 200, answer.text
+            got = answer.json()
+            assert got["version"] == "2" and answer.headers["X-Request-ID"] == got["request_id"]
+            frame = pd.DataFrame(body["records"])
+            frame["segment"] = frame["segment"].astype(object)
+            frame["region"] = frame["region"].astype(object)
+            assert got["predictions"] == pipeline.predict(frame).tolist()
+            np.testing.assert_allclose(got["probabilities"], pipeline.predict_proba(frame))
+        assert app.state.serving.writer.flush(5.0)
+        _, rows = read_rows(env, "capture/toy/", bucket)
+    versions = {answers[k].json()["request_id"]: "2" for k in range(5)} | {first_answers[0].json()["request_id"]: "1"}
+    assert len(rows) == 16 and set(rows["request_id"]) == set(versions)
+    for request_id, version in versions.items():
+        mine = rows[rows["request_id"] == request_id].sort_values("record_index")
+        assert set(mine["model_version"]) == {version}
+        assert mine["record_index"].tolist() == list(range(len(mine)))
+    for k, body in enumerate(bodies):
+        mine = rows[rows["request_id"] == answers[k].json()["request_id"]].sort_values("record_index")
+        assert mine["x0"].tolist() == [r["x0"] for r in body["records"]]
+        assert mine["prediction"].tolist() == [str(p) for p in answers[k].json()["predictions"]]
+
+
+def test_a_request_the_model_cannot_score_fails_alone(env):
+    import dataclasses
+
+    app = make_app(env)
+    with TestClient(app) as client:
+        slot = app.state.serving.slots["toy"]
+        gated = _GatedPipeline(env["pipelines"]["toy"], fail_on_x0=999.0)
+        slot.current = dataclasses.replace(slot.current, pipeline=gated)
+        first, _ = _post_in_threads(client, [{"record": record(0)}])
+        assert gated.entered.wait(10)
+        bodies = [{"records": [record(1)]}, {"records": [record(2), record(3, x0=999.0)]}, {"record": record(4)}]
+        rest, answers = _post_in_threads(client, bodies)
+        _wait_until(lambda: len(slot.batcher._queue) == 3, "three queued requests")
+        gated.gate.set()
+        for thread in first + rest:
+            thread.join()
+    assert [answers[k].status_code for k in range(3)] == [200, 422, 200]
+    detail = answers[1].json()["detail"][0]
+    assert detail["type"] == "unscorable" and "cannot score x0 == 999.0" in detail["msg"]
+    assert gated.calls[:2] == [1, 4]  # the shared call failed, then each request went alone
+
+
+def test_fast_path_reads_records_exactly_as_the_checked_path():
+    """The fast path (columns straight from the parsed JSON) and validate_records + build_frame
+    agree on every kind of valid value: ints for floats, nulls, omitted nullable features,
+    numeric category codes, pass-through columns."""
+    from modelops.serving.app import (
+        InputSpec,
+        RequestInvalid,
+        build_frame,
+        columns_of_rows,
+        fast_columns,
+        frame_of_columns,
+        kind_problems,
+        validate_records,
+    )
+
+    config = CONFIGS["toy"]
+    spec = InputSpec.of(config)
+    records = [
+        record(0),
+        {"x0": 3, "x1": None, "segment": "low", "region": None},
+        {"x0": -1.5, "segment": 7},  # nullable features omitted, a numeric category code
+        record(2, region=2, row_id=17, event_time="2026-11-25T10:00:00Z"),
+        record(3, segment=True, row_id="r-3"),
+    ]
+    fast = fast_columns(spec, records)
+    assert fast is not None
+    slow = columns_of_rows(spec, validate_records(config, records))
+    for name in fast.numeric:
+        np.testing.assert_array_equal(fast.numeric[name], slow.numeric[name])
+    assert fast.categorical == slow.categorical and fast.passthrough == slow.passthrough
+    rows = validate_records(config, records)
+    with pytest.raises(RequestInvalid) as refused:  # strings for a category learned as numbers
+        build_frame(config, rows, {"region": "number"})
+    assert len(refused.value.problems) == 2
+    assert kind_problems(config, fast, {"region": "number"}, ("body", "records")) == refused.value.problems
+    for kinds in ({"segment": "string", "region": "string"}, {"segment": "string"}, {}):
+        frame, captured = frame_of_columns(config, kinds, [fast])
+        pd.testing.assert_frame_equal(frame, build_frame(config, rows, kinds))
+        assert captured["segment"] == ["low", "low", "7", "low", "True"]
+        assert captured["region"] == ["2", None, None, "2", "2"]
+        assert captured["row_id"] == [None, None, None, "17", "r-3"]
+    # Split into two requests, the frame is the same.
+    parts = [fast_columns(spec, records[:2]), fast_columns(spec, records[2:])]
+    pd.testing.assert_frame_equal(frame_of_columns(config, {}, parts)[0], build_frame(config, rows, {}))
+    # Anything unusual goes to the checked path, which names the problem.
+    for bad in ({"x0": float("inf"), "segment": "a"}, {"x0": 1.0, "segment": float("nan")}, {"segment": "a"}):
+        assert fast_columns(spec, [record(0), bad]) is None
+
+
+def test_predict_body_checks_name_the_problem(client):
+    wrong_type = client.post("/models/toy/predict", content=b'{"record": {}}', headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 422 and "application/json" in wrong_type.text
+    empty = client.post("/models/toy/predict", content=b"", headers={"Content-Type": "application/json"})
+    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body"]
+    not_a_list = client.post("/models/toy/predict", json={"records": {"x0": 1}})
+    assert not_a_list.status_code == 422 and not_a_list.json()["detail"][0]["field"] == "records"
+    huge = client.post(
+        "/models/toy/predict", content=b'{"record": {"x0": 123456789012345678901234567890, "segment": "low"}}',
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert huge.status_code == 200, huge.text  # beyond 64 bits: parsed the lenient way, still a number
+    spec = client.get("/openapi.json").json()["paths"]["/models/{model}/predict"]["post"]
+    schema = spec["requestBody"]["content"]["application/json"]["schema"]
+    assert {"records", "record"} <= set(schema["properties"]) and schema["additionalProperties"] is False
+    assert "X-Modelops-Event-Time" in {p["name"] for p in spec["parameters"]}
+
+
+# Event time for simulated traffic --------------------------------------------------------------------
+
+
+EVENT = {"X-Modelops-Event-Time": "2026-11-18T12:00:00Z"}
+
+
+def test_event_time_is_refused_unless_the_server_accepts_it_and_the_token_comes_with_it(env):
+    with TestClient(make_app(env)) as client:  # production default: not accepted
+        refused = client.post("/models/toy/predict", json={"record": record(0)}, headers=EVENT | AUTH)
+        assert refused.status_code == 403
+        assert "X-Modelops-Event-Time" in refused.text and "MODELOPS_SERVING_ACCEPT_EVENT_TIME" in refused.text
+        labels = {"labels": [{"request_id": "r", "record_index": 0, "label": 1}]}
+        assert client.post("/models/toy/feedback", json=labels, headers=EVENT | AUTH).status_code == 403
+        assert client.post("/models/toy/predict", json={"record": record(0)}).status_code == 200  # no header: fine
+    with TestClient(make_app(env, accept_event_time=True)) as client:
+        for headers in (EVENT, EVENT | {"Authorization": "Bearer wrong"}):
+            response = client.post("/models/toy/predict", json={"record": record(0)}, headers=headers)
+            assert response.status_code == 403, response.text
+            assert "X-Modelops-Event-Time" in response.text and "bearer token" in response.text
+        for value in ("yesterday", "2026-11-18T12:00:00", "2026-13-01T00:00:00Z", "", "0001-01-01T00:00:00+01:00"):
+            response = client.post(
+                "/models/toy/predict", json={"record": record(0)}, headers=AUTH | {"X-Modelops-Event-Time": value}
+            )
+            assert response.status_code == 400, (value, response.text)
+            assert "X-Modelops-Event-Time" in response.text and "ISO-8601" in response.text
+            bad_feedback = client.post(
+                "/models/toy/feedback", json=labels, headers=AUTH | {"X-Modelops-Event-Time": value}
+            )
+            assert bad_feedback.status_code == 400 and "X-Modelops-Event-Time" in bad_feedback.text
+
+
+def test_event_time_sets_capture_day_and_feedback_time(env):
+    bucket = "event-time"
+    env["s3"].create_bucket(Bucket=bucket)
+    app = make_app(env, bucket=bucket, accept_event_time=True)
+    with TestClient(app) as client:
+        stamped = client.post(
+            "/models/toy/predict", json={"records": [record(0), record(1)]},
+            headers=AUTH | {"X-Modelops-Event-Time": "2026-11-18T23:30:00-02:00"},  # 01:30 UTC on the 19th
+        )  # fmt: skip
+        assert stamped.status_code == 200, stamped.text
+        plain = client.post("/models/toy/predict", json={"record": record(2)})
+        labels = {"labels": [{"request_id": stamped.json()["request_id"], "record_index": 0, "label": 1}]}
+        fed = client.post("/models/toy/feedback", json=labels, headers=AUTH | EVENT)
+        assert fed.status_code == 202 and fed.json()["received_at"] == "2026-11-18T12:00:00+00:00"
+        assert app.state.serving.writer.flush(5.0)
+        captured = read_files(env, "capture/toy/", bucket)
+        feedback = read_files(env, "feedback/toy/", bucket)
+    by_request = {}
+    for key, frame in captured.items():
+        for request_id, group in frame.groupby("request_id"):
+            by_request[request_id] = (key.split("/")[2], group)
+    day, rows = by_request[stamped.json()["request_id"]]
+    assert day == "dt=2026-11-19" and len(rows) == 2
+    assert set(rows["captured_at"]) == {pd.Timestamp("2026-11-19T01:30:00Z")}
+    today = dt.datetime.now(dt.UTC).date()
+    assert by_request[plain.json()["request_id"]][0] in {f"dt={today}", f"dt={today - dt.timedelta(days=1)}"}
+    [(key, frame)] = feedback.items()
+    assert key.split("/")[2] == "dt=2026-11-18"
+    assert frame["received_at"].tolist() == [pd.Timestamp("2026-11-18T12:00:00Z")]
+
+
+def test_serving_options_from_env():
+    options = ServingOptions.from_env(
+        {"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true", "MODELOPS_SERVING_BATCH_MAX_ROWS": "50",
+         "MODELOPS_SERVING_BATCH_WAIT_MS": "1.5", "MODELOPS_CAPTURE_ENABLED": "no"}
+    )  # fmt: skip
+    assert options.accept_event_time and options.batch_max_rows == 50 and options.batch_wait_ms == 1.5
+    assert not options.capture_enabled
+    assert not ServingOptions.from_env({}).accept_event_time
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_ACCEPT_EVENT_TIME"):
+        ServingOptions.from_env({"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "maybe"})
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_BATCH_WAIT_MS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_BATCH_WAIT_MS": "-1"})
+
+
+# Column blocks in the capture buffer -------------------------------------------------------------------
+
+
+def test_capture_writer_takes_column_blocks_cut_and_split_like_rows():
+    import pyarrow as pa
+
+    from modelops.serving.capture import ColumnBlock, Repeat
+
+    schema = pa.schema(
+        [pa.field("i", pa.int64()), pa.field("x", pa.float64()), pa.field("s", pa.string()),
+         pa.field("m", pa.string()), pa.field("p", pa.list_(pa.float64())), pa.field("missing", pa.string())]
+    )  # fmt: skip
+
+    def block(start: int, n: int) -> ColumnBlock:
+        i = np.arange(start, start + n)
+        x = np.where(i % 3 == 0, np.nan, i / 2)
+        probabilities = np.column_stack([i / 10, 1 - i / 10])
+        return ColumnBlock({"i": i, "x": x, "s": [f"s{k}" if k % 4 else None for k in i], "m": Repeat("toy"),
+                            "p": probabilities}, n)  # fmt: skip
+
+    options = CaptureOptions(flush_records=4, flush_seconds=60, max_buffered=8)
+    writer = CaptureWriter(_FlakyStore(failures=0), options)
+    writer.start()
+    day = dt.date(2026, 11, 25)
+    writer.enqueue("capture", "m", day, block(0, 3), schema)
+    writer.enqueue("capture", "m", day, [{"i": 100, "x": 1.5, "s": "d", "m": "toy", "p": [0.5, 0.5]}], schema)
+    writer.enqueue("capture", "m", day, block(3, 3), schema)
+    assert writer.flush(5.0)
+    # 3 + 1 + 3 rows become files of at most 4 rows, in order, dicts and blocks alike.
+    stats = writer.close()
+    assert stats["written"] == 7 and stats["files"] == 2
+    frames = [pd.read_parquet(io.BytesIO(b)) for b in writer.store.objects.values()]
+    rows = pd.concat(sorted(frames, key=len, reverse=True), ignore_index=True)
+    assert rows["i"].tolist() == [0, 1, 2, 100, 3, 4, 5]
+    assert rows["x"].isna().tolist() == [True, False, False, False, True, False, False]
+    assert [None if pd.isna(v) else v for v in rows["s"]] == [None, "s1", "s2", "d", "s3", None, "s5"]
+    assert set(rows["m"]) == {"toy"} and rows["missing"].isna().all()
+    assert [list(p) for p in rows["p"]][:2] == [[0.0, 1.0], [0.1, 0.9]]
+
+    down = CaptureWriter(_FlakyStore(failures=10**9), CaptureOptions(flush_records=4, flush_seconds=60, max_buffered=5))
+    down.enqueue("capture", "m", day, block(0, 3), schema)
+    down.enqueue("capture", "m", day, block(3, 4), schema)  # 7 rows, room for 5: the 2 oldest go
+    assert down.stats()["pending"] == 5 and down.stats()["dropped"] == 2
+    # Sealed as files of 4 + 3 rows; the cut then took the first file's two oldest rows, across blocks.
+    assert [c.rows.to_arrow(schema).column("i").to_pylist() for c in down._sealed] == [[2, 3], [4, 5, 6]]
+    assert down.close(timeout=0)["dropped"] == 7

@@ -14,14 +14,21 @@ Requests are checked against the model's config (``include/models/<model>.yaml``
 artifact, so a bad request gets a 422 that names the record and the field, never a 500. Every
 scored record and every label is captured to S3 by :mod:`modelops.serving.capture`.
 
+Throughput: the body is parsed with orjson and checked column by column (:func:`check_records`;
+only a request with a problem takes the row-by-row path that words the 422), and concurrent
+requests for one model are scored in one model call (:class:`Batcher`), because a pipeline call
+costs about the same for 1 row as for hundreds. Each call uses one loaded version throughout.
+
 This module runs only in the serving process (never imported by DAG files), so it imports
 pandas and numpy at the top; MLflow, which is slow to import, is imported where models load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
+import json
 import logging
 import math
 import os
@@ -29,23 +36,26 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from fastapi import Body, Depends, FastAPI, HTTPException
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig, load_all_models
-from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter
+from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter, ColumnBlock, Repeat
 from modelops.storage import Store
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,16 @@ CAPTURE_COLUMNS = (
 MAX_LISTED_PROBLEMS = 50
 #: Module level: route signatures are resolved against module globals (``from __future__ import annotations``).
 BEARER = HTTPBearer(auto_error=False, description="MODELOPS_SERVING_TOKEN of the server")
+EVENT_TIME_HEADER = "X-Modelops-Event-Time"
+EVENT_TIME_PARAM = Header(
+    alias=EVENT_TIME_HEADER,
+    description=(
+        "Simulated traffic only: the ISO-8601 instant (e.g. 2026-11-18T12:00:00Z) to record instead of the "
+        "wall clock (capture day and captured_at; feedback received_at). Honoured only when the server runs "
+        "with MODELOPS_SERVING_ACCEPT_EVENT_TIME=true and the request carries the bearer token; otherwise 403. "
+        "A malformed value gets a 400."
+    ),
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -82,6 +102,12 @@ class ServingOptions:
     max_feedback: int = 10_000
     capture_enabled: bool = True
     capture: CaptureOptions = field(default_factory=CaptureOptions)
+    #: Rows one model call takes at most when concurrent requests are scored together.
+    batch_max_rows: int = 2000
+    #: How long a model call waits for more requests to join it (0: none, only what queued meanwhile).
+    batch_wait_ms: float = 0.0
+    #: Honour ``X-Modelops-Event-Time`` (with the bearer token): for simulated traffic only.
+    accept_event_time: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -90,6 +116,7 @@ class ServingOptions:
         for name, variable in (
             ("max_batch", "MODELOPS_SERVING_MAX_BATCH"),
             ("max_feedback", "MODELOPS_SERVING_MAX_FEEDBACK"),
+            ("batch_max_rows", "MODELOPS_SERVING_BATCH_MAX_ROWS"),
         ):
             raw = environ.get(variable)
             if raw:
@@ -99,11 +126,26 @@ class ServingOptions:
                     raise ValueError(f"{variable}={raw!r} is not an integer") from None
                 if values[name] < 1:
                     raise ValueError(f"{variable}={raw!r} must be at least 1")
-        enabled = environ.get("MODELOPS_CAPTURE_ENABLED", "true").strip().lower()
-        if enabled not in {"true", "false", "1", "0", "yes", "no"}:
-            raise ValueError(f"MODELOPS_CAPTURE_ENABLED={enabled!r}: use true or false")
-        values["capture_enabled"] = enabled in {"true", "1", "yes"}
+        raw = environ.get("MODELOPS_SERVING_BATCH_WAIT_MS")
+        if raw:
+            try:
+                values["batch_wait_ms"] = float(raw)
+            except ValueError:
+                raise ValueError(f"MODELOPS_SERVING_BATCH_WAIT_MS={raw!r} is not a number") from None
+            if not 0 <= values["batch_wait_ms"] <= 100:
+                raise ValueError(f"MODELOPS_SERVING_BATCH_WAIT_MS={raw!r} must be between 0 and 100")
+        values["capture_enabled"] = _flag(environ, "MODELOPS_CAPTURE_ENABLED", True)
+        values["accept_event_time"] = _flag(environ, "MODELOPS_SERVING_ACCEPT_EVENT_TIME", False)
         return cls(**values)
+
+
+def _flag(environ: Mapping[str, str], variable: str, default: bool) -> bool:
+    raw = environ.get(variable, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError(f"{variable}={raw!r}: use true or false")
+    return raw in {"true", "1", "yes"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -391,6 +433,239 @@ def build_frame(
 
 
 # ------------------------------------------------------------------------------------------------
+# The request path: JSON bytes to checked columns (no per-row models, no per-row dicts kept)
+# ------------------------------------------------------------------------------------------------
+
+_NULL = type(None)
+_NUMBER = frozenset({float, int})
+_NUMBER_OR_NULL = _NUMBER | {_NULL}
+_CATEGORY = frozenset({str, int, float, bool})  # validate_records accepts bools as categories (bool is an int)
+_CATEGORY_OR_NULL = _CATEGORY | {_NULL}
+_PASSTHROUGH = frozenset({str, int, _NULL})  # floats (NaN) and bools take the slow path
+_TEXT_OR_NULL = frozenset({str, _NULL})
+_BODY_KEYS = ("records", "record")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a request row may hold, precomputed from the config for :func:`fast_columns`."""
+
+    numeric: tuple[tuple[str, bool], ...]  # (name, nullable)
+    categorical: tuple[tuple[str, bool], ...]
+    passthrough: tuple[str, ...]
+    allowed: frozenset[str]
+    required: frozenset[str]
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> InputSpec:
+        passthrough = tuple(c for c in (config.data.id_column, config.data.timestamp_column) if c)
+        return cls(
+            numeric=tuple((f.name, f.nullable) for f in config.features if f.type == "numeric"),
+            categorical=tuple((f.name, f.nullable) for f in config.features if f.type != "numeric"),
+            passthrough=passthrough,
+            allowed=frozenset(config.feature_names) | frozenset(passthrough),
+            required=frozenset(f.name for f in config.features if not f.nullable),
+        )
+
+
+@dataclass(frozen=True)
+class RequestColumns:
+    """A checked request as columns. Numeric: float64 arrays, NaN = missing; categorical and
+    pass-through: the values as sent (None = missing). A pass-through column no record carries
+    is left out."""
+
+    length: int
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, list]
+    passthrough: dict[str, list]
+
+
+def parse_json_body(raw: bytes, content_type: str | None) -> Any:
+    """The request body as Python values, or :class:`RequestInvalid` in FastAPI's own shapes."""
+    if not raw:
+        raise RequestInvalid(
+            [problem("missing", ["body"], "Field required: send a JSON object with 'records' or 'record'")]
+        )
+    if content_type:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise RequestInvalid(
+                [problem("content_type", ["header", "content-type"], f"send the body as JSON ('Content-Type: application/json'), not {media!r}")]
+            )  # fmt: skip
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        # orjson refuses what Python's json accepts: NaN/Infinity literals, integers beyond 64 bits.
+        # Those are parsed the lenient way, so that validation can name the field and the value.
+        return json.loads(raw)
+    except ValueError as exc:
+        position = getattr(exc, "pos", 0)
+        return_msg = getattr(exc, "msg", str(exc))
+        raise RequestInvalid(
+            [problem("json_invalid", ["body", position], f"JSON decode error: {return_msg}")]
+        ) from None
+
+
+def records_of_body(body: Any, max_batch: int) -> tuple[list[dict], tuple]:
+    """Shape check of a predict body (what :class:`PredictRequest` declares), then :func:`records_of`."""
+    if not isinstance(body, dict):
+        raise RequestInvalid(
+            [problem("model_attributes_type", ["body"], f"the body must be a JSON object with 'records' or 'record', got {_describe(body)}")]
+        )  # fmt: skip
+    problems = [
+        problem("extra_forbidden", ["body", key], f"unknown key '{key}': send 'records': [{{...}}, ...] or 'record': {{...}}", field=key)
+        for key in body
+        if key not in _BODY_KEYS
+    ]  # fmt: skip
+    records, single = body.get("records"), body.get("record")
+    if records is not None:
+        if not isinstance(records, list):
+            problems.append(
+                problem("list_type", ["body", "records"], f"'records' must be a list of objects, got {_describe(records)}", field="records")
+            )  # fmt: skip
+        else:
+            problems += [
+                problem("dict_type", ["body", "records", index], f"records[{index}] must be an object (feature -> value), got {_describe(item)}", index=index)
+                for index, item in enumerate(records)
+                if not isinstance(item, dict)
+            ]  # fmt: skip
+    if single is not None and not isinstance(single, dict):
+        problems.append(
+            problem("dict_type", ["body", "record"], f"'record' must be an object (feature -> value), got {_describe(single)}", field="record")
+        )  # fmt: skip
+    if problems:
+        raise RequestInvalid(problems)
+    return records_of(PredictRequest.model_construct(records=records, record=single), max_batch)
+
+
+def fast_columns(spec: InputSpec, records: list[dict]) -> RequestColumns | None:
+    """The columns of ``records`` if every value is plainly valid, else None.
+
+    None sends the request to :func:`validate_records`, which names every problem; the fast path
+    only has to recognise the common case of a clean request, column by column.
+    """
+    allowed, required = spec.allowed, spec.required
+    for record in records:
+        keys = record.keys()
+        if not (keys <= allowed and keys >= required):
+            return None
+    numeric: dict[str, np.ndarray] = {}
+    for name, nullable in spec.numeric:
+        values = [record.get(name) for record in records]
+        if not set(map(type, values)) <= (_NUMBER_OR_NULL if nullable else _NUMBER):
+            return None
+        try:
+            array = np.array(values, dtype=np.float64)  # None -> NaN
+        except (OverflowError, ValueError, TypeError):
+            return None
+        if not np.isfinite(array).all() and (not nullable or np.isinf(array).any()):
+            return None
+        numeric[name] = array
+    categorical: dict[str, list] = {}
+    for name, nullable in spec.categorical:
+        values = [record.get(name) for record in records]
+        types = set(map(type, values))
+        if not types <= (_CATEGORY_OR_NULL if nullable else _CATEGORY):
+            return None
+        if float in types and any(v != v for v in values):  # NaN means null: the slow path decides
+            return None
+        categorical[name] = values
+    passthrough: dict[str, list] = {}
+    for name in spec.passthrough:
+        values = [record.get(name) for record in records]
+        types = set(map(type, values))
+        if types == {_NULL}:
+            continue
+        if not types <= _PASSTHROUGH:
+            return None
+        passthrough[name] = values
+    return RequestColumns(len(records), numeric, categorical, passthrough)
+
+
+def columns_of_rows(spec: InputSpec, rows: list[dict]) -> RequestColumns:
+    """:class:`RequestColumns` of rows checked by :func:`validate_records`."""
+    passthrough = {}
+    for name in spec.passthrough:
+        values = [row.get(name) for row in rows]
+        if any(v is not None for v in values):
+            passthrough[name] = values
+    return RequestColumns(
+        length=len(rows),
+        numeric={name: np.array([row.get(name) for row in rows], dtype=np.float64) for name, _ in spec.numeric},
+        categorical={name: [row.get(name) for row in rows] for name, _ in spec.categorical},
+        passthrough=passthrough,
+    )
+
+
+def check_records(config: ModelConfig, spec: InputSpec, records: list[dict], location: tuple) -> RequestColumns:
+    """Checked columns of ``records``, or :class:`RequestInvalid` exactly as :func:`validate_records` words it."""
+    columns = fast_columns(spec, records)
+    if columns is None:
+        columns = columns_of_rows(spec, validate_records(config, records, location))
+    return columns
+
+
+def kind_problems(
+    config: ModelConfig, columns: RequestColumns, categorical_kinds: Mapping[str, str], location: tuple
+) -> list[dict]:
+    """What :func:`build_frame` refuses: a string for a category the loaded model learned as a number."""
+    single = location[-1] == "record"
+    problems = []
+    for name, values in columns.categorical.items():
+        if categorical_kinds.get(name) != "number":
+            continue
+        for index, value in enumerate(values):
+            if isinstance(value, str):
+                loc = [*location, name] if single else [*location, index, name]
+                problems.append(
+                    problem(
+                        "wrong_type", loc,
+                        f"'{name}' was learned from numeric categories: send a number, got {_describe(value)}",
+                        field=name, index=index,
+                    )
+                )  # fmt: skip
+    return problems
+
+
+def _texts(values: list) -> list:
+    """Categories as the capture files spell them (None stays None)."""
+    if set(map(type, values)) <= _TEXT_OR_NULL:
+        return values
+    return [category_text(v) for v in values]
+
+
+def _object_column(values: list) -> pd.Series:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    array[array == None] = np.nan  # noqa: E711 - elementwise on an object array
+    return pd.Series(array, dtype=object, copy=False)
+
+
+def frame_of_columns(
+    config: ModelConfig, categorical_kinds: Mapping[str, str], parts: list[RequestColumns]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One model input for several checked requests (concatenated in order), and the feature
+    columns as captured. The frame is what :func:`build_frame` makes of the same rows."""
+    model_columns: dict[str, Any] = {}
+    captured: dict[str, Any] = {}
+    for feature in config.features:
+        name = feature.name
+        if feature.type == "numeric":
+            array = parts[0].numeric[name] if len(parts) == 1 else np.concatenate([p.numeric[name] for p in parts])
+            model_columns[name] = captured[name] = array
+            continue
+        values = parts[0].categorical[name] if len(parts) == 1 else [v for p in parts for v in p.categorical[name]]
+        texts = _texts(values)
+        captured[name] = texts
+        model_columns[name] = _object_column(texts if categorical_kinds.get(name) == "string" else values)
+    for name in {n for p in parts for n in p.passthrough}:
+        captured[name] = _texts([v for p in parts for v in (p.passthrough.get(name) or [None] * p.length)])
+    return pd.DataFrame(model_columns, columns=config.feature_names), captured
+
+
+# ------------------------------------------------------------------------------------------------
 # Models: loading and the swappable slot
 # ------------------------------------------------------------------------------------------------
 
@@ -510,6 +785,8 @@ class ModelSlot:
         self.reload_lock = threading.Lock()
         self.capture_schema = capture_schema(config)
         self.feedback_schema = feedback_schema(config)
+        self.spec = InputSpec.of(config)
+        self.batcher: Batcher | None = None  # set by ServingState
 
     def unavailable(self) -> str:
         return f"model '{self.config.name}' is not loaded: {self.reason}"
@@ -628,6 +905,231 @@ def capture_rows(
 
 def _finite_or_none(values: list) -> list:
     return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+
+
+# ------------------------------------------------------------------------------------------------
+# Scoring: concurrent requests for one model share one model call
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PendingPrediction:
+    """A checked predict request waiting for its model call."""
+
+    columns: RequestColumns
+    location: tuple
+    request_id: str
+    #: ``X-Modelops-Event-Time`` when the server honours it: the capture time and day.
+    event_time: dt.datetime | None = None
+    future: Any = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A request's answer: the JSON body, and the version that produced it."""
+
+    version: str
+    body: bytes
+
+
+def _datetime64(instant: dt.datetime) -> np.datetime64:
+    return np.datetime64(instant.astimezone(dt.UTC).replace(tzinfo=None), "us")
+
+
+def _score_together(
+    slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction]
+) -> tuple[list[Scored], ColumnBlock, int]:
+    """One model call for ``pending``; their answers and their capture rows (one block)."""
+    config = slot.config
+    frame, captured = frame_of_columns(config, loaded.categorical_kinds, [p.columns for p in pending])
+    sizes = [p.columns.length for p in pending]
+    total = sum(sizes)
+    columns: dict[str, Any] = {}
+    if loaded.has_probabilities and loaded.classes is not None:
+        # One pass through the model: sklearn classifiers predict the most probable class,
+        # so the label is derived from the probabilities instead of a second call.
+        matrix = np.ascontiguousarray(loaded.pipeline.predict_proba(frame), dtype=np.float64)
+        picked = matrix.argmax(axis=1)
+        labels = np.asarray(loaded.classes, dtype=object)[picked]
+        class_texts = [category_text(c) for c in loaded.classes]
+        columns["prediction"] = np.asarray(class_texts, dtype=object)[picked]
+        columns["probabilities"] = matrix
+        columns["classes"] = Repeat(class_texts)
+    else:
+        matrix = None
+        labels = np.asarray(loaded.pipeline.predict(frame))
+        if config.is_classifier:
+            columns["prediction"] = np.asarray([category_text(v) for v in labels.tolist()], dtype=object)
+            columns["classes"] = Repeat([category_text(c) for c in loaded.classes] if loaded.classes else None)
+        else:
+            values = labels.astype(np.float64)
+            columns["prediction"] = np.where(np.isfinite(values), values, np.nan)
+    answers, start = [], 0
+    for p, size in zip(pending, sizes, strict=True):
+        stop = start + size
+        payload: dict[str, Any] = {
+            "model": config.name,
+            "version": loaded.version,
+            "request_id": p.request_id,
+            "predictions": _finite_or_none(labels[start:stop].tolist()),
+        }
+        if loaded.classes is not None:
+            if matrix is not None:
+                payload["probabilities"] = matrix[start:stop]
+            payload["classes"] = loaded.classes
+        answers.append(Scored(loaded.version, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)))
+        start = stop
+    now = dt.datetime.now(dt.UTC)
+    request_ids: list[str] = []
+    for p, size in zip(pending, sizes, strict=True):
+        request_ids += [p.request_id] * size
+    if all(p.event_time is None for p in pending):
+        captured_at = np.full(total, _datetime64(now))
+    else:
+        captured_at = np.concatenate(
+            [np.full(size, _datetime64(p.event_time or now)) for p, size in zip(pending, sizes, strict=True)]
+        )
+    block = ColumnBlock(
+        {
+            "request_id": request_ids,
+            "record_index": np.concatenate([np.arange(size, dtype=np.int32) for size in sizes]),
+            "captured_at": captured_at,
+            "model": Repeat(config.name),
+            "model_version": Repeat(loaded.version),
+            **captured,
+            **columns,
+        },
+        total,
+    )
+    return answers, block, total
+
+
+def score_batch(
+    slot: ModelSlot,
+    loaded: LoadedModel,
+    pending: list[PendingPrediction],
+    writer: CaptureWriter | None,
+    metrics: Metrics | None = None,
+) -> list[Scored | RequestInvalid]:
+    """Answer every request of ``pending`` with the one loaded version ``loaded``.
+
+    A request the version cannot take gets its own 422 and leaves the others alone: if the
+    shared call fails with a ValueError/TypeError, each request is scored on its own. Any other
+    exception (a broken model) fails the whole batch, as it would fail each request. Capture
+    rows go to ``writer`` per capture day (the event time when a request carries one).
+    """
+    config = slot.config
+    outcomes: list[Scored | RequestInvalid | None] = [None] * len(pending)
+    ready = []
+    for index, p in enumerate(pending):
+        problems = kind_problems(config, p.columns, loaded.categorical_kinds, p.location)
+        if problems:
+            outcomes[index] = RequestInvalid(problems)
+        else:
+            ready.append(index)
+    groups = [ready] if ready else []
+    while groups:
+        group = groups.pop()
+        try:
+            answers, block, rows = _score_together(slot, loaded, [pending[i] for i in group])
+        except (ValueError, TypeError) as exc:
+            if len(group) > 1:
+                groups += [[i] for i in group]  # find the request(s) this version cannot score
+                continue
+            p = pending[group[0]]
+            log.warning("%s version %s could not score a request: %s", config.name, loaded.version, exc)
+            outcomes[group[0]] = RequestInvalid(
+                [problem("unscorable", list(p.location), f"model version {loaded.version} could not score the records: {exc}")]
+            )  # fmt: skip
+            continue
+        for index, answer in zip(group, answers, strict=True):
+            outcomes[index] = answer
+        if metrics is not None:
+            metrics.add_predicted(config.name, loaded.version, rows)
+        if writer is not None:
+            now = dt.datetime.now(dt.UTC).date()
+            start = 0
+            run_day, run_start = None, 0
+            for index in group:
+                p = pending[index]
+                day = p.event_time.date() if p.event_time is not None else now
+                if run_day is not None and day != run_day:
+                    writer.enqueue(CAPTURE, config.name, run_day, block.slice(run_start, start), slot.capture_schema)
+                    run_start = start
+                run_day = day
+                start += p.columns.length
+            writer.enqueue(CAPTURE, config.name, run_day, block.slice(run_start, start), slot.capture_schema)
+    return outcomes  # type: ignore[return-value]
+
+
+class Batcher:
+    """Coalesces concurrent predict requests for one model into one model call.
+
+    Requests queue on the event loop; one scoring call per model runs at a time in a worker
+    thread, and whatever queued meanwhile (up to ``max_rows`` rows, optionally after waiting
+    ``max_wait_s`` for more) forms the next call. Under light load a request goes alone, at once;
+    under load the model's fixed cost per call is shared. Each call reads ``slot.current`` once,
+    so every request in it is answered by that version, and a hot swap takes effect between calls.
+    """
+
+    def __init__(self, slot: ModelSlot, state: ServingState):
+        self.slot = slot
+        self.state = state
+        self._queue: deque[PendingPrediction] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, pending: PendingPrediction) -> Scored | RequestInvalid:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (a new server run, a new test client)
+            self._loop, self._wake, self._task = loop, asyncio.Event(), None
+            self._queue.clear()
+        pending.future = loop.create_future()
+        self._queue.append(pending)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name=f"modelops-batcher-{self.slot.config.name}")
+        return await pending.future
+
+    def _take(self) -> list[PendingPrediction]:
+        limit = self.state.options.batch_max_rows
+        batch = [self._queue.popleft()]
+        rows = batch[0].columns.length
+        while self._queue and rows + self._queue[0].columns.length <= limit:
+            rows += self._queue[0].columns.length
+            batch.append(self._queue.popleft())
+        return batch
+
+    def _score(self, batch: list[PendingPrediction]) -> list[Scored | RequestInvalid] | HTTPException:
+        loaded = self.slot.current  # read once: the whole call is served by this version
+        if loaded is None:
+            return HTTPException(503, self.slot.unavailable())
+        return score_batch(self.slot, loaded, batch, self.state.writer, self.state.metrics)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self.state.options.batch_wait_ms / 1000
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if wait > 0 and sum(p.columns.length for p in self._queue) < self.state.options.batch_max_rows:
+                await asyncio.sleep(wait)
+            batch = self._take()
+            try:
+                outcomes = await loop.run_in_executor(self.state.executor, self._score, batch)
+            except Exception as exc:  # noqa: BLE001 - a broken model fails its requests, not the batcher
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            if isinstance(outcomes, HTTPException):
+                outcomes = [outcomes] * len(batch)
+            for p, outcome in zip(batch, outcomes, strict=True):
+                if not p.future.done():  # the client may have gone away
+                    p.future.set_result(outcome)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -801,6 +1303,10 @@ class ServingState:
         self.slots = {name: ModelSlot(config) for name, config in sorted(configs.items())}
         self.writer = writer
         self.metrics = Metrics()
+        #: Model calls run here (one per model at a time); created and shut down by the lifespan.
+        self.executor: ThreadPoolExecutor | None = None
+        for slot in self.slots.values():
+            slot.batcher = Batcher(slot, self)
 
     def slot(self, model: str) -> ModelSlot:
         slot = self.slots.get(model)
@@ -864,10 +1370,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        state.executor = ThreadPoolExecutor(max(1, len(state.slots)), thread_name_prefix="modelops-predict")
         if writer is not None:
             writer.start()
         await run_in_threadpool(state.load_all)
         yield
+        # Requests in flight have finished (uvicorn drains them first); their capture rows are queued.
+        state.executor.shutdown(wait=True)
         if writer is not None:
             await run_in_threadpool(writer.close)
 
@@ -879,6 +1388,46 @@ def create_app(
     )
     app.state.serving = state
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=list(state.slots))
+
+    def token_problem(authorization: str | None) -> str | None:
+        """Why ``authorization`` (the header's value) is not the server's bearer token, or None."""
+        expected = state.settings.serving_token
+        if not expected:
+            return "the server has no MODELOPS_SERVING_TOKEN set"
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "missing bearer token: send 'Authorization: Bearer <token>'"
+        if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            return "invalid bearer token"
+        return None
+
+    def event_time_of(value: str | None, authorization: str | None, *, token_checked: bool) -> dt.datetime | None:
+        """The instant of ``X-Modelops-Event-Time``, when sent, allowed and well formed (else 403/400)."""
+        if value is None:
+            return None
+        if not options.accept_event_time:
+            raise HTTPException(
+                403,
+                f"{EVENT_TIME_HEADER} is not accepted by this server: it is for simulated traffic and needs "
+                "MODELOPS_SERVING_ACCEPT_EVENT_TIME=true on the server (off in production); send the request without it",
+            )
+        if not token_checked:
+            why = token_problem(authorization)
+            if why is not None:
+                raise HTTPException(403, f"{EVENT_TIME_HEADER} needs the bearer token: {why}")
+        try:
+            instant = dt.datetime.fromisoformat(value.strip())
+            if instant.tzinfo is not None and instant.utcoffset() is not None:
+                instant = instant.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
+        except (ValueError, OverflowError):
+            instant = None
+        if instant is None or instant.tzinfo is None or instant.utcoffset() is None:
+            raise HTTPException(
+                400,
+                f"{EVENT_TIME_HEADER}: {value[:60]!r} is not an ISO-8601 instant; send one with a UTC offset, "
+                "like 2026-11-18T12:00:00Z",
+            )
+        return instant
 
     def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         expected = state.settings.serving_token
@@ -926,69 +1475,40 @@ def create_app(
         response_model_exclude_none=True,
         summary="Score one record or a batch",
         responses={
+            400: {"description": f"Malformed {EVENT_TIME_HEADER}"},
+            403: {"description": f"{EVENT_TIME_HEADER} sent to a server that does not accept it, or without the bearer token"},
             404: {"description": "Unknown model"},
-            400: {"description": "The body is not valid JSON"},
-            422: {"description": "Invalid request: each problem names the record index and the field"},
+            422: {"description": "Invalid request (or body not valid JSON): each problem names the record index and the field"},
             503: {"description": "The model has no champion loaded"},
         },
-    )
-    def predict(model: str, body: PredictRequest) -> JSONResponse:
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+    )  # fmt: skip
+    async def predict(
+        model: str, request: Request, event_time_header: Annotated[str | None, EVENT_TIME_PARAM] = None
+    ) -> Response:
+        # The body is read and checked here, not by a pydantic model per row: see check_records.
         slot = state.slot(model)
+        instant = event_time_of(event_time_header, request.headers.get("authorization"), token_checked=False)
         try:
-            records, location = records_of(body, options.max_batch)
-            rows = validate_records(slot.config, records, location)
-            loaded = slot.current  # read once: a concurrent swap does not affect this request
-            if loaded is None:
-                raise HTTPException(503, slot.unavailable())
-            frame = build_frame(slot.config, rows, loaded.categorical_kinds, location)
+            body = parse_json_body(await request.body(), request.headers.get("content-type"))
+            records, location = records_of_body(body, options.max_batch)
+            columns = check_records(slot.config, slot.spec, records, location)
         except RequestInvalid as exc:
             return invalid(exc)
-        try:
-            if loaded.has_probabilities and loaded.classes is not None:
-                # One pass through the model: sklearn classifiers predict the most probable class,
-                # so the label is derived from the probabilities instead of a second call.
-                matrix = np.asarray(loaded.pipeline.predict_proba(frame), dtype="float64")
-                predictions = np.asarray(loaded.classes, dtype=object)[matrix.argmax(axis=1)].tolist()
-                probabilities = matrix.tolist()
-            else:
-                predictions = np.asarray(loaded.pipeline.predict(frame)).tolist()
-                probabilities = None
-        except (ValueError, TypeError) as exc:
-            log.warning("%s version %s could not score a request: %s", model, loaded.version, exc)
-            return invalid(
-                RequestInvalid(
-                    [
-                        problem(
-                            "unscorable",
-                            list(location),
-                            f"model version {loaded.version} could not score the records: {exc}",
-                        )
-                    ]
-                )
-            )
-        predictions = _finite_or_none(predictions)
+        if slot.current is None:
+            raise HTTPException(503, slot.unavailable())
         request_id = uuid.uuid4().hex
-        if writer is not None:
-            now = dt.datetime.now(dt.UTC)
-            writer.enqueue(
-                CAPTURE,
-                model,
-                now.date(),
-                capture_rows(slot.config, loaded, rows, predictions, probabilities, request_id, now),
-                slot.capture_schema,
-            )
-        state.metrics.add_predicted(model, loaded.version, len(rows))
-        payload: dict[str, Any] = {
-            "model": model,
-            "version": loaded.version,
-            "request_id": request_id,
-            "predictions": predictions,
-        }
-        if loaded.classes is not None:
-            if probabilities is not None:
-                payload["probabilities"] = probabilities
-            payload["classes"] = loaded.classes
-        return JSONResponse(payload, headers={"X-Request-ID": request_id})
+        outcome = await slot.batcher.submit(PendingPrediction(columns, location, request_id, instant))
+        if isinstance(outcome, HTTPException):
+            raise outcome
+        if isinstance(outcome, RequestInvalid):
+            return invalid(outcome)
+        return Response(outcome.body, media_type="application/json", headers={"X-Request-ID": request_id})
 
     @app.post(
         "/models/{model}/reload",
@@ -1056,14 +1576,17 @@ def create_app(
             401: {"description": "No bearer token"},
             403: {"description": "Wrong token, or no token configured on the server"},
             404: {"description": "Unknown model"},
-            400: {"description": "The body is not valid JSON"},
-            422: {"description": "Invalid labels: each problem names the label index"},
+            400: {"description": f"Malformed {EVENT_TIME_HEADER}"},
+            422: {"description": "Invalid labels (or body not valid JSON): each problem names the label index"},
             503: {"description": "Capture is disabled on this server"},
         },
     )
-    def feedback(model: str, body: FeedbackRequest) -> JSONResponse:
+    def feedback(
+        model: str, body: FeedbackRequest, event_time_header: Annotated[str | None, EVENT_TIME_PARAM] = None
+    ) -> JSONResponse:
         slot = state.slot(model)
         config = slot.config
+        instant = event_time_of(event_time_header, None, token_checked=True)  # the route already requires the token
         if writer is None:
             raise HTTPException(503, "capture is disabled on this server (MODELOPS_CAPTURE_ENABLED=false)")
         if len(body.labels) > options.max_feedback:
@@ -1074,7 +1597,7 @@ def create_app(
             )  # fmt: skip
         loaded = slot.current
         known = {category_text(c) for c in loaded.classes} if loaded and loaded.classes is not None else None
-        received_at = dt.datetime.now(dt.UTC)
+        received_at = instant or dt.datetime.now(dt.UTC)
         problems, rows = [], []
         for index, item in enumerate(body.labels):
             loc = ["body", "labels", index, "label"]
