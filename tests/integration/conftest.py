@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from modelops.config import EXPECTATIONS_DIR
 from modelops.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,11 @@ def _unscheduled_models(folder: Path) -> Path:
 def stack():
     home = Path(tempfile.mkdtemp(prefix="modelops-it-"))
     models_dir = _unscheduled_models(home / "models")
+    # Suites in a copy too: a test may declare a new model (YAML + suite) without touching the repo.
+    expectations_dir = home / "expectations"
+    shutil.copytree(EXPECTATIONS_DIR, expectations_dir)
     os.environ["MODELOPS_MODELS_DIR"] = str(models_dir)
+    os.environ["MODELOPS_EXPECTATIONS_DIR"] = str(expectations_dir)
     config = StackConfig.ephemeral(
         home,
         airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
@@ -52,6 +57,7 @@ def stack():
         # Capture files every 2 s, so tests see their traffic in S3 without waiting a minute.
         extra_env={
             "MODELOPS_MODELS_DIR": str(models_dir),
+            "MODELOPS_EXPECTATIONS_DIR": str(expectations_dir),
             "MODELOPS_CAPTURE_FLUSH_SECONDS": "2",
             # Ingestion: short windows so redelivery, retries and dead letters happen within seconds.
             "MODELOPS_INGEST_VISIBILITY_SECONDS": "15",
@@ -103,6 +109,17 @@ def _dump_logs(stack: Stack) -> None:
     for path in sorted(stack.logs.glob("*.log")):
         print(f"----- {path.name} -----")
         print("\n".join(path.read_text(errors="replace").splitlines()[-30:]))
+
+
+@pytest.fixture(scope="session")
+def models_dir(stack) -> Path:
+    """The declarations the running stack reads (a copy; tests may add models to it)."""
+    return Path(stack.config.extra_env["MODELOPS_MODELS_DIR"])
+
+
+@pytest.fixture(scope="session")
+def expectations_dir(stack) -> Path:
+    return Path(stack.config.extra_env["MODELOPS_EXPECTATIONS_DIR"])
 
 
 @pytest.fixture(scope="session")

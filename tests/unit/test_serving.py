@@ -843,3 +843,40 @@ def test_capture_writer_takes_column_blocks_cut_and_split_like_rows():
     # Sealed as files of 4 + 3 rows; the cut then took the first file's two oldest rows, across blocks.
     assert [c.rows.to_arrow(schema).column("i").to_pylist() for c in down._sealed] == [[2, 3], [4, 5, 6]]
     assert down.close(timeout=0)["dropped"] == 7
+
+
+def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_path, monkeypatch):
+    """Serving reads the models folder: a new declaration needs no restart, only the deploy's reload."""
+    import yaml
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+
+    def declare(name: str) -> None:
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(CONFIGS[name].model_dump(mode="json"), sort_keys=False))
+
+    declare("toy")
+    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(folder))
+    settings = Settings(
+        bucket=BUCKET,
+        aws_endpoint_url=None,
+        aws_region="us-east-1",
+        mlflow_tracking_uri=env["uri"],
+        serving_url="http://testserver",
+        serving_token=TOKEN,
+    )
+    app = create_app(settings, None, options=ServingOptions(capture_enabled=False))
+    with TestClient(app) as client:
+        assert [m["name"] for m in client.get("/models").json()["models"]] == ["toy"]
+        assert client.post("/models/toy_reg/predict", json={"record": record(0)}).status_code == 404
+        assert client.post("/models/toy_reg/reload", headers=AUTH).status_code == 404  # not declared yet
+
+        declare("toy_reg")
+        assert client.post("/models/toy_reg/reload").status_code == 401  # still a write: token first
+        loaded = client.post("/models/toy_reg/reload", headers=AUTH)
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["new_version"] == "1"
+        answer = client.post("/models/toy_reg/predict", json={"record": record(0)})
+        assert answer.status_code == 200 and answer.json()["version"] == "1"
+        assert [m["name"] for m in client.get("/models").json()["models"]] == ["toy", "toy_reg"]
+        assert 'model="toy_reg"' in client.get("/metrics").text  # a label of its own, not "_unknown"

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelops import registry
 from modelops import settings as _settings
-from modelops.config import ModelConfig, load_all_models
+from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model, load_all_models
 from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter, ColumnBlock, Repeat
 from modelops.storage import Store
 
@@ -1253,7 +1253,8 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: Metrics, models: Iterable[str]):
         self.app = app
         self.metrics = metrics
-        self.models = set(models)
+        # A set given is kept by reference: models added later (ServingState.discover) count too.
+        self.models = models if isinstance(models, set) else set(models)
 
     def classify(self, path: str) -> tuple[str, str]:
         match = _MODEL_PATH.match(path)
@@ -1297,10 +1298,16 @@ class ServingState:
         configs: Mapping[str, ModelConfig],
         options: ServingOptions,
         writer: CaptureWriter | None,
+        discover_models: bool = False,
     ):
         self.settings = settings
         self.options = options
         self.slots = {name: ModelSlot(config) for name, config in sorted(configs.items())}
+        #: Models served, shared with the metrics middleware (labels stay bounded to these).
+        self.model_names = set(self.slots)
+        #: Declared-after-start models are picked up on reload when serving reads the models folder.
+        self.discover_models = discover_models
+        self._discover_lock = threading.Lock()
         self.writer = writer
         self.metrics = Metrics()
         #: Model calls run here (one per model at a time); created and shut down by the lifespan.
@@ -1313,6 +1320,28 @@ class ServingState:
         if slot is None:
             raise HTTPException(404, f"unknown model '{model}'; this server serves {sorted(self.slots)}")
         return slot
+
+    def discover(self, model: str) -> ModelSlot | None:
+        """A model declared after the server started (its YAML now in the models folder): add its
+        slot, so the first deploy of a new model needs no serving restart. None if not declared."""
+        if not self.discover_models or not NAME_PATTERN.match(model):
+            return None
+        with self._discover_lock:
+            if model in self.slots:
+                return self.slots[model]
+            try:
+                config = get_model(model)
+            except ConfigError as exc:
+                log.info("reload of undeclared model '%s': %s", model, exc)
+                return None
+            if config.name != model:
+                return None
+            slot = ModelSlot(config)
+            slot.batcher = Batcher(slot, self)
+            self.slots = {**self.slots, model: slot}  # readers iterate a complete dict, old or new
+            self.model_names.add(model)
+            log.info("%s: newly declared model added (no restart needed)", model)
+            return slot
 
     def load(self, slot: ModelSlot, version: str | None = None) -> LoadedModel:
         return load_model_version(slot.config, self.settings.mlflow_tracking_uri, version)
@@ -1366,11 +1395,12 @@ def create_app(
     writer = None
     if options.capture_enabled:
         writer = CaptureWriter(store if store is not None else _default_store(settings), options.capture)
-    state = ServingState(settings, configs, options, writer)
+    state = ServingState(settings, configs, options, writer, discover_models=models is None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.executor = ThreadPoolExecutor(max(1, len(state.slots)), thread_name_prefix="modelops-predict")
+        # Room for models declared after start, too (see ServingState.discover).
+        state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
         if writer is not None:
             writer.start()
         await run_in_threadpool(state.load_all)
@@ -1387,7 +1417,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serving = state
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=list(state.slots))
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=state.model_names)
 
     def token_problem(authorization: str | None) -> str | None:
         """Why ``authorization`` (the header's value) is not the server's bearer token, or None."""
@@ -1526,7 +1556,7 @@ def create_app(
         },
     )
     def reload(model: str, body: Annotated[ReloadRequest | None, Body()] = None) -> dict:
-        slot = state.slot(model)
+        slot = state.slots.get(model) or state.discover(model) or state.slot(model)
         version = None
         if body is not None and body.version is not None:
             version = str(body.version).strip()
