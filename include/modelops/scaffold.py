@@ -181,12 +181,14 @@ def infer_declaration(
 
 
 def _timestamps(series: pd.Series, column: str) -> pd.Series:
-    try:
-        times = pd.to_datetime(series, utc=True)
-    except (ValueError, TypeError) as exc:
-        raise ScaffoldError(f"--timestamp-column '{column}': values are not date-times ({exc})") from exc
+    from modelops.training import parse_times
+
+    times = parse_times(series)
     if times.isna().any():
-        raise ScaffoldError(f"--timestamp-column '{column}': {int(times.isna().sum())} row(s) have no time")
+        examples = series[times.isna()].head(3).tolist()
+        raise ScaffoldError(
+            f"--timestamp-column '{column}': {int(times.isna().sum())} row(s) have no readable time, e.g. {examples}"
+        )
     return times
 
 

@@ -712,6 +712,18 @@ def select_best(results: list[dict[str, Any]], config: ModelConfig) -> dict[str,
     return out
 
 
+def parse_times(values):
+    """UTC instants of a timestamp column: ISO 8601 of any precision or offset (rows may differ:
+    ``...00:00+00:00`` beside ``...00:32:34.751131+00:00``), else inferred per value; a value
+    that cannot be read becomes NaT for the caller to report."""
+    import pandas as pd
+
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return pd.to_datetime(values, utc=True, format="mixed", errors="coerce")
+
+
 def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out the most recent rows when the data has a time column, else a seeded random split.
 
@@ -720,7 +732,6 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
     cut timestamp stay together (on the train side, unless that would leave no test rows). A
     single timestamp for every row falls back to the random split. Same input, same split.
     """
-    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     fraction = config.training.test_fraction
@@ -728,7 +739,7 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
         raise ValueError(f"{config.name}: need at least 2 rows to split, got {len(df)}")
     column = config.data.timestamp_column
     if column and column in df.columns:
-        times = pd.to_datetime(df[column], utc=True, errors="coerce")
+        times = parse_times(df[column])
         if times.isna().any():
             bad = df.loc[times.isna(), column].head(3).tolist()
             raise ValueError(

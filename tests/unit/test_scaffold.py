@@ -205,3 +205,25 @@ def test_daily_batches_and_upload(monkeypatch):
 
 def test_shipped_models_still_load_from_the_default_folders():
     assert Path(load_model_config(Path("include/models/churn.yaml")).suite_path).name == "churn.json"
+
+
+def test_timestamps_of_mixed_iso_precision_and_other_formats_are_read():
+    from modelops.training import parse_times
+
+    mixed = pd.Series(["2026-11-10T00:00:00+00:00", "2026-11-10T00:32:34.751131+00:00", "2026-11-11T01:00:00Z"])
+    assert parse_times(mixed).notna().all() and parse_times(mixed).dt.date.astype(str).tolist() == [
+        "2026-11-10",
+        "2026-11-10",
+        "2026-11-11",
+    ]
+    other = pd.Series(["2026-11-10 10:00", "11/12/2026 09:30", "not a time"])
+    parsed = parse_times(other)
+    assert parsed.isna().tolist() == [False, False, True]
+    frame = sample(rows=3).assign(placed_at=mixed)
+    assert scaffold.infer_declaration(frame, "orders", "minutes", timestamp_column="placed_at")["training"] == {
+        "window_days": 2
+    }
+    with pytest.raises(scaffold.ScaffoldError, match=r"1 row\(s\) have no readable time, e.g. \['not a time'\]"):
+        scaffold.infer_declaration(
+            sample(rows=3).assign(placed_at=other), "orders", "minutes", timestamp_column="placed_at"
+        )
