@@ -47,7 +47,7 @@ def test_a_model_declared_from_a_sample_trains_and_serves(
 
     champion = registry.version_for_alias(NAME, registry.CHAMPION)
     assert champion is not None, "the first run of a new model promotes its best candidate"
-    manifest_rows = airflow.xcom(dag_id, run["dag_run_id"], "snapshot")["rows"]
+    manifest_rows = airflow.xcom(dag_id, run["dag_run_id"], "snapshot_training_data")["rows"]
     assert manifest_rows == 442  # every uploaded day is in the training window
 
     record = {"age": 0.03, "sex": "f", "bmi": 0.06, "bp": 0.02, "s1": -0.04, "s2": -0.03}
