@@ -9,26 +9,9 @@ import math
 
 import pandas as pd
 import pytest
-from moto import mock_aws
 
 from modelops import demo
 from modelops.config import get_model
-from modelops.storage import Store
-
-
-@pytest.fixture
-def store(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s = Store("bucket")
-        s.ensure_bucket()
-        yield s
 
 
 def test_days_end_with_the_drift_day_and_stay_before_today():

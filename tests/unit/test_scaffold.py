@@ -177,7 +177,7 @@ def test_cli_reports_unreadable_data(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_daily_batches_and_upload(monkeypatch):
+def test_daily_batches_and_upload(aws_env, monkeypatch):
     frame = sample(rows=24)  # 3 days of 8 rows
     config = ModelConfig.model_validate(declare(frame, "returned"))
     batches = scaffold.daily_batches(frame, config, dt.date(2026, 11, 25))
@@ -186,13 +186,6 @@ def test_daily_batches_and_upload(monkeypatch):
     no_time = ModelConfig.model_validate(scaffold.infer_declaration(frame, "orders", "returned", drop=("placed_at",)))
     assert list(scaffold.daily_batches(frame, no_time, dt.date(2026, 11, 25))) == [dt.date(2026, 11, 24)]
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MODELOPS_BUCKET", "lake")
     with mock_aws():
         keys = scaffold.upload(frame, config, "orders", dt.date(2026, 11, 25))

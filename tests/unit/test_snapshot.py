@@ -6,27 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from moto import mock_aws
 
 from modelops import datagen
 from modelops.config import get_model
 from modelops.snapshot import SnapshotError, Window, load_snapshot_frame, take_snapshot
-from modelops.storage import Store, partition
-
-
-@pytest.fixture
-def store(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s = Store("bucket")
-        s.ensure_bucket()
-        yield s
+from modelops.storage import partition
 
 
 def put_day(store, model, day, frame=None, data=None):

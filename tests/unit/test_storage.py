@@ -2,26 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from moto import mock_aws
-
-from modelops.storage import Store
-
-
-@pytest.fixture
-def store(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s = Store("bucket")
-        s.ensure_bucket()
-        yield s
-
 
 def test_update_json_adds_fields_and_keeps_the_rest(store):
     store.put_json("decisions/m/r.json", {"promote": True, "reasons": ["ok"]})

@@ -1,0 +1,29 @@
+"""Shared unit-test fixtures: AWS calls go to moto's in-process mock (never a network)."""
+
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from modelops.storage import Store
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Test credentials and no endpoint, so boto3 talks to ``mock_aws`` only."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def store(aws_env):
+    """A Store on an empty mocked bucket named ``bucket``."""
+    with mock_aws():
+        s = Store("bucket")
+        s.ensure_bucket()
+        yield s
