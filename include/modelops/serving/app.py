@@ -416,16 +416,7 @@ def build_frame(
         else:
             converted = [np.nan if v is None else v for v in values]
             if kind == "number":
-                for index, value in enumerate(values):
-                    if isinstance(value, str):
-                        loc = [*location, name] if single else [*location, index, name]
-                        problems.append(
-                            problem(
-                                "wrong_type", loc,
-                                f"'{name}' was learned from numeric categories: send a number, got {_describe(value)}",
-                                field=name, index=index,
-                            )
-                        )  # fmt: skip
+                problems += _text_in_numeric_category(name, values, location, single)
         columns[name] = pd.Series(converted, dtype=object)
     if problems:
         raise RequestInvalid(problems)
@@ -614,19 +605,22 @@ def kind_problems(
     single = location[-1] == "record"
     problems = []
     for name, values in columns.categorical.items():
-        if categorical_kinds.get(name) != "number":
-            continue
-        for index, value in enumerate(values):
-            if isinstance(value, str):
-                loc = [*location, name] if single else [*location, index, name]
-                problems.append(
-                    problem(
-                        "wrong_type", loc,
-                        f"'{name}' was learned from numeric categories: send a number, got {_describe(value)}",
-                        field=name, index=index,
-                    )
-                )  # fmt: skip
+        if categorical_kinds.get(name) == "number":
+            problems += _text_in_numeric_category(name, values, location, single)
     return problems
+
+
+def _text_in_numeric_category(name: str, values: list, location: tuple, single: bool) -> list[dict]:
+    """One problem per string sent for a category the loaded model learned as numbers."""
+    return [
+        problem(
+            "wrong_type", [*location, name] if single else [*location, index, name],
+            f"'{name}' was learned from numeric categories: send a number, got {_describe(value)}",
+            field=name, index=index,
+        )
+        for index, value in enumerate(values)
+        if isinstance(value, str)
+    ]  # fmt: skip
 
 
 def _texts(values: list) -> list:
