@@ -192,12 +192,7 @@ class Demo:
         logical = dt.datetime.combine(as_of, dt.time(), dt.UTC)
         run = self._run_for_logical_date(dag_id, logical)
         self.out(f"[champion] training the first {self.model} champion: {self.run_url(dag_id, run['dag_run_id'])}")
-        finished = self.airflow.wait_for_run(dag_id, run["dag_run_id"], timeout=self.timeout, interval=2)
-        if finished["state"] != "success":
-            raise DemoError(
-                f"{dag_id} run {run['dag_run_id']} ended {finished['state']}: "
-                f"{self.airflow.failure_logs(dag_id, run['dag_run_id'])[-3000:]}"
-            )
+        self._wait_for_success(dag_id, run["dag_run_id"])
         champion = registry.version_for_alias(self.model, registry.CHAMPION)
         if champion is None:
             raise DemoError(f"{dag_id} succeeded but promoted no champion: see its decision record (gate task)")
@@ -205,6 +200,14 @@ class Demo:
             f"[champion] {self.model} v{champion.version} promoted and deployed: {self.model_url(champion.version)}"
         )
         return {"version": str(champion.version), "trained_now": True, "run_id": run["dag_run_id"]}
+
+    def _wait_for_success(self, dag_id: str, run_id: str) -> None:
+        """Waits for the run to end; a failed run stops the demo with its failed tasks' logs."""
+        finished = self.airflow.wait_for_run(dag_id, run_id, timeout=self.timeout, interval=2)
+        if finished["state"] != "success":
+            raise DemoError(
+                f"{dag_id} run {run_id} ended {finished['state']}: {self.airflow.failure_logs(dag_id, run_id)[-3000:]}"
+            )
 
     def _run_for_logical_date(self, dag_id: str, logical: dt.datetime) -> dict:
         """The run for ``logical``: an existing one (re-run of the demo) or a new one."""
@@ -276,11 +279,7 @@ class Demo:
         run = self._run_for_logical_date(dag_id, logical)
         if run["state"] in {"success", "failed"}:
             self.airflow.clear_run(dag_id, run["dag_run_id"])
-        finished = self.airflow.wait_for_run(dag_id, run["dag_run_id"], timeout=self.timeout, interval=2)
-        if finished["state"] != "success":
-            raise DemoError(
-                f"{dag_id} for {day} ended {finished['state']}: {self.airflow.failure_logs(dag_id, run['dag_run_id'])[-3000:]}"
-            )
+        self._wait_for_success(dag_id, run["dag_run_id"])
         summary = self.airflow.xcom(dag_id, run["dag_run_id"], "build_report")
         decision = self.airflow.xcom(dag_id, run["dag_run_id"], "decide")
         keys = monitoring.report_keys(self.model, day)
@@ -317,12 +316,7 @@ class Demo:
                 )
             time.sleep(2)
         self.out(f"[retrain] {dag_id} started by the retrain request: {self.run_url(dag_id, run['dag_run_id'])}")
-        finished = self.airflow.wait_for_run(dag_id, run["dag_run_id"], timeout=self.timeout, interval=2)
-        if finished["state"] != "success":
-            raise DemoError(
-                f"{dag_id} run {run['dag_run_id']} ended {finished['state']}: "
-                f"{self.airflow.failure_logs(dag_id, run['dag_run_id'])[-3000:]}"
-            )
+        self._wait_for_success(dag_id, run["dag_run_id"])
         gate = self.airflow.xcom(dag_id, run["dag_run_id"], "gate")
         champion = registry.version_for_alias(self.model, registry.CHAMPION)
         served = self.serving_version()
