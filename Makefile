@@ -8,12 +8,13 @@ export PYTHONPATH := $(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status env clean test lint unit dag-tests integration bench demo
+.PHONY: help venv up down status provision env clean test lint unit dag-tests integration bench demo
 
 help:
 	@echo "make up        start the local platform (creates .venv on first use)"
 	@echo "make down      stop every process it started (data is kept)"
 	@echo "make status    what runs where"
+	@echo "make provision ingest queues + bucket notifications for every declared model"
 	@echo "make clean     stop and remove all local state (.local/)"
 	@echo "make test      lint, unit, DAG and integration tests"
 	@echo "make demo      on a running stack: traffic, monitoring, drift, retrain, new champion"
@@ -37,6 +38,10 @@ down:
 
 status:
 	@$(PY) -m modelops.stack status
+
+# Ingest queue, dead-letter queue and bucket notification for every declared model (also part of `up`).
+provision: venv
+	$(PY) -m modelops.stack provision
 
 # `eval $(make -s env)`: point boto3, MLflow and the airflow CLI in this shell at the local stack.
 env:

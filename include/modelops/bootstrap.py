@@ -78,13 +78,16 @@ def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfi
         )
         urls[name] = url
     current = s3.get_bucket_notification_configuration(Bucket=cfg.bucket).get("QueueConfigurations", [])
+    # Entries of models not named here are kept: provisioning one new model must not cut the others off.
+    ours = {c["Id"] for c in queue_configs}
+    wanted = [c for c in current if c.get("Id") not in ours] + queue_configs
     if sorted(json.dumps(c, sort_keys=True) for c in _comparable(current)) != sorted(
-        json.dumps(c, sort_keys=True) for c in _comparable(queue_configs)
+        json.dumps(c, sort_keys=True) for c in _comparable(wanted)
     ):
         s3.put_bucket_notification_configuration(
-            Bucket=cfg.bucket, NotificationConfiguration={"QueueConfigurations": queue_configs}
+            Bucket=cfg.bucket, NotificationConfiguration={"QueueConfigurations": wanted}
         )
-        log.info("bucket notifications set for %d model(s)", len(queue_configs))
+        log.info("bucket notifications set for %d model(s)", len(wanted))
     return urls
 
 

@@ -494,8 +494,8 @@ def queue_url(sqs, model_name: str, *, dead_letter: bool = False) -> str:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         raise RuntimeError(
-            f"SQS queue {name!r} for model {model_name!r} does not exist; `make up` (bootstrap.create_resources) "
-            "creates it"
+            f"SQS queue {name!r} for model {model_name!r} does not exist; `make provision` (or `make up`) "
+            "creates the queues of every declared model"
         ) from None
 
 

@@ -80,7 +80,10 @@ class QueueHasMessagesTrigger(BaseTrigger):
                 failures = 0
             except Exception as exc:  # the endpoint may be restarting: keep watching, say so
                 failures += 1
-                self.log.warning("cannot read the depth of %s (%d in a row): %s", self.queue_name, failures, exc)
+                hint = " (`make provision` creates missing queues)" if "NonExistentQueue" in str(exc) else ""
+                self.log.warning(
+                    "cannot read the depth of %s (%d in a row): %s%s", self.queue_name, failures, exc, hint
+                )
                 depth = {"visible": 0}
             if depth["visible"] > 0:
                 yield TriggerEvent({"status": "messages", **depth})

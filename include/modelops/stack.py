@@ -504,7 +504,7 @@ its run reads the churn history from S3 and logs an MLflow run you can open in t
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelops.stack", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "clean", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "clean", "env", "provision"])
     parser.add_argument("--no-history", action="store_true", help="up: do not load the example history")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -519,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         _print_welcome(cfg)
         print(f"(up in {time.monotonic() - started:.0f} s)")
+    elif args.command == "provision":
+        from modelops import bootstrap
+
+        for name, url in bootstrap.create_resources(cfg).items():
+            print(f"{name}: ingest queue {url} (+ dead-letter queue), notified of new files under raw/{name}/")
     elif args.command == "down":
         stack.down()
         print("stopped; data kept in", cfg.home)

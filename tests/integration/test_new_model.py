@@ -5,11 +5,13 @@ and serving answers for it after the run's deploy step (no serving restart eithe
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import boto3
 import pandas as pd
 import requests
 
-from modelops import registry, scaffold
+from modelops import bootstrap, registry, scaffold
 
 NAME = "diabetes_progression"
 
@@ -36,6 +38,22 @@ def test_a_model_declared_from_a_sample_trains_and_serves(
     argv += ["--id-column", "visit_id", "--upload", "--models-dir", str(models_dir)]
     argv += ["--expectations-dir", str(expectations_dir)]
     assert scaffold.main(argv) == 0
+
+    # Its ingestion exists too: a queue with a dead-letter queue, announced of the uploaded files.
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=bootstrap.queue_name(NAME))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(
+        bootstrap.dead_letter_queue_name(NAME)
+    )
+    assert int(attributes["ApproximateNumberOfMessages"]) >= 10  # one per uploaded day (ingest is paused)
+    notified = {
+        c["Id"]
+        for c in boto3.client("s3").get_bucket_notification_configuration(Bucket=stack.config.bucket)[
+            "QueueConfigurations"
+        ]
+    }
+    assert {f"ingest-{NAME}", "ingest-churn"} <= notified  # the others' notifications are kept
 
     dag_id = f"retrain_{NAME}"
     airflow.wait_for_dag(dag_id, timeout=240)

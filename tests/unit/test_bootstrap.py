@@ -1,0 +1,51 @@
+"""Provisioning: queues, dead-letter queues and bucket notifications, created idempotently."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from modelops import bootstrap
+from modelops.config import load_all_models
+from modelops.stack import StackConfig
+
+
+@pytest.fixture
+def cfg(aws_env, tmp_path, monkeypatch):
+    config = StackConfig(home=tmp_path)
+    monkeypatch.setattr(StackConfig, "aws_url", property(lambda self: None))  # mock_aws, not an endpoint
+    with mock_aws():
+        yield config
+
+
+def _notifications(cfg) -> dict[str, str]:
+    s3 = boto3.client("s3")
+    configs = s3.get_bucket_notification_configuration(Bucket=cfg.bucket).get("QueueConfigurations", [])
+    return {c["Id"]: c["Filter"]["Key"]["FilterRules"][0]["Value"] for c in configs}
+
+
+def test_every_model_gets_a_queue_with_redrive_and_a_notification(cfg):
+    models = load_all_models()
+    urls = bootstrap.create_resources(cfg, models)
+    sqs = boto3.client("sqs")
+    for name, model in models.items():
+        attributes = sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert int(redrive["maxReceiveCount"]) == bootstrap.MAX_RECEIVE_COUNT
+        assert redrive["deadLetterTargetArn"].endswith(bootstrap.dead_letter_queue_name(name))
+        assert _notifications(cfg)[f"ingest-{name}"] == model.raw_prefix
+    assert bootstrap.create_resources(cfg, models) == urls  # idempotent
+
+
+def test_provisioning_one_new_model_keeps_the_others_notifications(cfg):
+    models = load_all_models()
+    bootstrap.create_resources(cfg, models)
+    before = _notifications(cfg)
+    new = next(iter(models.values())).model_copy(update={"name": "orders"})
+    bootstrap.create_resources(cfg, {"orders": new})
+    after = _notifications(cfg)
+    assert after == before | {"ingest-orders": new.raw_prefix}
+    boto3.client("sqs").get_queue_url(QueueName=bootstrap.queue_name("orders"))
