@@ -28,11 +28,11 @@ class AirflowClient:
         self.password = password
         self.timeout = timeout
         self._session = requests.Session()
-        self._token_at = 0.0
+        self._token_at: float | None = None  # monotonic time of the last login (None: never)
 
     def _auth(self) -> None:
         # Tokens live 10 minutes by default; renew well before.
-        if time.monotonic() - self._token_at < 300:
+        if self._token_at is not None and time.monotonic() - self._token_at < 300:
             return
         response = self._session.post(
             f"{self.base_url}/auth/token",

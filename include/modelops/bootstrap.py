@@ -43,10 +43,21 @@ def _clients(cfg: StackConfig):
     return session.client("s3", endpoint_url=cfg.aws_url), session.client("sqs", endpoint_url=cfg.aws_url)
 
 
-def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfig] | None = None) -> dict[str, str]:
-    """Bucket, one ingest queue + dead-letter queue per model, and the bucket's notifications."""
-    s3, sqs = _clients(cfg)
-    Store(cfg.bucket, s3).ensure_bucket()
+def create_resources(
+    cfg: StackConfig | None = None, models: dict[str, model_config.ModelConfig] | None = None
+) -> dict[str, str]:
+    """Bucket, one ingest queue + dead-letter queue per model, and the bucket's notifications.
+
+    ``cfg``: a local stack's addresses; None reaches the services named by the environment
+    (``modelops.settings``), as tasks and command-line tools do. ``models``: default every declared one.
+    """
+    if cfg is None:
+        from modelops import settings
+
+        s3, sqs, bucket = settings.s3_client(), settings.sqs_client(), settings.load().bucket
+    else:
+        (s3, sqs), bucket = _clients(cfg), cfg.bucket
+    Store(bucket, s3).ensure_bucket()
     models = models if models is not None else model_config.load_all_models()
     queue_configs, urls = [], {}
     for name, model in models.items():
@@ -77,7 +88,7 @@ def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfi
             }
         )
         urls[name] = url
-    current = s3.get_bucket_notification_configuration(Bucket=cfg.bucket).get("QueueConfigurations", [])
+    current = s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations", [])
     # Entries of models not named here are kept: provisioning one new model must not cut the others off.
     ours = {c["Id"] for c in queue_configs}
     wanted = [c for c in current if c.get("Id") not in ours] + queue_configs
@@ -85,7 +96,7 @@ def create_resources(cfg: StackConfig, models: dict[str, model_config.ModelConfi
         json.dumps(c, sort_keys=True) for c in _comparable(wanted)
     ):
         s3.put_bucket_notification_configuration(
-            Bucket=cfg.bucket, NotificationConfiguration={"QueueConfigurations": wanted}
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": wanted}
         )
         log.info("bucket notifications set for %d model(s)", len(wanted))
     return urls

@@ -351,13 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.upload:
         from modelops.stack import StackConfig
 
-        stack_config = StackConfig.from_env()
-        for key, value in stack_config.client_env().items():
+        for key, value in StackConfig.from_env().client_env().items():
             os.environ.setdefault(key, value)
         # Queue, dead-letter queue and bucket notification first, so the upload is announced to ingest_<name>.
         from modelops import bootstrap
 
-        bootstrap.create_resources(stack_config, {config.name: config})
+        bootstrap.create_resources(None, {config.name: config})
         print(
             f"ingest queue {bootstrap.queue_name(config.name)} (+ dead-letter queue) receives new files under "
             f"{config.raw_prefix}"

@@ -10,20 +10,19 @@ from moto import mock_aws
 
 from modelops import bootstrap
 from modelops.config import load_all_models
-from modelops.stack import StackConfig
 
 
 @pytest.fixture
-def cfg(aws_env, tmp_path, monkeypatch):
-    config = StackConfig(home=tmp_path)
-    monkeypatch.setattr(StackConfig, "aws_url", property(lambda self: None))  # mock_aws, not an endpoint
+def cfg(aws_env, monkeypatch):
+    """No stack config: the environment's services (here ``mock_aws``), as tasks and the scaffold CLI reach them."""
+    monkeypatch.setenv("MODELOPS_BUCKET", "lake")
     with mock_aws():
-        yield config
+        yield None
 
 
 def _notifications(cfg) -> dict[str, str]:
     s3 = boto3.client("s3")
-    configs = s3.get_bucket_notification_configuration(Bucket=cfg.bucket).get("QueueConfigurations", [])
+    configs = s3.get_bucket_notification_configuration(Bucket="lake").get("QueueConfigurations", [])
     return {c["Id"]: c["Filter"]["Key"]["FilterRules"][0]["Value"] for c in configs}
 
 

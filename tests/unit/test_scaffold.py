@@ -220,3 +220,27 @@ def test_timestamps_of_mixed_iso_precision_and_other_formats_are_read():
         scaffold.infer_declaration(
             sample(rows=3).assign(placed_at=other), "orders", "minutes", timestamp_column="placed_at"
         )
+
+
+def test_upload_provisions_the_ingest_queue_first_so_the_files_are_announced(aws_env, monkeypatch, tmp_path):
+    from urllib.parse import unquote_plus
+
+    import boto3
+
+    from modelops import bootstrap
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "")  # keep mock_aws: the CLI fills in only what is unset
+    monkeypatch.setenv("MODELOPS_BUCKET", "lake")
+    data = tmp_path / "orders.csv"
+    sample(rows=24).to_csv(data, index=False)
+    argv = ["orders", "--data", str(data), "--target", "returned", "--timestamp-column", "placed_at", "--upload"]
+    argv += ["--models-dir", str(tmp_path), "--expectations-dir", str(tmp_path)]
+    with mock_aws():
+        assert scaffold.main(argv) == 0
+        sqs = boto3.client("sqs")
+        url = sqs.get_queue_url(QueueName=bootstrap.queue_name("orders"))["QueueUrl"]
+        bodies = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            bodies += [json.loads(m["Body"]) for m in batch]
+    keys = {unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in b.get("Records", [])}
+    assert keys == {f"raw/orders/dt=2026-10-0{d}/orders.csv" for d in (1, 2, 3)}

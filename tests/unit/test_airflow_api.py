@@ -1,0 +1,44 @@
+"""The REST client's login: a token is fetched before the first call, whatever the clock reads."""
+
+from __future__ import annotations
+
+import time
+
+from modelops.airflow_api import AirflowClient
+
+
+class _Response:
+    def __init__(self, payload: dict):
+        self.status_code, self._payload, self.content, self.text = 200, payload, b"x", ""
+
+    def json(self) -> dict:
+        return self._payload
+
+
+class _Session:
+    def __init__(self):
+        self.headers: dict[str, str] = {}
+        self.logins = 0
+
+    def post(self, url, json, timeout):
+        self.logins += 1
+        return _Response({"access_token": f"token-{self.logins}"})
+
+    def request(self, method, url, timeout, **kwargs):
+        assert self.headers.get("Authorization", "").startswith("Bearer "), "called without a token"
+        return _Response({"import_errors": []})
+
+
+def test_first_call_logs_in_even_just_after_boot(monkeypatch):
+    # time.monotonic() counts from boot: a machine up for under 5 minutes once skipped the login.
+    clock = [12.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    client = AirflowClient("http://airflow", "admin", "admin")
+    client._session = session = _Session()
+    assert client.import_errors() == []
+    assert session.logins == 1
+    client.import_errors()
+    assert session.logins == 1  # reused while fresh
+    clock[0] += 301
+    client.import_errors()
+    assert session.logins == 2 and session.headers["Authorization"] == "Bearer token-2"
