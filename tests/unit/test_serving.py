@@ -429,6 +429,7 @@ def test_capture_writer_retries_then_drops_what_shutdown_cannot_write():
     assert flaky.flush(2.0)  # two failed attempts, then written with the same keys
     stats = flaky.close()
     assert stats["written"] == 5 and stats["dropped"] == 0 and stats["write_failures"] == 2
+    assert stats["writer_cpu_seconds"] > 0  # three attempts' Parquet + puts, counted on the writer thread
     assert sorted(len(pd.read_parquet(io.BytesIO(b))) for b in flaky.store.objects.values()) == [2, 3]
 
     down = CaptureWriter(_FlakyStore(failures=10**9), options)
@@ -526,6 +527,7 @@ def test_metrics_expose_requests_errors_latency_capture_and_version(client):
     assert samples['modelops_model_loaded{model="pending"}'] == 0
     assert samples['modelops_capture_records_pending{model="toy",stream="capture"}'] >= 1
     assert samples['modelops_capture_records_dropped_total{model="toy",stream="capture"}'] == 0
+    assert samples["modelops_capture_writer_cpu_seconds_total"] >= 0  # nothing written yet: the writer's CPU so far
     assert samples['modelops_predicted_records_total{model="toy",version="1"}'] >= 1
     for line in response.text.splitlines():  # every sample line is "name{labels} number"
         assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [-+0-9.eInf]+$", line), line
@@ -843,6 +845,40 @@ def test_capture_writer_takes_column_blocks_cut_and_split_like_rows():
     # Sealed as files of 4 + 3 rows; the cut then took the first file's two oldest rows, across blocks.
     assert [c.rows.to_arrow(schema).column("i").to_pylist() for c in down._sealed] == [[2, 3], [4, 5, 6]]
     assert down.close(timeout=0)["dropped"] == 7
+
+
+def test_a_file_of_many_small_blocks_converts_as_one_and_equals_block_by_block():
+    """The writer joins a file's blocks before Arrow; blocks that do not line up (a hot swap to a
+    version with other classes, a dict part) are converted apart, and the table is the same."""
+    import pyarrow as pa
+
+    from modelops.serving.capture import ColumnBlock, Repeat, _Rows
+
+    schema = pa.schema(
+        [pa.field("i", pa.int64()), pa.field("s", pa.string()), pa.field("v", pa.string()),
+         pa.field("p", pa.list_(pa.float64())), pa.field("c", pa.list_(pa.string()))]
+    )  # fmt: skip
+
+    def block(start: int, n: int, version: str, classes: list[str]) -> ColumnBlock:
+        i = np.arange(start, start + n)
+        p = np.full((n, len(classes)), 1 / len(classes))
+        s = [f"s{k}" if k % 3 else None for k in i] if start % 2 else np.asarray([f"t{k}" for k in i], dtype=object)
+        return ColumnBlock({"i": i, "s": s, "v": Repeat(version), "p": p, "c": Repeat(classes)}, n)
+
+    parts = [block(k, 1, "1", ["a", "b"]) for k in range(5)]
+    parts += [block(5, 2, "2", ["a", "b"]), [{"i": 7, "s": "d", "v": "2", "p": [0.5, 0.5], "c": ["a", "b"]}]]
+    parts += [block(8, 3, "3", ["a", "b", "c"]), block(11, 1, "3", ["a", "b", "c"])]
+    rows = _Rows(parts)
+    joined = rows.to_arrow(schema)
+    one_by_one = pa.concat_tables(
+        [p.to_arrow(schema) if isinstance(p, ColumnBlock) else pa.Table.from_pylist(p, schema=schema) for p in parts]
+    )
+    assert joined.equals(one_by_one)
+    assert joined.column("i").to_pylist() == list(range(12))
+    assert joined.column("v").to_pylist() == ["1"] * 5 + ["2"] * 3 + ["3"] * 4
+    assert [len(p) for p in joined.column("p").to_pylist()] == [2] * 8 + [3] * 4
+    # Blocks of the same shape are joined (versions 1 and 2 alike); the 3-class blocks are a group of their own.
+    assert [len(b) for b in ColumnBlock.concat([p for p in parts if isinstance(p, ColumnBlock)])] == [7, 4]
 
 
 def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_path, monkeypatch):

@@ -1238,6 +1238,10 @@ class Metrics:
                     lines.append(f"{metric}{_labels(model=model, stream=stream)} {values[key]}")
             family("modelops_capture_buffer_limit_records", "gauge", "Rows the capture buffer holds at most.")
             lines.append(f"modelops_capture_buffer_limit_records {capture['max_buffered']}")
+            family(
+                "modelops_capture_writer_cpu_seconds_total", "counter", "CPU the capture writer thread spent on files."
+            )
+            lines.append(f"modelops_capture_writer_cpu_seconds_total {capture['writer_cpu_seconds']}")
         return "\n".join(lines) + "\n"
 
 
@@ -1481,7 +1485,10 @@ def create_app(
         capture = None
         if writer is not None:
             stats = writer.stats()
-            capture = {k: stats[k] for k in ("pending", "max_buffered", "written", "dropped", "write_failures")}
+            capture = {
+                k: stats[k]
+                for k in ("pending", "max_buffered", "written", "dropped", "write_failures", "writer_cpu_seconds")
+            }
         return {
             "status": "ok",
             "ready": all(slot.current is not None for slot in state.slots.values()),

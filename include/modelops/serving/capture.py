@@ -143,6 +143,50 @@ class ColumnBlock:
         columns = {k: v if isinstance(v, Repeat) else v[start:stop] for k, v in self.columns.items()}
         return ColumnBlock(columns, max(0, stop - start))
 
+    @staticmethod
+    def concat(blocks: list[ColumnBlock]) -> list[ColumnBlock]:
+        """Consecutive blocks joined column by column, so a file converts to Arrow once rather
+        than once per request (thousands of small blocks under single-record load). Blocks whose
+        columns do not line up (another set of names, a probability matrix of another width)
+        start a new group."""
+        import numpy as np
+
+        def shape(block: ColumnBlock) -> tuple:
+            return tuple(
+                (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
+            )
+
+        groups: list[list[ColumnBlock]] = []
+        for block in blocks:
+            if groups and shape(groups[-1][-1]) == shape(block):
+                groups[-1].append(block)
+            else:
+                groups.append([block])
+        return [group[0] if len(group) == 1 else ColumnBlock._join(group) for group in groups]
+
+    @staticmethod
+    def _join(group: list[ColumnBlock]) -> ColumnBlock:
+        import numpy as np
+
+        columns: dict[str, Any] = {}
+        for name in group[0].columns:
+            values = [b.columns[name] for b in group]
+            if all(isinstance(v, Repeat) for v in values) and all(v == values[0] for v in values):
+                columns[name] = values[0]
+            elif all(isinstance(v, np.ndarray) for v in values) and len({v.dtype.kind for v in values}) == 1:
+                columns[name] = np.concatenate(values)
+            else:  # lists, repeats of different values, mixed kinds: one Python list
+                joined: list = []
+                for block, value in zip(group, values, strict=True):
+                    if isinstance(value, Repeat):
+                        joined += [value.value] * block.length
+                    elif isinstance(value, np.ndarray):
+                        joined += list(value)  # 2-D: one row array per row, as a list column takes
+                    else:
+                        joined += value
+                columns[name] = joined
+        return ColumnBlock(columns, sum(b.length for b in group))
+
     def to_arrow(self, schema: Any) -> Any:
         """A ``pyarrow.Table`` with ``schema`` (run on the writer thread)."""
         import numpy as np
@@ -228,10 +272,15 @@ class _Rows:
     def to_arrow(self, schema: Any) -> Any:
         import pyarrow as pa
 
-        tables = [
-            p.to_arrow(schema) if isinstance(p, ColumnBlock) else pa.Table.from_pylist(p, schema=schema)
-            for p in self.parts
-        ]
+        tables, blocks = [], []
+        for part in [*self.parts, None]:
+            if isinstance(part, ColumnBlock):
+                blocks.append(part)
+                continue
+            tables += [b.to_arrow(schema) for b in ColumnBlock.concat(blocks)]
+            blocks = []
+            if part is not None:
+                tables.append(pa.Table.from_pylist(part, schema=schema))
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
@@ -280,6 +329,7 @@ class CaptureWriter:
         self._open: dict[tuple[str, str, dt.date], _Chunk] = {}  # insertion order = age
         self._sealed: deque[_Chunk] = deque()  # written in this order
         self._pending = 0
+        self._writer_cpu_s = 0.0  # CPU the writer thread spent on files (Arrow, Parquet, S3 put)
         self._counts: dict[tuple[str, str], _Counts] = {}
         self._retry_at = 0.0
         self._backoff = self.options.retry_initial_seconds
@@ -384,6 +434,7 @@ class CaptureWriter:
                 "dropped": sum(g["dropped"] for g in groups.values()),
                 "files": sum(g["files"] for g in groups.values()),
                 "write_failures": sum(g["write_failures"] for g in groups.values()),
+                "writer_cpu_seconds": round(self._writer_cpu_s, 6),
                 "groups": groups,
             }
 
@@ -476,8 +527,10 @@ class CaptureWriter:
                         rows = chunk.rows.copy()
                         break
                     self._cond.wait(self._next_wait(now))
+            cpu_start = time.thread_time()
             outcome = self._write(chunk, rows)
             with self._cond:
+                self._writer_cpu_s += time.thread_time() - cpu_start
                 self._finish(chunk, rows, outcome)
                 self._cond.notify_all()
 
