@@ -26,6 +26,8 @@ ProblemType = Literal["binary_classification", "multiclass_classification", "reg
 FeatureType = Literal["numeric", "categorical"]
 
 CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "precision", "recall"}
+#: Metrics of one positive class: undefined for multiclass (sklearn raises in cross-validation).
+BINARY_ONLY_METRICS = {"f1", "precision", "recall"}
 REGRESSION_METRICS = {"rmse", "mae", "r2", "mape"}
 #: Metrics where a smaller value is better; every other metric is maximised.
 LOWER_IS_BETTER = {"rmse", "mae", "mape", "log_loss"}
@@ -172,8 +174,8 @@ class ModelConfig(_Strict):
                 raise ValueError(
                     f"{field}: '{metric}' is not a {self.problem_type} metric; choose from {sorted(allowed)}"
                 )
-        if self.problem_type == "multiclass_classification" and self.metrics.primary in {"precision", "recall", "f1"}:
-            raise ValueError(f"metrics.primary: '{self.metrics.primary}' is binary-only; use f1_macro or accuracy")
+            if self.problem_type == "multiclass_classification" and metric in BINARY_ONLY_METRICS:
+                raise ValueError(f"{field}: '{metric}' is binary-only; use f1_macro or accuracy")
         categorical = {f.name for f in self.features if f.type == "categorical"}
         if self.gate.slice_column and self.gate.slice_column not in categorical:
             raise ValueError(f"gate.slice_column: '{self.gate.slice_column}' is not a categorical feature")
