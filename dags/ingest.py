@@ -1,5 +1,5 @@
 """
-### Data arrival: ingest_&lt;model&gt;, dead_letters_&lt;model&gt;, redrive_&lt;model&gt;
+### Data arrival: ingest_&lt;model&gt;, dead_letters_&lt;model&gt;, redrive_&lt;model&gt;, reconcile_&lt;model&gt;
 
 New files under `raw/<model>/dt=YYYY-MM-DD/` make the bucket send an S3 event to the SQS queue
 `modelops-ingest-<model>` (redrive to `-dlq` after 5 receives).
@@ -23,6 +23,14 @@ times), alerts (log, optional webhook `MODELOPS_DEAD_LETTER_WEBHOOK_URL`), then 
 
 **redrive_&lt;model&gt;** (trigger only): sends the dead letters you name (or all) back to the source
 queue and marks them `redriven`. Same as `python -m modelops.dead_letters redrive`.
+
+**reconcile_&lt;model&gt;** (`@daily`, and on trigger): finds raw files that have no result marker
+because their notification never arrived (files uploaded before `make provision` created the
+model's queue, messages lost with the local endpoint, a notification misconfiguration) and sends
+the queue the S3 event each should have had; `ingest_<model>` then handles them like any other.
+Params: `since` (only partitions `dt=` on or after that day; empty = all) and `dry_run` (count and
+list, send nothing). Same as `python -m modelops.ingest reconcile`. A file that is already queued
+or being processed is announced again harmlessly: its marker makes the second message a duplicate.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from modelops.dagkit import START_DATE, declared_models, default_args
 from modelops.sqs_watch import WaitForQueueMessages
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def _poll_seconds() -> float:
@@ -160,7 +169,48 @@ def build_redrive_dag(model):
     return redrive()
 
 
+def build_reconcile_dag(model):
+    @dag(
+        dag_id=f"reconcile_{model.name}",
+        doc_md=__doc__,
+        description=f"Re-announce '{model.name}' raw files whose notification never arrived",
+        schedule="@daily",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["modelops", "ingest", "reconcile", model.name],
+        default_args=default_args(model),
+        dagrun_timeout=dt.timedelta(hours=1),
+        params={
+            "since": Param(
+                None, type=["null", "string"], format="date", pattern=DATE_PATTERN, title="Partitions from",
+                description=f"Only `dt=` partitions of {model.raw_prefix} on or after this day (YYYY-MM-DD). "
+                "Leave empty to check every partition (what the daily run does).",
+            ),
+            "dry_run": Param(
+                False, type="boolean", title="Dry run",
+                description="Count and list the files without a result marker; send nothing.",
+            ),
+        },
+    )  # fmt: skip
+    def reconcile():
+        @task(execution_timeout=dt.timedelta(minutes=30))
+        def announce_unprocessed_files() -> dict:
+            from modelops import settings
+            from modelops.ingest import reconcile as announce
+            from modelops.storage import Store
+
+            params = get_current_context()["params"]
+            since = dt.date.fromisoformat(params["since"]) if params.get("since") else None
+            return announce(model, Store(), settings.sqs_client(), since=since, dry_run=bool(params["dry_run"]))
+
+        announce_unprocessed_files()
+
+    return reconcile()
+
+
 for _model in declared_models():
     globals()[f"ingest_{_model.name}"] = build_ingest_dag(_model)
     globals()[f"dead_letters_{_model.name}"] = build_dead_letters_dag(_model)
     globals()[f"redrive_{_model.name}"] = build_redrive_dag(_model)
+    globals()[f"reconcile_{_model.name}"] = build_reconcile_dag(_model)

@@ -24,10 +24,22 @@ keeps extending while the file is processed, so a long file never reappears whil
 lives, and a killed worker's message reappears after at most one visibility window. The consumer
 receives only as many messages as it has free workers, so a burst waits in the queue (where a
 wait costs no receive count) rather than in memory.
+
+**Reconciliation** (``reconcile``, what ``reconcile_<model>`` runs daily): a file whose notification
+never arrived (uploaded before the model's queue and notification existed, a message lost with the
+local endpoint, a notification misconfiguration, a message past the queue's retention) has no
+result marker. ``reconcile`` lists ``raw/<model>/``, and for every file version without a marker
+sends the queue the S3 event S3 would have sent (``eventName`` ``ObjectCreated:Reconcile``,
+``configurationId`` ``modelops-reconcile``); the consumer handles it like any other. Re-announcing a
+file that is queued or being processed is harmless: the marker makes the second message a
+duplicate. Also a CLI::
+
+    python -m modelops.ingest reconcile --model churn [--since 2026-11-01] [--dry-run] [--limit N]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import hashlib
@@ -35,6 +47,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -61,6 +74,11 @@ MAX_BODY_CHARS = 20_000
 MAX_RETRY_WAIT_SECONDS = 10
 #: The in-flight record is rewritten at most this often (and whenever an idle consumer takes work).
 INFLIGHT_REFRESH_SECONDS = 2.0
+#: How a reconciliation announcement names itself; ``parse_message`` accepts any ``ObjectCreated:*``.
+RECONCILE_EVENT_NAME = "ObjectCreated:Reconcile"
+RECONCILE_CONFIGURATION_ID = "modelops-reconcile"
+#: Keys listed in a reconciliation's result (the counts are always complete).
+MAX_REPORTED_KEYS = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +424,7 @@ class Ingestor:
             "failed_expectations": [f["expectation_type"] for f in outcome.failures],
             "message_id": message.message_id,
             "receive_count": message.receive_count,
+            "event_name": event.event_name,  # ObjectCreated:Reconcile: announced by `reconcile`
             "event_time": event_time.isoformat() if event_time else None,
             "processed_at": now.isoformat(),
             "latency_seconds": round((now - event_time).total_seconds(), 3) if event_time else None,
@@ -706,3 +725,191 @@ def consume(
         summary["validations"] = {"run": validator.misses, "reused": validator.hits}
     log.info("ingest %s: %s", model.name, summary)
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciliation: announce files whose notification never arrived
+# --------------------------------------------------------------------------------------------
+
+
+def reconciliation_event(bucket: str, key: str, etag: str, size: int, created: dt.datetime | None) -> dict:
+    """The S3 ``ObjectCreated`` notification S3 would have sent for an existing object.
+
+    The key is URL-encoded as S3 encodes it (``parse_message`` decodes it); ``eventTime`` is when the
+    object landed, so the marker's latency says how long the file really waited.
+    """
+    created = (created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventTime": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventName": RECONCILE_EVENT_NAME,
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": RECONCILE_CONFIGURATION_ID,
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size, "eTag": etag},
+                },
+            }
+        ]
+    }
+
+
+def reconcile(
+    model: ModelConfig,
+    store: Store,
+    sqs,
+    *,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+    limit: int | None = None,
+) -> dict:
+    """Announce on the model's queue every raw file version that has no result marker.
+
+    Lists only ``model.raw_prefix`` (partitions ``dt=`` on or after ``since`` if given). Keys outside
+    a ``dt=`` partition are counted as ``not_partitioned`` and never announced (the consumer would
+    refuse them as poison). ``limit`` caps the messages sent; the rest are counted as ``deferred``
+    and found by the next run. Safe to repeat: a file announced twice is ingested once.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be at least 0, got {limit}")
+    done = {item.key for item in store.list(f"ingest/{model.name}/{RESULTS}/")}
+    listed, already_done, not_partitioned, missing = 0, 0, [], []
+    for item in store.list(model.raw_prefix):
+        day = partition_date(item.key)
+        if day is None or item.key.endswith("/"):
+            not_partitioned.append(item.key)
+            continue
+        if since is not None and day < since:
+            continue
+        listed += 1
+        if result_key(model.name, item.key, item.etag) in done:
+            already_done += 1
+        else:
+            missing.append(item)
+    chosen = missing if limit is None else missing[:limit]
+    url = None
+    announced = 0
+    failed: list[str] = []
+    if not dry_run and chosen:
+        url = queue_url(sqs, model.name)
+        for start in range(0, len(chosen), 10):
+            batch = chosen[start : start + 10]
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(
+                        reconciliation_event(store.bucket, item.key, item.etag, item.size, item.last_modified)
+                    ),
+                }
+                for i, item in enumerate(batch)
+            ]
+            response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            announced += len(response.get("Successful", []))
+            for entry in response.get("Failed", []):
+                failed.append(f"{batch[int(entry['Id'])].key}: {entry.get('Code')} {entry.get('Message', '')}".strip())
+    if not_partitioned:
+        log.warning(
+            "%d key(s) under %s are not in a dt=YYYY-MM-DD partition and are not announced: %s",
+            len(not_partitioned), model.raw_prefix, not_partitioned[:5],
+        )  # fmt: skip
+    result = {
+        "model": model.name,
+        "prefix": store.uri(model.raw_prefix),
+        "since": since.isoformat() if since else None,
+        "dry_run": dry_run,
+        "listed": listed,
+        "already_done": already_done,
+        "missing": len(missing),
+        "announced": announced,
+        "deferred": len(missing) - len(chosen),
+        "not_partitioned": len(not_partitioned),
+        # What was announced (or, in a dry run, would be), capped; the counts above are complete.
+        "keys": [item.key for item in chosen[:MAX_REPORTED_KEYS]],
+        "keys_truncated": len(chosen) > MAX_REPORTED_KEYS,
+        "queue": url,
+    }
+    log.info("reconcile %s: %s", model.name, summarize_reconciliation(result))
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(chosen)} announcements to {url} failed (first: {failed[:3]}); "
+            "the files stay without a marker: run reconcile again"
+        )
+    return result
+
+
+def summarize_reconciliation(result: dict) -> str:
+    scope = f"partitions from {result['since']}" if result["since"] else "all partitions"
+    line = (
+        f"{result['model']}: {result['listed']} raw file(s) in {scope} of {result['prefix']}, "
+        f"{result['already_done']} already ingested, {result['missing']} without a result marker"
+    )
+    if result["dry_run"]:
+        line += f"; dry run, nothing sent: {result['missing'] - result['deferred']} would be announced"
+    else:
+        line += f"; {result['announced']} announced"
+    if result["deferred"]:
+        line += f", {result['deferred']} left for the next run (limit)"
+    if result["not_partitioned"]:
+        line += f"; {result['not_partitioned']} key(s) outside any dt= partition ignored"
+    return line
+
+
+def _date_argument(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+def _limit_argument(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    from modelops.config import load_all_models
+
+    parser = argparse.ArgumentParser(prog="python -m modelops.ingest", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    again = commands.add_parser(
+        "reconcile", help="announce raw files that have no ingest result (their notification was lost)"
+    )
+    again.add_argument("--model", required=True)
+    again.add_argument(
+        "--since", type=_date_argument, metavar="YYYY-MM-DD", help="only partitions dt= on or after this day"
+    )
+    again.add_argument("--dry-run", action="store_true", help="count and list, send nothing")
+    again.add_argument("--limit", type=_limit_argument, metavar="N", help="announce at most N files")
+    again.add_argument("--json", action="store_true", help="print the full result (keys included) as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    models = load_all_models()
+    if args.model not in models:
+        parser.error(f"unknown model {args.model!r}; declared: {sorted(models)}")
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        result = reconcile(
+            models[args.model], Store(), _settings.sqs_client(), since=args.since, dry_run=args.dry_run,
+            limit=args.limit,
+        )  # fmt: skip
+    except RuntimeError as exc:  # the queue is missing, or sends failed: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:  # no endpoint or no credentials
+        print(f"error: {exc}; is this shell pointed at the stack (`eval $(make -s env)`)?", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.json else summarize_reconciliation(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

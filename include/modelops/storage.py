@@ -52,6 +52,7 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+    last_modified: dt.datetime | None = None
 
 
 class Store:
@@ -76,7 +77,7 @@ class Store:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["ETag"].strip('"'), item["Size"])
+                yield ObjectInfo(item["Key"], item["ETag"].strip('"'), item["Size"], item.get("LastModified"))
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

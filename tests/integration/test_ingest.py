@@ -1,6 +1,7 @@
 """Data arrival end to end: moto's bucket notifications → SQS → ingest_churn (real scheduler,
 triggerer and LocalExecutor workers) → validated/ or quarantine/; poison → DLQ → dead_letters_churn
-→ redrive_churn; a consumer killed with SIGKILL mid-file.
+→ redrive_churn; a consumer killed with SIGKILL mid-file; files whose notifications were lost,
+found by reconcile_churn.
 
 The stack runs with small windows (conftest: visibility 15 s, retry delay 1 s, 4 workers).
 """
@@ -30,6 +31,7 @@ BURST_FILES = 1000
 BURST_DAY = dt.date(2099, 1, 1)
 LATE_DAY = dt.date(2099, 1, 2)
 CRASH_DAY = dt.date(2099, 1, 3)
+RECONCILE_DAY = dt.date(2099, 1, 10)
 CONCURRENCY = 8  # MODELOPS_INGEST_CONCURRENCY in conftest
 CORRUPTIONS = ("truncated_file", "missing_column", "unit_change", "wrong_type", "out_of_range")
 
@@ -267,3 +269,114 @@ def test_consumer_killed_mid_file_is_redelivered_and_processed_exactly_once(stac
     assert depth(sqs, urls["dlq"])["visible"] == 0
     assert keys(store, f"ingest/{MODEL}/errors/") == errors_before, "the crash was recorded as a message failure"
     print(f"\ncrash: redelivered and processed {time.monotonic() - killed_at:.1f} s after SIGKILL")
+
+
+def _consume_idle(airflow) -> bool:
+    """No consume task of ingest_churn queued or running (a paused DAG gets no new one queued)."""
+    for run in airflow.runs(f"ingest_{MODEL}"):
+        if run["state"] in ("queued", "running"):
+            state = airflow.task_states(f"ingest_{MODEL}", run["dag_run_id"]).get("consume")
+            if state in ("queued", "running", "restarting"):
+                return False
+    return True
+
+
+def _scheduled_runs_done(airflow, dag_id: str) -> list[dict] | None:
+    """Unpausing a @daily DAG with catchup=False creates today's run at once, then moves the next
+    one to tomorrow: done once the next run lies ahead and every run has finished."""
+    next_at = airflow.dag(dag_id)["next_dagrun_run_after"]
+    if not next_at or dt.datetime.fromisoformat(next_at.replace("Z", "+00:00")) <= dt.datetime.now(dt.UTC):
+        return None
+    runs = airflow.runs(dag_id)
+    return runs if runs and all(run["state"] in ("success", "failed") for run in runs) else None
+
+
+def _purged(sqs, url) -> bool:
+    try:
+        sqs.purge_queue(QueueUrl=url)
+    except sqs.exceptions.PurgeQueueInProgress:  # one purge a minute; the fixture purged at start
+        return False
+    return True
+
+
+def test_files_whose_notifications_were_lost_are_reconciled_and_ingested_once(
+    stack, consumers, store, sqs, urls, airflow
+):
+    ingest_dag, reconcile_dag = f"ingest_{MODEL}", f"reconcile_{MODEL}"
+    started = time.monotonic()
+    airflow.wait_for_dag(reconcile_dag)
+    was_paused = {dag_id: airflow.dag(dag_id)["is_paused"] for dag_id in (ingest_dag, reconcile_dag)}
+    # Valid batches and one broken file; a key with a space and a '+' checks the URL encoding.
+    files, seed = {}, 0
+    while len(files) < 3:
+        frame = datagen.generate_batch("churn", RECONCILE_DAY, 40, seed=seed)
+        seed += 1
+        if 0.1 <= frame["churned"].mean() <= 0.5:
+            files[f"raw/{MODEL}/dt={RECONCILE_DAY}/lost {len(files)}+a.csv"] = datagen.to_csv_bytes(frame)
+    broken = datagen.corrupt_batch(datagen.generate_batch("churn", RECONCILE_DAY, 40, seed=99), "missing_column")
+    broken_key = f"raw/{MODEL}/dt={RECONCILE_DAY}/lost-broken.csv"
+    files[broken_key] = broken if isinstance(broken, bytes) else datagen.to_csv_bytes(broken)
+    try:
+        # 1. The consumer cannot take anything: paused, and no consume task left running.
+        airflow.pause(ingest_dag)
+        wait_until(lambda: _consume_idle(airflow), "ingest_churn's consume task finished", timeout=180)
+        # Unpausing reconcile_churn starts today's scheduled run (every partition, the history
+        # included): let it finish now, so the purge below also drops what it announced.
+        airflow.unpause(reconcile_dag)
+        scheduled = wait_until(lambda: _scheduled_runs_done(airflow, reconcile_dag), "the scheduled run", timeout=180)
+        assert all(run["state"] == "success" for run in scheduled), [(r["dag_run_id"], r["state"]) for r in scheduled]
+
+        # 2. The files land, their notifications arrive, and are lost.
+        waiting = depth(sqs, urls["source"])["visible"]
+        etags = {key: store.put_bytes(key, data, "text/csv") for key, data in files.items()}
+        wait_until(lambda: depth(sqs, urls["source"])["visible"] >= waiting + len(files), "notifications", timeout=30)
+        wait_until(lambda: _purged(sqs, urls["source"]), "the queue purged", timeout=90, interval=2.0)
+        wait_until(lambda: drained(sqs, urls["source"]), "the purge took effect", timeout=30)
+        assert not any(store.exists(ingest.result_key(MODEL, k, e)) for k, e in etags.items()), "consumed early"
+
+        # 3. A bad date is refused by the trigger form / REST API; a good request announces the files.
+        with pytest.raises(AirflowError, match="400"):
+            airflow.trigger(reconcile_dag, conf={"since": "2099-13-01"})
+        run = airflow.trigger(reconcile_dag, conf={"since": RECONCILE_DAY.isoformat()})
+        finished = airflow.wait_for_run(reconcile_dag, run["dag_run_id"], timeout=180)
+        assert finished["state"] == "success", airflow.failure_logs(reconcile_dag, run["dag_run_id"])
+        result = airflow.xcom(reconcile_dag, run["dag_run_id"], "announce_unprocessed_files")
+        assert (result["listed"], result["already_done"], result["announced"]) == (len(files), 0, len(files))
+        assert result["keys"] == sorted(files)
+        assert depth(sqs, urls["source"]) == {"visible": len(files), "in_flight": 0}
+
+        # 4. The consumer runs again and ingests each file once.
+        airflow.unpause(ingest_dag)
+        wait_until(
+            lambda: (
+                all(store.exists(ingest.result_key(MODEL, k, e)) for k, e in etags.items())
+                and drained(sqs, urls["source"])
+            ),
+            "every reconciled file ingested and the queue drained",
+            timeout=180,
+        )
+        validated = keys(store, f"validated/{MODEL}/dt={RECONCILE_DAY}/")
+        quarantined = {k for k in keys(store, f"quarantine/{MODEL}/dt={RECONCILE_DAY}/") if k.endswith(".csv")}
+        assert validated == {k.replace("raw/", "validated/", 1) for k in files if k != broken_key}
+        assert quarantined == {broken_key.replace("raw/", "quarantine/", 1)}
+        for key, etag in etags.items():
+            marker = store.get_json(ingest.result_key(MODEL, key, etag))
+            assert marker["event_name"] == ingest.RECONCILE_EVENT_NAME and marker["receive_count"] == 1, marker
+            assert marker["status"] == ("quarantined" if key == broken_key else "validated"), marker
+
+        # 5. Nothing left to announce: a dry run finds every file done.
+        run = airflow.trigger(reconcile_dag, conf={"since": RECONCILE_DAY.isoformat(), "dry_run": True})
+        finished = airflow.wait_for_run(reconcile_dag, run["dag_run_id"], timeout=180)
+        assert finished["state"] == "success", airflow.failure_logs(reconcile_dag, run["dag_run_id"])
+        again = airflow.xcom(reconcile_dag, run["dag_run_id"], "announce_unprocessed_files")
+        assert (again["already_done"], again["missing"], again["announced"], again["dry_run"]) == (4, 0, 0, True)
+        assert drained(sqs, urls["source"])
+    finally:
+        for dag_id, paused in was_paused.items():  # as the fixture left them
+            if paused:
+                airflow.pause(dag_id)
+            else:
+                airflow.unpause(dag_id)
+    print(
+        f"\nreconcile: {len(files)} files with lost notifications ingested; test took {time.monotonic() - started:.0f} s"
+    )
