@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(chosen) - set(models))
     if unknown:
         parser.error(f"unknown model(s) {unknown}; declared: {models}")
+    from botocore.exceptions import BotoCoreError
+
     try:
         if args.command == "list":
             for name in chosen:
@@ -239,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BotoCoreError as exc:  # no endpoint or no credentials
+        print(f"error: {exc}; is this shell pointed at the stack (`eval $(make -s env)`)?", file=sys.stderr)
+        return 1
     return 0
 
 

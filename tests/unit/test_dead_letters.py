@@ -95,3 +95,12 @@ def test_cli_lists_and_refuses_unknown_models(aws, model, capsys):  # noqa: F811
     assert "unknown model(s) ['nobody']" in capsys.readouterr().err
     assert dead_letters.main(["redrive", "--model", "churn"]) == 2
     assert ingest.error_key("churn", "x") == "ingest/churn/errors/x.json"
+
+
+def test_cli_says_where_to_point_the_shell_when_the_endpoint_does_not_answer(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert dead_letters.main(["drain", "--model", "churn"]) == 1
+    assert "eval $(make -s env)" in capsys.readouterr().err
