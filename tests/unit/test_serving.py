@@ -634,6 +634,34 @@ def test_concurrent_requests_share_one_model_call_and_one_version(env):
         assert mine["prediction"].tolist() == [str(p) for p in answers[k].json()["predictions"]]
 
 
+def test_a_champion_that_failed_to_load_at_start_is_served_once_a_retry_succeeds(env):
+    """MLflow unreachable when serving starts: the model answers 503 naming the failure, then is
+    loaded in the background without a reload call; a model without a champion is not retried."""
+    app = make_app(env, capture_enabled=False, load_retry_seconds=0.05)
+    state = app.state.serving
+    real_load, attempts = state.load, {"toy": 0, "toy_reg": 0}
+
+    def flaky_load(slot, version=None):
+        name = slot.config.name
+        attempts[name] = attempts.get(name, 0) + 1
+        if name == "toy" and attempts[name] <= 2:
+            raise ConnectionError("registry unreachable")
+        return real_load(slot, version)
+
+    state.load = flaky_load
+    with TestClient(app) as client:
+        first = client.post("/models/toy/predict", json={"record": record(0)})
+        if first.status_code == 503:  # the first background retry may already have run
+            assert "registry unreachable" in first.json()["detail"], first.text
+        _wait_until(lambda: client.get("/health").json()["models"]["toy"].get("version") == "1", "toy loaded on retry")
+        assert attempts["toy"] == 3 and state.slots["toy"].retry_at is None
+        answer = client.post("/models/toy/predict", json={"record": record(0)})
+        assert answer.status_code == 200 and answer.json()["version"] == "1"
+        assert attempts["toy_reg"] == 1  # loaded at start, never retried
+        calls = dict(attempts)
+        assert state.retry_failed_loads() == [] and attempts == calls  # nothing left to retry
+
+
 def test_a_request_the_model_cannot_score_fails_alone(env):
     import dataclasses
 
@@ -797,6 +825,9 @@ def test_serving_options_from_env():
         ServingOptions.from_env({"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "maybe"})
     with pytest.raises(ValueError, match="MODELOPS_SERVING_BATCH_WAIT_MS"):
         ServingOptions.from_env({"MODELOPS_SERVING_BATCH_WAIT_MS": "-1"})
+    assert ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "0"}).load_retry_seconds == 0
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_LOAD_RETRY_SECONDS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
 
 
 # Column blocks in the capture buffer -------------------------------------------------------------------

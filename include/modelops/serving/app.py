@@ -108,6 +108,9 @@ class ServingOptions:
     batch_wait_ms: float = 0.0
     #: Honour ``X-Modelops-Event-Time`` (with the bearer token): for simulated traffic only.
     accept_event_time: bool = False
+    #: A champion that failed to load (registry or artifact store unreachable at start) is tried
+    #: again after this many seconds, doubling per failure up to 5 minutes; 0 turns retrying off.
+    load_retry_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -134,6 +137,14 @@ class ServingOptions:
                 raise ValueError(f"MODELOPS_SERVING_BATCH_WAIT_MS={raw!r} is not a number") from None
             if not 0 <= values["batch_wait_ms"] <= 100:
                 raise ValueError(f"MODELOPS_SERVING_BATCH_WAIT_MS={raw!r} must be between 0 and 100")
+        raw = environ.get("MODELOPS_SERVING_LOAD_RETRY_SECONDS")
+        if raw:
+            try:
+                values["load_retry_seconds"] = float(raw)
+            except ValueError:
+                raise ValueError(f"MODELOPS_SERVING_LOAD_RETRY_SECONDS={raw!r} is not a number") from None
+            if values["load_retry_seconds"] < 0:
+                raise ValueError(f"MODELOPS_SERVING_LOAD_RETRY_SECONDS={raw!r} must not be negative")
         values["capture_enabled"] = _flag(environ, "MODELOPS_CAPTURE_ENABLED", True)
         values["accept_event_time"] = _flag(environ, "MODELOPS_SERVING_ACCEPT_EVENT_TIME", False)
         return cls(**values)
@@ -776,6 +787,9 @@ class ModelSlot:
         self.config = config
         self.current: LoadedModel | None = None
         self.reason: str | None = "not loaded yet"
+        #: Set when loading the champion failed for a reason other than "no champion": retried in the background.
+        self.retry_at: float | None = None
+        self.retry_delay = 0.0
         self.reload_lock = threading.Lock()
         self.capture_schema = capture_schema(config)
         self.feedback_schema = feedback_schema(config)
@@ -1346,17 +1360,57 @@ class ServingState:
 
     def load_all(self) -> None:
         """Load every champion; a model without one (or failing to load) stays "not loaded"."""
-        for name, slot in self.slots.items():
+        for slot in self.slots.values():
+            self._load_champion(slot)
+
+    def _load_champion(self, slot: ModelSlot) -> bool:
+        name = slot.config.name
+        try:
+            loaded = self.load(slot)
+        except NoChampion as exc:
+            slot.reason, slot.retry_at = "no champion is registered yet", None
+            log.warning("%s", exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - one broken model must not stop the others
+            retry = self.options.load_retry_seconds
+            slot.reason = f"loading the champion failed: {exc}"
+            if retry > 0:
+                slot.retry_delay = min(300.0, slot.retry_delay * 2 if slot.retry_delay else retry)
+                slot.retry_at = time.monotonic() + slot.retry_delay
+                slot.reason += f" (next attempt in {slot.retry_delay:.0f} s)"
+            log.exception("%s: loading the champion failed; retried in the background, or POST /models/%s/reload", name, name)  # fmt: skip
+            return False
+        slot.current, slot.reason, slot.retry_at, slot.retry_delay = loaded, None, None, 0.0
+        log.info("%s: serving version %s (%s)", name, loaded.version, loaded.model_uri)
+        return True
+
+    def retry_failed_loads(self) -> list[str]:
+        """One pass: load the champions whose earlier load failed and whose retry time has come.
+        A reload in progress wins (the slot is skipped); a model loaded meanwhile is left alone."""
+        loaded = []
+        for name, slot in list(self.slots.items()):
+            if slot.retry_at is None or time.monotonic() < slot.retry_at:
+                continue
+            if not slot.reload_lock.acquire(blocking=False):
+                continue
             try:
-                slot.current = self.load(slot)
-                slot.reason = None
-                log.info("%s: serving version %s (%s)", name, slot.current.version, slot.current.model_uri)
-            except NoChampion as exc:
-                slot.reason = "no champion is registered yet"
-                log.warning("%s", exc)
-            except Exception as exc:  # noqa: BLE001 - one broken model must not stop the others
-                slot.reason = f"loading the champion failed: {exc}"
-                log.exception("%s: loading the champion failed; POST /models/%s/reload to retry", name, name)
+                if slot.current is not None:
+                    slot.retry_at = None
+                elif self._load_champion(slot):
+                    loaded.append(name)
+            finally:
+                slot.reload_lock.release()
+        return loaded
+
+
+async def _retry_failed_loads(state: ServingState) -> None:
+    """Background task of the lifespan: a champion that could not be loaded at start (MLflow or S3
+    unreachable) is served as soon as a retry succeeds, without a reload call or a restart."""
+    while True:
+        await asyncio.sleep(min(1.0, state.options.load_retry_seconds))
+        if any(slot.retry_at is not None for slot in state.slots.values()):
+            for name in await run_in_threadpool(state.retry_failed_loads):
+                log.info("%s: champion loaded on retry", name)
 
 
 def _default_store(settings: _settings.Settings) -> Store:
@@ -1402,7 +1456,10 @@ def create_app(
         if writer is not None:
             writer.start()
         await run_in_threadpool(state.load_all)
+        retrying = asyncio.create_task(_retry_failed_loads(state)) if options.load_retry_seconds > 0 else None
         yield
+        if retrying is not None:
+            retrying.cancel()
         # Requests in flight have finished (uvicorn drains them first); their capture rows are queued.
         state.executor.shutdown(wait=True)
         if writer is not None:
@@ -1583,7 +1640,7 @@ def create_app(
                     503, f"loading model '{model}' failed: {exc}; " + (f"version {old.version} keeps serving" if old else "still not loaded")
                 ) from None  # fmt: skip
             slot.current = new  # the swap
-            slot.reason = None
+            slot.reason, slot.retry_at, slot.retry_delay = None, None, 0.0
         log.info("%s: swapped version %s -> %s", model, old.version if old else None, new.version)
         return {
             "model": model,
