@@ -31,13 +31,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from modelops.config import ConfigError, ModelConfig, expectations_dir, models_dir
+from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, expectations_dir, models_dir
 
 #: A numeric label with more distinct values than this is a regression target.
 MAX_CLASSES = 50
 REGRESSION_MIN_DISTINCT = 20
 #: A categorical feature with at most this many values may be the gate's slice column.
 MAX_SLICE_VALUES = 20
+#: A text column with more distinct values than this, and more than half its rows distinct, is
+#: free text or an identifier, not a category (one-hot columns per row, every new value "drift").
+MAX_TEXT_CATEGORIES = 50
 
 METRICS = {
     "binary_classification": {"primary": "roc_auc", "secondary": ["f1", "accuracy", "log_loss"]},
@@ -108,6 +111,10 @@ def infer_declaration(
     owner: str = "modelops",
 ) -> dict[str, Any]:
     """The model declaration for ``frame`` as a plain dict (what the YAML file holds)."""
+    if not NAME_PATTERN.match(name):
+        raise ScaffoldError(
+            f"name {name!r}: must be lower-case letters, digits and underscores, starting with a letter"
+        )
     named = {"--target": target, "--timestamp-column": timestamp_column, "--id-column": id_column}
     for option, column in named.items():
         if column and column not in frame.columns:
@@ -131,6 +138,18 @@ def infer_declaration(
         if series.isna().all():
             raise ScaffoldError(f"column '{column}' is empty in the sample: pass --drop {column} or a fuller sample")
         kind = "categorical" if column in categorical or not _is_numeric(series) else "numeric"
+        distinct, present = series.nunique(), int(series.notna().sum())
+        if (
+            kind == "categorical"
+            and column not in categorical
+            and distinct > MAX_TEXT_CATEGORIES
+            and distinct > present / 2
+        ):
+            raise ScaffoldError(
+                f"column '{column}' has {distinct} distinct values in {present} rows: free text or an identifier is "
+                f"not a categorical feature; pass --drop {column} (or --id-column {column}), or --categorical "
+                f"{column} if it really is a category"
+            )  # fmt: skip
         feature: dict[str, Any] = {"name": str(column), "type": kind}
         if series.isna().any():
             feature["nullable"] = True

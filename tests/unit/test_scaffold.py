@@ -77,7 +77,7 @@ def test_features_types_nullability_slice_and_window():
         ({"target": "nope"}, "--target: no column 'nope'"),
         ({"target": "returned", "timestamp_column": "when"}, "--timestamp-column: no column 'when'"),
         ({"target": "returned", "categorical": ("colour",)}, r"--categorical: no column\(s\) \['colour'\]"),
-        ({"target": "returned", "problem_type": "regression", "drop": ("segment",)}, None),
+        ({"target": "returned", "problem_type": "regression", "drop": ("segment", "order_id", "placed_at")}, None),
     ],
 )
 def test_bad_options_name_the_option(kwargs, message):
@@ -90,15 +90,22 @@ def test_bad_options_name_the_option(kwargs, message):
 
 
 def test_labels_and_columns_that_cannot_make_a_model_are_refused():
-    frame = sample()
+    frame = sample().drop(columns=["placed_at"])
     with pytest.raises(scaffold.ScaffoldError, match="at least two distinct values"):
         scaffold.infer_declaration(frame.assign(returned=1), "orders", "returned")
     with pytest.raises(scaffold.ScaffoldError, match=r"2 row\(s\) have no label"):
         scaffold.infer_declaration(frame.assign(returned=[None, None] + [1] * 298), "orders", "returned")
     with pytest.raises(scaffold.ScaffoldError, match="'empty' is empty in the sample: pass --drop empty"):
-        scaffold.infer_declaration(frame.assign(empty=np.nan), "orders", "returned")
+        scaffold.infer_declaration(frame.assign(empty=np.nan), "orders", "returned", id_column="order_id")
     with pytest.raises(scaffold.ScaffoldError, match="too many classes"):
         scaffold.infer_declaration(frame, "orders", "order_id")
+    notes = frame.assign(note=[f"call back after {i} pm" for i in range(len(frame))])
+    with pytest.raises(scaffold.ScaffoldError, match="'note' has 300 distinct values in 300 rows: free text"):
+        scaffold.infer_declaration(notes, "orders", "returned", id_column="order_id")
+    with pytest.raises(scaffold.ScaffoldError, match="'order_id' has 300 distinct values"):
+        scaffold.infer_declaration(frame, "orders", "returned")  # the id, not named as --id-column
+    declared = scaffold.infer_declaration(notes, "orders", "returned", categorical=("note",), drop=("order_id",))
+    assert {"name": "note", "type": "categorical"} in declared["features"]  # said to be a category: kept
     with pytest.raises(scaffold.ScaffoldError, match="name"):
         scaffold.infer_declaration(frame, "Orders-2", "returned")
 
