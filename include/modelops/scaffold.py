@@ -217,6 +217,13 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
 
     constraints = profile_baseline(frame, config)["constraints"]
     suite = constraints_to_gx_suite(constraints, config.name)
+    # The baseline spells categories as text (as capture does); raw files keep their own types
+    # (a True/False or numeric-code column reads back as bool or int), so this suite lists the
+    # sample's own values.
+    for item in suite["expectations"]:
+        if item["type"] == "expect_column_values_to_be_in_set" and item["kwargs"]["column"] in frame:
+            native = {str(v): _plain(v) for v in frame[item["kwargs"]["column"]].dropna().unique()}
+            item["kwargs"]["value_set"] = [native.get(v, v) for v in item["kwargs"]["value_set"]]
 
     def add(kind: str, kwargs: dict[str, Any], notes: str) -> None:
         suite["expectations"].append(

@@ -251,3 +251,25 @@ def test_upload_provisions_the_ingest_queue_first_so_the_files_are_announced(aws
             bodies += [json.loads(m["Body"]) for m in batch]
     keys = {unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in b.get("Records", [])}
     assert keys == {f"raw/orders/dt=2026-10-0{d}/orders.csv" for d in (1, 2, 3)}
+
+
+def test_true_false_and_numeric_code_categories_keep_their_type_in_the_suite(tmp_path):
+    """Raw files read back True/False and numeric codes as bool and int: the drafted suite must
+    list them so, or every batch of such a model would fail validation (text is for capture)."""
+    from modelops import datagen
+
+    frame = sample().assign(vip=lambda f: f["items"] > 6)
+    data = tmp_path / "orders.csv"
+    frame.to_csv(data, index=False)
+    argv = ["orders", "--data", str(data), "--target", "returned", "--timestamp-column", "placed_at"]
+    argv += ["--id-column", "order_id", "--categorical", "items", "--drop", "minutes,segment"]
+    assert scaffold.main([*argv, "--models-dir", str(tmp_path), "--expectations-dir", str(tmp_path)]) == 0
+    suite = json.loads((tmp_path / "orders.json").read_text())
+    sets = {
+        e["kwargs"]["column"]: e["kwargs"]["value_set"] for e in suite["expectations"] if e["type"].endswith("in_set")
+    }
+    assert sorted(sets["vip"]) == [False, True] and sorted(sets["items"]) == list(range(1, 12))
+    assert sets["channel"] == ["app", "phone", "web"]
+    day = frame[frame["placed_at"].str.startswith("2026-10-02")]
+    raw = datagen.read_batch(day.to_csv(index=False).encode(), "csv", "day.csv")  # as ingest and retrain read it
+    assert validate_dataframe(raw, tmp_path / "orders.json", data_name="day.csv").success
