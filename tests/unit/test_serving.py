@@ -947,3 +947,28 @@ def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_p
         assert answer.status_code == 200 and answer.json()["version"] == "1"
         assert [m["name"] for m in client.get("/models").json()["models"]] == ["toy", "toy_reg"]
         assert 'model="toy_reg"' in client.get("/metrics").text  # a label of its own, not "_unknown"
+
+
+def test_categories_learned_as_true_false_refuse_text_with_a_message_that_says_so():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    from modelops.serving.app import RequestInvalid, build_frame, categorical_kinds
+
+    frame = pd.DataFrame({"b": [True, False, True], "n": [1, 2, 3], "s": ["a", "b", "a"]})
+    encoder = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["b", "n", "s"])]).fit(frame)
+    kinds = categorical_kinds(encoder)
+    assert kinds == {"b": "boolean", "n": "number", "s": "string"}
+    config = ModelConfig.model_validate(
+        {"name": "flags", "problem_type": "binary_classification", "target": "y", "metrics": {"primary": "roc_auc"},
+         "features": [{"name": c, "type": "categorical"} for c in ("b", "n", "s")]}
+    )  # fmt: skip
+    built = build_frame(config, [{"b": True, "n": 2, "s": 1}], kinds, ("body", "records"))
+    assert built["b"].tolist() == [True] and built["s"].tolist() == ["1"]
+    with pytest.raises(RequestInvalid) as refused:
+        build_frame(config, [{"b": "True", "n": "2", "s": "a"}], kinds, ("body", "records"))
+    messages = [p["msg"] for p in refused.value.problems]
+    assert messages == [
+        "'b' was learned from true/false values: send true or false, got str 'True'",
+        "'n' was learned from numeric categories: send a number, got str '2'",
+    ]

@@ -426,8 +426,8 @@ def build_frame(
             converted = [np.nan if v is None else category_text(v) for v in values]
         else:
             converted = [np.nan if v is None else v for v in values]
-            if kind == "number":
-                problems += _text_in_numeric_category(name, values, location, single)
+            if kind in ("number", "boolean"):
+                problems += _text_in_numeric_category(name, values, location, single, kind)
         columns[name] = pd.Series(converted, dtype=object)
     if problems:
         raise RequestInvalid(problems)
@@ -616,17 +616,20 @@ def kind_problems(
     single = location[-1] == "record"
     problems = []
     for name, values in columns.categorical.items():
-        if categorical_kinds.get(name) == "number":
-            problems += _text_in_numeric_category(name, values, location, single)
+        if categorical_kinds.get(name) in ("number", "boolean"):
+            problems += _text_in_numeric_category(name, values, location, single, categorical_kinds[name])
     return problems
 
 
-def _text_in_numeric_category(name: str, values: list, location: tuple, single: bool) -> list[dict]:
-    """One problem per string sent for a category the loaded model learned as numbers."""
+def _text_in_numeric_category(
+    name: str, values: list, location: tuple, single: bool, kind: str = "number"
+) -> list[dict]:
+    """One problem per string sent for a category the loaded model learned as numbers (or true/false)."""
+    learned = "true/false values: send true or false" if kind == "boolean" else "numeric categories: send a number"
     return [
         problem(
             "wrong_type", [*location, name] if single else [*location, index, name],
-            f"'{name}' was learned from numeric categories: send a number, got {_describe(value)}",
+            f"'{name}' was learned from {learned}, got {_describe(value)}",
             field=name, index=index,
         )
         for index, value in enumerate(values)
@@ -700,7 +703,7 @@ class LoadedModel:
 
 
 def categorical_kinds(estimator: Any) -> dict[str, str]:
-    """Feature -> ``"string"`` or ``"number"``: what each fitted encoder inside ``estimator`` learned.
+    """Feature -> ``"string"``, ``"boolean"`` or ``"number"``: what each fitted encoder inside ``estimator`` learned.
 
     Walks Pipelines and ColumnTransformers; features no encoder names are left out (sent as is).
     """
@@ -716,6 +719,8 @@ def categorical_kinds(estimator: Any) -> dict[str, str]:
                 present = [v for v in values.tolist() if not (isinstance(v, float) and math.isnan(v)) and v is not None]
                 if present and all(isinstance(v, str) for v in present):
                     kinds[str(name)] = "string"
+                elif present and all(isinstance(v, bool) for v in present):
+                    kinds[str(name)] = "boolean"
                 elif present and all(isinstance(v, int | float) for v in present):
                     kinds[str(name)] = "number"
         for _, child in getattr(node, "steps", None) or []:
