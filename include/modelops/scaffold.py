@@ -38,6 +38,14 @@ MAX_CLASSES = 50
 REGRESSION_MIN_DISTINCT = 20
 #: A categorical feature with at most this many values may be the gate's slice column.
 MAX_SLICE_VALUES = 20
+#: Column dtypes a numeric feature may have when a raw file is read (nulls make ints float).
+NUMERIC_TYPES = [
+    *(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)),
+    *(f"{sign}Int{bits}" for sign in ("", "U") for bits in (8, 16, 32, 64)),
+    *(f"float{bits}" for bits in (16, 32, 64)),
+    "Float32",
+    "Float64",
+]
 #: A text column with more distinct values than this, and more than half its rows distinct, is
 #: free text or an identifier, not a category (one-hot columns per row, every new value "drift").
 MAX_TEXT_CATEGORIES = 50
@@ -236,6 +244,13 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
         config.target,
     ]
     add("expect_table_row_count_to_be_between", {"min_value": 1}, "A batch has rows.")
+    for feature in config.features:
+        if feature.type == "numeric":  # text in a number column is named as such, not as a failed range check
+            add(
+                "expect_column_values_to_be_in_type_list",
+                {"column": feature.name, "type_list": NUMERIC_TYPES},
+                "A numeric feature holds numbers (a column with any text reads as object).",
+            )
     label = frame[config.target]
     add("expect_column_values_to_not_be_null", {"column": config.target}, "Training needs a label on every row.")
     if config.is_classifier:

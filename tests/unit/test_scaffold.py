@@ -130,6 +130,12 @@ def test_the_sample_passes_its_suite_and_broken_batches_do_not(tmp_path):
     }
     for what, batch in broken.items():
         assert not validate_dataframe(batch, path, data_name=what).success, what
+    # Text in a numeric column (as a raw file reads back): named as the wrong type.
+    text = later.assign(basket_eur=later["basket_eur"].astype(object))
+    text.loc[3, "basket_eur"] = "lots"
+    outcome = validate_dataframe(text, path, data_name="text in a number column")
+    kinds = {(f["column"], f["expectation_type"]) for f in outcome.failures}
+    assert ("basket_eur", "expect_column_values_to_be_in_type_list") in kinds
 
 
 def test_regression_label_range_is_checked(tmp_path):
