@@ -109,6 +109,8 @@ class GateSpec(_Strict):
     min_improvement: float = Field(default=0.0, ge=0.0)
     #: Categorical column whose slices are compared between candidate and champion.
     slice_column: str | None = None
+    #: How much worse than the champion a slice may get, in the primary metric's units (0.05 suits
+    #: scores in [0, 1]; an rmse or mae needs a value in the label's units).
     max_slice_regression: float = Field(default=0.05, ge=0.0)
     max_latency_ms_per_1k: float = Field(default=2000.0, gt=0.0)
     max_model_size_mb: float = Field(default=200.0, gt=0.0)

@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -201,10 +202,31 @@ def infer_declaration(
     if id_column:
         declaration["data"]["id_column"] = id_column
     try:
-        ModelConfig.model_validate(declaration)
+        config = ModelConfig.model_validate(declaration)
     except Exception as exc:  # pydantic's message names the field
         raise ScaffoldError(f"the inferred declaration is invalid: {exc}") from exc
+    if problem_type == "regression" and slice_column:
+        # The slice limit is in the primary metric's units: the 0.05 default suits scores in [0, 1],
+        # not an rmse in the label's units, where it would refuse every slightly worse slice.
+        gate["max_slice_regression"] = _slice_limit(frame, config, fallback=0.05 * spread)
     return declaration
+
+
+def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> float:
+    """5% of a plain linear model's in-sample error on the sample: how much worse a slice may get."""
+    import numpy as np
+
+    from modelops.training import build_pipeline
+
+    try:
+        label = frame[config.target].astype(float).to_numpy()
+        fitted = build_pipeline(config, "linear").fit(frame[config.feature_names], label)
+        errors = np.asarray(fitted.predict(frame[config.feature_names]), dtype=float) - label
+        error = float(np.sqrt(np.mean(errors**2)) if config.metrics.primary == "rmse" else np.mean(np.abs(errors)))
+    except Exception:  # noqa: BLE001 - a draft value; the label's spread stands in
+        error = 0.0
+    limit = 0.05 * error if math.isfinite(error) and error > 0 else fallback
+    return float(f"{limit:.3g}") if limit > 0 else 0.0
 
 
 def _timestamps(series: pd.Series, column: str) -> pd.Series:

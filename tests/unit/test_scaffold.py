@@ -138,6 +138,16 @@ def test_the_sample_passes_its_suite_and_broken_batches_do_not(tmp_path):
     assert ("basket_eur", "expect_column_values_to_be_in_type_list") in kinds
 
 
+def test_regression_slice_limit_is_in_the_labels_units():
+    """0.05 suits roc_auc; for an rmse in the label's units it is 5% of a linear model's error."""
+    frame = sample()
+    big = frame.assign(minutes=frame["minutes"] * 1000)  # the same data in other units
+    small_gate, big_gate = declare(frame, "minutes")["gate"], declare(big, "minutes")["gate"]
+    assert 0.1 < small_gate["max_slice_regression"] < 1.0  # minutes: noise sd 5, so rmse ~5
+    assert big_gate["max_slice_regression"] == pytest.approx(1000 * small_gate["max_slice_regression"], rel=0.01)
+    assert "max_slice_regression" not in declare(frame, "returned")["gate"]  # classifiers keep 0.05
+
+
 def test_regression_label_range_is_checked(tmp_path):
     frame = sample()
     config = ModelConfig.model_validate(declare(frame, "minutes"))
