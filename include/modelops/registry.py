@@ -53,15 +53,33 @@ def version_for_alias(model: str, alias: str, mlflow_client=None):
 
 def champion_info(model: str, mlflow_client=None) -> dict | None:
     version = version_for_alias(model, CHAMPION, mlflow_client)
-    if version is None:
-        return None
+    return _info(model, version) if version is not None else None
+
+
+def _info(model: str, version) -> dict:
     return {
-        "version": version.version,
+        "version": str(version.version),
         "model_uri": f"models:/{model}/{version.version}",
         "run_id": version.run_id,
         "source": version.source,
         "tags": dict(version.tags or {}),
     }
+
+
+def champion_to_compare(model: str, airflow_run_id: str, record: dict | None = None, mlflow_client=None) -> dict | None:
+    """The champion a run's candidate is compared with: the current one, unless that is this
+    run's own version (a re-run after promotion, never compared with itself); then the version
+    the run's decision ``record`` compared against, else ``previous-champion``. None: no champion
+    (or this run promoted the first model)."""
+    mlflow_client = mlflow_client or client()
+    current = champion_info(model, mlflow_client)
+    if current is None or current["tags"].get("airflow_run_id") != airflow_run_id:
+        return current
+    if record is not None:
+        recorded = record.get("champion_version_compared")
+        return _info(model, mlflow_client.get_model_version(model, str(recorded))) if recorded else None
+    previous = version_for_alias(model, PREVIOUS, mlflow_client)
+    return _info(model, previous) if previous is not None else None
 
 
 def find_version_for_run(model: str, airflow_run_id: str, mlflow_client=None):
@@ -175,7 +193,7 @@ def promote(
             "previous_champion": _alias_version(model, PREVIOUS, mlflow_client),
         }
     current = version_for_alias(model, CHAMPION, mlflow_client)
-    current_version = current.version if current else None
+    current_version = str(current.version) if current else None  # str: stores differ
     if current_version == str(version):
         log.info("%s version %s is already champion", model, version)
         return {
@@ -215,7 +233,7 @@ def promote(
 
 def _alias_version(model: str, alias: str, mlflow_client) -> str | None:
     version = version_for_alias(model, alias, mlflow_client)
-    return version.version if version else None
+    return str(version.version) if version else None
 
 
 def resolve_version(model: str, version_or_alias: str, mlflow_client=None) -> str:

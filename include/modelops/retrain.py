@@ -257,16 +257,25 @@ def select_best(model: ModelConfig, results: list[dict]) -> dict:
 
 # 6. Evaluate ---------------------------------------------------------------------------------------
 def evaluate(model: ModelConfig, run_id: str, best: dict, store: Store | None = None) -> dict:
-    """Candidate and current champion on the same held-out split; written next to the snapshot."""
+    """Candidate and current champion on the same held-out split; written next to the snapshot.
+
+    A re-run of a run that already decided on this candidate returns the recorded evaluation
+    unchanged (it is the decision's evidence); the champion is never this run's own version."""
+    from modelops import decision_record
     from modelops.evaluation import evaluate_model
 
-    mlflow = _mlflow()
     store = store or Store()
+    key = run_prefix(model.name, run_id) + "evaluation.json"
+    record = decision_record.load(store, model.name, run_id)
+    if record is not None and decision_record.same_candidate(record, best) and store.exists(key):
+        log.info("run %s already decided on %s; keeping its evaluation %s", run_id, best["candidate"], key)
+        return _evaluation_summary(store, key, store.get_json(key), record.get("champion_version_compared"))
+    mlflow = _mlflow()
     _, test = training_split(model, run_id, store)
     X, y = test[model.feature_names], test[model.target]
     candidate_model = mlflow.sklearn.load_model(best["model_uri"])
     candidate_eval = evaluate_model(candidate_model, X, y, model)
-    champion = registry.champion_info(model.name)
+    champion = registry.champion_to_compare(model.name, run_id, record)
     champion_eval = None
     if champion is not None:
         champion_model = mlflow.sklearn.load_model(champion["model_uri"])
@@ -280,16 +289,20 @@ def evaluate(model: ModelConfig, run_id: str, best: dict, store: Store | None = 
         | {"candidate": best["candidate"], "model_uri": best["model_uri"], "mlflow_run_id": best["mlflow_run_id"]},
         "champion": champion_eval,
     }
-    key = run_prefix(model.name, run_id) + "evaluation.json"
     store.put_json(key, evaluation)
     with mlflow.start_run(run_id=best["mlflow_run_id"]):
         mlflow.log_metrics({f"test_{k}": v for k, v in candidate_eval["metrics"].items() if v is not None})
         mlflow.log_metric("latency_ms_per_1k", candidate_eval["latency_ms_per_1k"])
+    return _evaluation_summary(store, key, evaluation, champion["version"] if champion else None)
+
+
+def _evaluation_summary(store: Store, key: str, evaluation: dict, champion_version: str | None) -> dict:
+    champion_eval = evaluation.get("champion")
     return {
         "evaluation_uri": store.uri(key),
-        "candidate_primary": candidate_eval["primary"],
+        "candidate_primary": evaluation["candidate"]["primary"],
         "champion_primary": champion_eval["primary"] if champion_eval else None,
-        "champion_version": champion["version"] if champion else None,
+        "champion_version": champion_version,
     }
 
 
@@ -307,10 +320,21 @@ def gate(
     dry_run: bool,
     store: Store | None = None,
 ) -> dict:
-    """``decide_promotion`` on the evaluation; every decision, pass or fail, is written to S3."""
+    """``decide_promotion`` on the evaluation; every decision, pass or fail, is written to S3.
+
+    Write-once: a re-run finds the run's decision, appends an entry to its ``attempts`` and
+    returns the original decision (see :mod:`modelops.decision_record`)."""
+    from modelops import decision_record
     from modelops.gate import decide_promotion, policy_from_config
 
     store = store or Store()
+    key = decision_key(model.name, run_id)
+    earlier = decision_record.load(store, model.name, run_id)
+    if decision_record.keeps_original(earlier, best):
+        decision_record.append_attempt(
+            store, model.name, run_id, "gate", decision_record.KEPT, decided_at=earlier.get("decided_at")
+        )
+        return decision_record.summary(earlier, store, model.name, run_id)
     evaluation = store.get_json(store.key_of(evaluated["evaluation_uri"]))
     candidate = evaluation["candidate"] | {
         "training_passed": best["passed"],
@@ -337,8 +361,12 @@ def gate(
         },
         "champion_version_compared": evaluated["champion_version"],
     }
-    key = decision_key(model.name, run_id)
+    if earlier is not None:  # the candidate changed before anything was registered: keep both
+        record["earlier_decisions"] = [*earlier.get("earlier_decisions", []), decision_record.earlier_decision(earlier)]
+        record["attempts"] = earlier.get("attempts", [])
     store.put_json(key, record)
+    if earlier is not None:
+        decision_record.append_attempt(store, model.name, run_id, "gate", decision_record.DECIDED_AGAIN)
     verdict = "PROMOTE" if decision.promote else "KEEP CHAMPION"
     log.info("gate for %s: %s%s\n%s", model.name, verdict, " (dry run)" if dry_run else "", "\n".join(decision.reasons))
     return {
@@ -408,7 +436,9 @@ def register(
             model.name, registry.CHALLENGER, version.version, reason="passed the gate", actor=dag_id, store=store,
             mlflow_client=mlflow_client, extra={"airflow_run_id": run_id},
         )  # fmt: skip
-    store.update_json(decision_key(model.name, run_id), registered_version=version.version)
+    key = decision_key(model.name, run_id)
+    if existing is None or not store.exists(key) or store.get_json(key).get("registered_version") is None:
+        store.update_json(key, registered_version=version.version)
     return {"version": version.version, "model_uri": f"models:/{model.name}/{version.version}"}
 
 
@@ -432,10 +462,18 @@ def promote(
         run_id=run_id,
         store=store,
     )
-    store.update_json(
-        decision_key(model.name, run_id), promotion={k: v for k, v in outcome.items() if k != "event"} | {"at": _now()}
-    )
-    return {k: v for k, v in outcome.items() if k != "event"}
+    from modelops import decision_record
+
+    result = {k: v for k, v in outcome.items() if k != "event"}
+    key = decision_key(model.name, run_id)
+    recorded = store.get_json(key).get("promotion") if store.exists(key) else None
+    if recorded is None:
+        store.update_json(key, promotion=result | {"at": _now()})
+    else:  # a re-run: the first promotion's record stands
+        decision_record.append_attempt(
+            store, model.name, run_id, "promote", "kept original promotion", result=result
+        )  # fmt: skip
+    return result
 
 
 # The same chain in one process ---------------------------------------------------------------------
