@@ -3,8 +3,8 @@ evaluate, gate, register, promote.
 
 Each step reads what earlier steps wrote to S3 or MLflow (keys derived from the model and the
 Airflow run id), writes its own result under the same keys, and returns a small JSON-safe
-dict: a cleared and re-run step overwrites rather than adds, and DataFrames and models never
-travel through XCom. :func:`run_chain` runs the same steps in one process (benchmark, tests).
+dict: a cleared and re-run step overwrites rather than adds (except the decision record, which
+keeps what was decided: see :func:`gate`), and DataFrames and models never travel through XCom. :func:`run_chain` runs the same steps in one process (benchmark, tests).
 """
 
 from __future__ import annotations
