@@ -19,7 +19,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, declared_models, default_args
+from modelops.dagkit import START_DATE, declared_models, default_args, guard_run_params
 
 VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
 
@@ -64,6 +64,7 @@ def build_deploy_dag(model):
                 raise AirflowFailException(str(exc)) from None
 
         deploy_version()
+        guard_run_params()
 
     return deploy()
 
@@ -111,6 +112,7 @@ def build_rollback_dag(model):
             }
 
         restore_version()
+        guard_run_params()
 
     return rollback()
 

@@ -41,7 +41,7 @@ import os
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.bootstrap import dead_letter_queue_name, queue_name
-from modelops.dagkit import START_DATE, declared_models, default_args
+from modelops.dagkit import START_DATE, declared_models, default_args, guard_run_params
 from modelops.sqs_watch import WaitForQueueMessages
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
@@ -165,6 +165,7 @@ def build_redrive_dag(model):
                 raise AirflowFailException(f"params: {exc}") from None
 
         redrive_dead_letters()
+        guard_run_params()
 
     return redrive()
 
@@ -205,6 +206,7 @@ def build_reconcile_dag(model):
             return announce(model, Store(), settings.sqs_client(), since=since, dry_run=bool(params["dry_run"]))
 
         announce_unprocessed_files()
+        guard_run_params()
 
     return reconcile()
 

@@ -29,7 +29,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.config import KNOWN_CANDIDATES
-from modelops.dagkit import START_DATE, as_of, declared_models, default_args, retrain_schedule
+from modelops.dagkit import START_DATE, as_of, declared_models, default_args, guard_run_params, retrain_schedule
 
 
 def _params(model) -> dict:
@@ -222,6 +222,7 @@ def build_retrain_dag(model):
         promotion_allowed(decided) >> registered >> approval_needed() >> [approve_promotion, promoted]
         approve_promotion >> promoted
         deploy(promoted)
+        guard_run_params()
 
     return retrain()
 

@@ -64,3 +64,29 @@ def retrain_schedule(model: model_config.ModelConfig):
     if not model.schedule.retrain:
         return request
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(model.schedule.retrain, timezone="UTC"), assets=request)
+
+
+def check_run_params() -> None:
+    """Fail the run at once if its conf holds a key the DAG has no param for (a typo would
+    otherwise run silently with the default); retrying cannot help."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from modelops.run_params import RunParamsError, check_conf_keys
+
+    context = get_current_context()
+    dag = context["dag"]
+    try:
+        check_conf_keys(context["dag_run"].conf, dag.params.keys(), dag.dag_id)
+    except RunParamsError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def guard_run_params() -> None:
+    """Call last in a ``@dag`` function: a ``check_run_params`` task runs before every other task."""
+    from airflow.sdk import task
+
+    check = task(task_id="check_run_params")(check_run_params)().operator
+    for root in check.dag.roots:
+        if root is not check:
+            check >> root

@@ -113,3 +113,33 @@ def test_bad_model_config_is_an_import_error_and_spares_other_models(tmp_path, m
     message = errors["model_configs.py"]
     assert "broken.yaml" in message and "training.cv_folds" in message and "greater than or equal to 2" in message
     assert "smoke_churn" in bag.dag_ids and "smoke_broken" not in bag.dag_ids
+
+
+def test_every_dag_with_params_checks_them_before_any_other_task(dagbag):
+    with_params = {dag_id: dag for dag_id, dag in dagbag.dags.items() if dag.params}
+    assert {"retrain_churn", "deploy_churn", "rollback_churn", "redrive_churn", "reconcile_churn"} <= set(with_params)
+    for dag_id, dag in with_params.items():
+        assert [task.task_id for task in dag.roots] == ["check_run_params"], f"{dag_id}: roots {dag.roots}"
+
+
+def test_an_unknown_trigger_key_fails_the_run_naming_it_and_the_closest_param(dagbag, monkeypatch):
+    import types
+
+    import airflow.sdk
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from modelops.dagkit import check_run_params
+
+    dag = dagbag.dags["retrain_churn"]
+
+    def run_with(conf):
+        context = {"dag": dag, "dag_run": types.SimpleNamespace(conf=conf)}
+        monkeypatch.setattr(airflow.sdk, "get_current_context", lambda: context)
+        check_run_params()
+
+    run_with({"training_window_days": 10, "dry_run": True})  # declared keys pass
+    with pytest.raises(AirflowFailException) as error:
+        run_with({"trainig_window_days": 10})
+    assert "'trainig_window_days' (did you mean 'training_window_days'?)" in str(error.value)
+    with pytest.raises(AirflowFailException, match="'foo'"):
+        run_with({"foo": "bar"})
