@@ -3,8 +3,10 @@
 ``python -m modelops.stack up|down|status|clean`` (what ``make up`` and friends call), and the
 :class:`Stack` class the integration tests use to run their own stack on free ports in a
 temporary folder. Every component is its own process in its own session; its pid is recorded,
-and ``down`` stops the whole process tree of each one (Airflow's LocalExecutor workers and log
-servers included), so nothing is left behind.
+and every process it spawns carries the stack's home and the component's name in its environment
+(see :mod:`modelops.processes`). ``down`` stops each component's process tree and every process
+so tagged, orphans of a crashed component included (Airflow's LocalExecutor workers and log
+servers); ``up`` first stops such leftovers, so nothing holds the stack's ports.
 
 moto keeps its state in memory. ``down`` therefore saves the bucket to ``<home>/s3-snapshot``
 and ``up`` restores it into a freshly started endpoint, so ``make down && make up`` keeps data
@@ -20,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +30,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from modelops import processes
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +240,7 @@ class Stack:
         if not path.exists():
             return None
         pid = int(path.read_text().strip())
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and processes.belongs(pid, self.home) else None
 
     def _start(self, name: str, argv: list[str]) -> None:
         if self._pid(name):
@@ -248,7 +251,7 @@ class Stack:
         logfile = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         process = subprocess.Popen(
             argv,
-            env=self.config.environment(),
+            env={**self.config.environment(), **processes.marker_env(self.home, name)},
             stdout=logfile,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -262,10 +265,28 @@ class Stack:
     def _stop(self, name: str, timeout: float = 20.0) -> None:
         path = self.pids / f"{name}.pid"
         pid = self._pid(name)
-        if pid:
-            _kill_tree(pid, timeout)
-            log.info("stopped %s (pid %s)", name, pid)
+        stopped = processes.stop_component(self.home, name, pid, timeout)
+        if stopped:
+            log.info("stopped %s (pid %s; %d processes: %s)", name, pid, len(stopped), stopped)
         path.unlink(missing_ok=True)
+
+    def _clear_leftovers(self) -> None:
+        """Stop what crashed components left behind (workers, log servers), freeing their ports.
+
+        A component that is not running loses every process tagged with its name; one that runs
+        loses only the orphans (outside its process tree) that hold one of the stack's ports.
+        """
+        cfg = self.config
+        ports = {cfg.aws_port, cfg.mlflow_port, cfg.airflow_port, cfg.serving_port}
+        ports |= {cfg.log_server_port, cfg.trigger_log_server_port}
+        for name in COMPONENTS:
+            pid = self._pid(name)
+            leftovers = processes.orphans(self.home, name, pid)
+            if pid:
+                leftovers = [p for p in leftovers if processes.listening_ports(p) & ports]
+            if leftovers:
+                log.warning("%s left processes behind: stopping %s", name, [p.pid for p in leftovers])
+                processes.stop(leftovers)
 
     def running(self) -> dict[str, int | None]:
         return {name: self._pid(name) for name in COMPONENTS}
@@ -276,10 +297,13 @@ class Stack:
         for directory in (self.home, cfg.airflow_home, self.home / "mlflow"):
             directory.mkdir(parents=True, exist_ok=True)
         self._write_passwords()
+        self._clear_leftovers()
         for name, port in (
             ("aws", cfg.aws_port),
             ("mlflow", cfg.mlflow_port),
             ("airflow-api-server", cfg.airflow_port),
+            ("airflow-scheduler", cfg.log_server_port),
+            ("airflow-triggerer", cfg.trigger_log_server_port),
         ):
             if not self._pid(name) and _port_busy(cfg.host, port):
                 raise RuntimeError(
@@ -401,6 +425,7 @@ class Stack:
                 "url": url,
                 "answers": bool(probe and running[name] and probe()),
                 "log": str(self.logs / f"{name}.log"),
+                "orphans": [p.pid for p in processes.orphans(self.home, name, running[name])],
             }
         return report
 
@@ -422,32 +447,6 @@ def _alive(pid: int) -> bool:
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
-
-
-def _kill_tree(pid: int, timeout: float) -> None:
-    """SIGTERM the component's process group and every descendant, then SIGKILL what remains."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.terminate()
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    # Children may have been born during shutdown: look once more.
-    with contextlib.suppress(psutil.NoSuchProcess):
-        alive += root.children(recursive=True)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, timeout=5)
 
 
 def _port_busy(host: str, port: int) -> bool:
@@ -548,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             where = item["url"] or ""
             print(f"{name:24} {state:26} pid={item['pid'] or '-':<8} {where}")
+            if item["orphans"]:
+                print(f"{'':24} left behind by a crash: pids {item['orphans']} (`make down` stops them)")
         print(f"state: {cfg.home}   logs: {stack.logs}")
         print(f"as of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
     return 0
