@@ -242,3 +242,26 @@ def test_invalid_trigger_params_are_refused(airflow, conf):
     airflow.wait_for_dag(CHURN)
     with pytest.raises(AirflowError, match="400"):
         airflow.trigger(CHURN, conf)
+
+
+def test_clearing_a_promoted_run_keeps_its_decision_record(first_promotion, airflow, store):
+    """The re-run appends attempts; the decision and the champion it compared with stay as decided."""
+    run_id = first_promotion["dag_run_id"]
+    key = decision_key("churn", run_id)
+    before = store.get_json(key)
+    assert before["promote"] is True and before.get("promotion", {}).get("promoted") is True
+
+    airflow.clear_run(CHURN, run_id)
+    again = _wait(airflow, CHURN, run_id)
+    assert again["state"] == "success", airflow.failure_logs(CHURN, run_id)
+
+    after = store.get_json(key)
+    for field in ("promote", "reasons", "checks", "champion", "champion_version_compared", "decided_at", "evidence"):
+        assert after[field] == before[field], f"the re-run rewrote the decision record's '{field}'"
+    assert after["promotion"] == before["promotion"]
+    new = after["attempts"][len(before.get("attempts", [])) :]
+    assert [(a["step"], a["outcome"]) for a in new] == [
+        ("gate", "kept original decision"),
+        ("promote", "kept original promotion"),
+    ]
+    assert all(a["try_number"] for a in new), new
