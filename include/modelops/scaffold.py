@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, expectations_dir, models_dir
+from modelops.scaffold_drafts import categorical_hints, draft_floor, keep_range_signs, label_balance
 
 #: A numeric label with more distinct values than this is a regression target.
 MAX_CLASSES = 50
@@ -176,6 +177,9 @@ def infer_declaration(
     else:
         tolerance = 0.005
     gate: dict[str, Any] = {"tolerance": tolerance}
+    floor, _ = draft_floor(frame[target], problem_type, METRICS[problem_type]["primary"])
+    if floor is not None:  # without one, any first model is promoted (it has no champion to beat)
+        gate["min_primary"] = floor
     if slice_column:
         gate["slice_column"] = slice_column
 
@@ -282,6 +286,9 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
             {"column": config.target, "value_set": [_plain(v) for v in classes]},
             "The classes seen in the sample; a new class is a decision, not data.",
         )
+        balance, balance_note = label_balance(label, _batch_rows(frame, config))
+        for kind, kwargs, notes in balance:
+            add(kind, kwargs, notes)
     else:
         low, high = float(label.min()), float(label.max())
         width = float(label.quantile(0.75) - label.quantile(0.25)) or (high - low) or 1.0
@@ -295,12 +302,21 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
         add("expect_column_values_to_be_unique", {"column": config.data.id_column}, "Ids identify rows.")
     if config.data.timestamp_column:
         add("expect_column_values_to_not_be_null", {"column": config.data.timestamp_column}, "Every row has a time.")
+    keep_range_signs(suite, frame)
     suite["meta"] = {
         "model": config.name,
         "generated_by": "modelops.scaffold (from baseline constraints); edit freely",
         "sample_rows": int(len(frame)),
     }
+    if config.is_classifier:
+        suite["meta"]["label_balance"] = balance_note
     return suite
+
+
+def _batch_rows(frame: pd.DataFrame, config: ModelConfig) -> float:
+    """Rows in a typical daily batch (the median day of the sample; all of it without a timestamp)."""
+    sizes = [len(part) for part in daily_batches(frame, config, dt.date.today()).values()]
+    return float(pd.Series(sizes).median())
 
 
 def _plain(value: Any) -> Any:
@@ -336,7 +352,12 @@ def upload(frame: pd.DataFrame, config: ModelConfig, stem: str, today: dt.date) 
 
 
 def write_files(
-    declaration: dict[str, Any], suite: dict[str, Any], force: bool, models: Path, expectations: Path
+    declaration: dict[str, Any],
+    suite: dict[str, Any],
+    force: bool,
+    models: Path,
+    expectations: Path,
+    floor_note: str = "",
 ) -> tuple[Path, Path]:
     name = declaration["name"]
     yaml_path = models / f"{name}.yaml"
@@ -348,7 +369,12 @@ def write_files(
         f"# {name}: drafted by `python -m modelops.scaffold` from a data sample. Read it and edit it:\n"
         "# feature types, metrics, the gate and schedules are guesses. Every field: README.md, 'Adding a model'.\n"
     )
-    yaml_path.write_text(header + yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True))
+    body = yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True)
+    if floor_note:  # the drafted floor explained where it is set
+        body = "\n".join(
+            f"{line}  # {floor_note}" if line.lstrip().startswith("min_primary:") else line for line in body.split("\n")
+        )
+    yaml_path.write_text(header + body)
     suite_path.write_text(json.dumps(suite, indent=2) + "\n")
     return yaml_path, suite_path
 
@@ -398,8 +424,14 @@ def main(argv: list[str] | None = None) -> int:
             from modelops.validation import summarize_failures
 
             raise ScaffoldError(f"the sample fails its own drafted suite:\n{summarize_failures(outcome)}")
+        _, floor_note = draft_floor(frame[config.target], config.problem_type, config.metrics.primary)
         yaml_path, suite_path = write_files(
-            declaration, suite, args.force, args.models_dir or models_dir(), args.expectations_dir or expectations_dir()
+            declaration,
+            suite,
+            args.force,
+            args.models_dir or models_dir(),
+            args.expectations_dir or expectations_dir(),
+            floor_note=floor_note,
         )
     except (ScaffoldError, ConfigError) as exc:
         print(f"scaffold: {exc}", file=sys.stderr)
@@ -411,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         f"categorical features, primary metric {declaration['metrics']['primary']})\n"
         f"wrote {suite_path} ({len(suite['expectations'])} expectations; the sample passes them)"
     )
+    for hint in categorical_hints(frame, features):
+        print(hint)
     if args.upload:
         from modelops.stack import StackConfig
 

@@ -289,3 +289,73 @@ def test_true_false_and_numeric_code_categories_keep_their_type_in_the_suite(tmp
     day = frame[frame["placed_at"].str.startswith("2026-10-02")]
     raw = datagen.read_batch(day.to_csv(index=False).encode(), "csv", "day.csv")  # as ingest and retrain read it
     assert validate_dataframe(raw, tmp_path / "orders.json", data_name="day.csv").success
+
+
+def test_a_first_model_must_beat_chance_or_a_constant(tmp_path):
+    """Without gate.min_primary any first model is promoted: the draft sets one a bit above chance
+    (a ceiling a bit below a constant predictor's error for an error metric) and says why."""
+    frame = sample()
+    assert declare(frame, "returned")["gate"]["min_primary"] == 0.6  # roc_auc: chance 0.5
+    assert declare(frame, "segment")["gate"]["min_primary"] == 0.4  # f1_macro, 4 classes: chance 0.25
+    ceiling = ModelConfig.model_validate(declare(frame, "minutes")).gate.min_primary  # rmse: lower is better
+    assert ceiling == pytest.approx(0.9 * frame["minutes"].std(ddof=0), rel=0.01)
+
+    data = tmp_path / "orders.csv"
+    frame.to_csv(data, index=False)
+    argv = ["orders", "--data", str(data), "--target", "minutes", "--id-column", "order_id"]
+    argv += ["--drop", "returned,segment,placed_at", "--models-dir", str(tmp_path), "--expectations-dir", str(tmp_path)]
+    assert scaffold.main(argv) == 0
+    text = (tmp_path / "orders.yaml").read_text()
+    line = next(line for line in text.splitlines() if "min_primary:" in line)
+    assert "# a ceiling: 0.9 x the rmse of always predicting the mean" in line
+    assert load_model_config(tmp_path / "orders.yaml").gate.min_primary == ceiling
+
+
+def test_label_balance_refuses_a_single_class_batch(tmp_path):
+    frame = sample().assign(placed_at=pd.date_range("2026-10-01", periods=300, freq="20min", tz="UTC").astype(str))
+    config = ModelConfig.model_validate(declare(frame, "returned"))  # 72 rows a day, ~14 returns
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(scaffold.draft_suite(frame, config)))
+    assert validate_dataframe(frame, path, data_name="sample").success
+    assert validate_dataframe(sample(seed=1), path, data_name="another batch").success
+    single = validate_dataframe(frame.assign(returned=0), path, data_name="no returns at all")
+    kinds = {(f["column"], f["expectation_type"]) for f in single.failures}
+    assert ("returned", "expect_column_unique_value_count_to_be_between") in kinds
+    lopsided = frame.assign(returned=[1] * 3 + [0] * 297)  # 99% one class
+    assert not validate_dataframe(lopsided, path, data_name="lopsided").success
+
+    sparse = ModelConfig.model_validate(declare(sample(), "returned"))  # 8 rows a day: often no return
+    suite = scaffold.draft_suite(sample(), sparse)
+    assert suite["meta"]["label_balance"].startswith("not drafted: a typical batch of 8 rows")
+    assert not any(e["type"] == "expect_column_unique_value_count_to_be_between" for e in suite["expectations"])
+
+
+def test_widened_ranges_keep_the_samples_sign():
+    rng = np.random.default_rng(3)
+    frame = sample().assign(rate=rng.uniform(0.0, 1.0, 300), loss=lambda f: -f["basket_eur"])
+    config = ModelConfig.model_validate(declare(frame, "minutes"))
+    ranges = {
+        e["kwargs"]["column"]: (e["kwargs"]["min_value"], e["kwargs"]["max_value"])
+        for e in scaffold.draft_suite(frame, config)["expectations"]
+        if e["type"] == "expect_column_values_to_be_between"
+    }
+    assert ranges["basket_eur"][0] == 0.0 and ranges["distance_km"][0] == 0.0 and ranges["minutes"][0] >= 0.0
+    assert ranges["loss"][1] == 0.0 and ranges["loss"][0] < frame["loss"].min()
+    assert ranges["rate"] == (0.0, 1.0)
+    assert ranges["items"][0] == 0.0  # whole numbers from 1: the lower bound stops at 0, the upper is not capped
+    assert ranges["items"][1] > 11
+
+
+def test_a_two_valued_numeric_column_gets_a_categorical_hint(tmp_path, capsys):
+    frame = sample().assign(sex=lambda f: (f["basket_eur"] > 40).astype(int))
+    data = tmp_path / "orders.csv"
+    frame.to_csv(data, index=False)
+    argv = ["orders", "--data", str(data), "--target", "returned", "--id-column", "order_id"]
+    argv += ["--drop", "minutes,segment,placed_at", "--models-dir", str(tmp_path), "--expectations-dir", str(tmp_path)]
+    assert scaffold.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "numeric column 'sex' has only 2 distinct values [0, 1]" in out and "--categorical sex" in out
+    assert "'items'" not in out  # 11 whole values: a count, not a code
+    assert load_model_config(tmp_path / "orders.yaml").features[-1].type == "numeric"  # a hint, not a change
+    assert scaffold.main([*argv, "--force", "--categorical", "sex"]) == 0
+    assert "hint:" not in capsys.readouterr().out
