@@ -4,7 +4,8 @@ Each component is started with two environment variables, inherited by everythin
 (Airflow's LocalExecutor workers, its ``serve-logs`` server, task processes): ``MODELOPS_STACK_HOME``
 (the stack's state folder) and ``MODELOPS_COMPONENT`` (its name). A child whose parent died is
 reparented to init and may have left its process group, but it keeps its environment, so the
-stack finds it by reading ``/proc/<pid>/environ``. Only processes carrying *this* stack's home
+stack finds it by reading ``/proc/<pid>/environ`` (kept readable despite ``setproctitle``, see
+:func:`marker_env`). Only processes carrying *this* stack's home
 are ever signalled: other stacks (other people's tests) on the same machine are left alone.
 """
 
@@ -26,8 +27,12 @@ def home_id(home: Path | str) -> str:
 
 
 def marker_env(home: Path | str, component: str) -> dict[str, str]:
-    """The variables that tag a component's processes as belonging to the stack at ``home``."""
-    return {HOME_VARIABLE: home_id(home), COMPONENT_VARIABLE: component}
+    """The variables that tag a component's processes as belonging to the stack at ``home``.
+
+    ``SPT_NOENV``: Airflow's workers and ``serve-logs`` rename themselves with ``setproctitle``,
+    which by default overwrites the memory ``/proc/<pid>/environ`` shows, erasing the marker.
+    """
+    return {HOME_VARIABLE: home_id(home), COMPONENT_VARIABLE: component, "SPT_NOENV": "1"}
 
 
 def _marker(process: psutil.Process) -> tuple[str | None, str | None]:

@@ -24,6 +24,8 @@ from modelops.stack import Stack, StackConfig, _port_busy, free_port
 CHILD = textwrap.dedent(
     """
     import os, socket, sys, time
+    import setproctitle
+    setproctitle.setproctitle("airflow serve-logs")  # as Airflow's children do: it hides the environment
     server = socket.socket()
     server.bind(("127.0.0.1", int(sys.argv[2])))
     server.listen()
