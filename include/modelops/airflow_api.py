@@ -177,6 +177,12 @@ class AirflowClient:
     def backfill(self, backfill_id: int) -> dict:
         return self.request("GET", f"/backfills/{backfill_id}")
 
+    def backfills(self, dag_id: str) -> list[dict]:
+        return self.request("GET", "/backfills", params={"dag_id": dag_id, "limit": 100, "order_by": "id"})["backfills"]
+
+    def cancel_backfill(self, backfill_id: int) -> dict:
+        return self.request("PUT", f"/backfills/{backfill_id}/cancel")
+
     def backfill_runs(self, dag_id: str, from_date: str, to_date: str) -> list[dict]:
         """The DAG's backfill runs whose logical date lies in [from_date, to_date]."""
         params = {

@@ -35,28 +35,70 @@ def _midnight(day: dt.date) -> str:
 
 
 def start_backfill(
-    airflow: AirflowClient, dag_id: str, first: dt.date, last: dt.date, reprocess: str = "none", unpause: bool = False
+    airflow: AirflowClient,
+    dag_id: str,
+    first: dt.date,
+    last: dt.date,
+    reprocess: str = "none",
+    unpause: bool = False,
+    attempts: int = 30,
+    pause_between: float = 2.0,
 ) -> dict:
-    """Create the backfill, after making sure the DAG will actually run it."""
+    """Create the backfill, after making sure the DAG will actually run it (unpaused afterwards
+    with ``unpause``, so the scheduler's first write to the DAG does not race the creation)."""
     if last < first:
         raise BackfillError(f"--to {last} is before --from {first}: give the earlier day first.")
     dag = airflow.wait_for_dag(dag_id)
+    if dag["is_paused"] and not unpause:
+        raise BackfillError(
+            f"{dag_id} is paused: a backfill of a paused DAG would wait without running anything. "
+            "Unpause it (the toggle in the UI) or pass --unpause, then run this again."
+        )
+    created = _create_retrying_locks(
+        airflow, dag_id, _midnight(first), _midnight(last), reprocess, attempts, pause_between
+    )
     if dag["is_paused"]:
-        if not unpause:
-            raise BackfillError(
-                f"{dag_id} is paused: a backfill of a paused DAG would wait without running anything. "
-                "Unpause it (the toggle in the UI) or pass --unpause, then run this again."
-            )
         airflow.unpause(dag_id)
-    try:
-        return airflow.create_backfill(dag_id, _midnight(first), _midnight(last), reprocess)
-    except AirflowError as exc:
-        if " 409 " in str(exc):
-            raise BackfillError(
-                f"{dag_id} already has a backfill running: wait for it (GET /api/v2/backfills?dag_id={dag_id}) "
-                "or cancel it (PUT /api/v2/backfills/<id>/cancel), then run this again."
-            ) from None
-        raise
+    return created
+
+
+def _create_retrying_locks(
+    airflow: AirflowClient, dag_id: str, first: str, last: str, reprocess: str, attempts: int, pause_between: float
+) -> dict:
+    """SQLite under a running scheduler answers 503 "Database is locked" now and then: try again.
+    A 409 after our own 503 is our half-created backfill: adopt it if it made its runs, else
+    cancel the orphan and try again."""
+    locked = False
+    for _ in range(attempts):
+        try:
+            return airflow.create_backfill(dag_id, first, last, reprocess)
+        except AirflowError as exc:
+            if " 503 " in str(exc):
+                locked = True
+            elif " 409 " in str(exc) and locked:
+                active = _active_backfill(airflow, dag_id)
+                if active is not None and airflow.backfill_runs(dag_id, first, last):
+                    return active
+                if active is not None:
+                    airflow.cancel_backfill(active["id"])
+            elif " 409 " in str(exc):
+                raise BackfillError(
+                    f"{dag_id} already has a backfill running: wait for it (GET /api/v2/backfills?dag_id={dag_id}) "
+                    "or cancel it (PUT /api/v2/backfills/<id>/cancel), then run this again."
+                ) from None
+            else:
+                raise
+        log.info("backfill of %s: database busy, trying again in %.0f s", dag_id, pause_between)
+        time.sleep(pause_between)
+    raise BackfillError(
+        f"backfill of {dag_id}: Airflow's SQLite database stayed locked over {attempts} attempts; "
+        "run this again when the scheduler is less busy (or use PostgreSQL: MODELOPS_AIRFLOW_DB_URL)."
+    )
+
+
+def _active_backfill(airflow: AirflowClient, dag_id: str) -> dict | None:
+    active = [b for b in airflow.backfills(dag_id) if b["completed_at"] is None]
+    return active[-1] if active else None
 
 
 def wait_for_backfill(
