@@ -100,3 +100,53 @@ def test_rerunning_the_smoke_run_reuses_its_mlflow_run(airflow, mlflow_client):
     assert second["mlflow_run_id"] == first["mlflow_run_id"]
     runs = mlflow_client.search_runs([first["experiment_id"]], f"tags.airflow_run_id = '{run['dag_run_id']}'")
     assert len(runs) == 1
+
+
+def test_a_killed_scheduler_leaves_nothing_running_once_up_restarts_it(stack):
+    """kill -9 of the scheduler orphans its serve-logs (and workers); `up` stops them and the new
+    scheduler's log server gets the port back. Last in this file: it replaces the scheduler."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from modelops import processes
+
+    port = stack.config.log_server_port
+
+    def log_server_of(pid: int) -> list[int]:
+        return [p.pid for p in processes.tree(pid)[1:] if port in processes.listening_ports(p)]
+
+    def poll(condition, what: str, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if value := condition():
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    old = stack.running()["airflow-scheduler"]
+    poll(lambda: log_server_of(old), f"the scheduler's serve-logs to listen on port {port}")
+    children = processes.tree(old)[1:]
+    os.kill(old, signal.SIGKILL)
+    poll(lambda: stack.running()["airflow-scheduler"] is None, "the killed scheduler to be seen as stopped")
+
+    def running(process) -> bool:
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    survivors = [p for p in children if running(p)]
+    assert survivors, "nothing survived the scheduler: the test would not show anything"
+    assert {p.pid for p in survivors} <= set(stack.status()["airflow-scheduler"]["orphans"])
+
+    stack.up(load_history=False)
+
+    left = [p.pid for p in survivors if running(p)]
+    assert not left, f"the dead scheduler's children still run after `up`: {left}"
+    new = stack.running()["airflow-scheduler"]
+    assert new and new != old
+    poll(lambda: log_server_of(new), f"the new scheduler's serve-logs to get port {port}")
+    assert stack.status()["airflow-scheduler"]["orphans"] == []
