@@ -138,6 +138,19 @@ class DriftSpec(_Strict):
     alert_webhook: str | None = None
 
 
+class OutOfRangeSpec(_Strict):
+    """What serving does with a numeric value far outside the training range (see serving/guard.py)."""
+
+    #: ``refuse`` (422), ``clip`` (to the allowed range) or ``flag`` (serve it, log a warning).
+    policy: Literal["refuse", "clip", "flag"] = "refuse"
+    #: Allowed range: [min - tolerance*span, max + tolerance*span] of the training data.
+    tolerance: float = Field(default=10.0, ge=0.0)
+
+
+class ServingSpec(_Strict):
+    out_of_range: OutOfRangeSpec = OutOfRangeSpec()
+
+
 class ModelConfig(_Strict):
     name: str
     description: str = ""
@@ -151,6 +164,7 @@ class ModelConfig(_Strict):
     gate: GateSpec = GateSpec()
     schedule: ScheduleSpec = ScheduleSpec()
     drift: DriftSpec = DriftSpec()
+    serving: ServingSpec = ServingSpec()
     tags: tuple[str, ...] = ()
 
     @field_validator("name")

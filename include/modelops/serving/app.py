@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model, load_all_models
+from modelops.serving import guard
 from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter, ColumnBlock, Repeat
 from modelops.storage import Store
 
@@ -700,6 +701,8 @@ class LoadedModel:
     classes: list | None
     has_probabilities: bool
     categorical_kinds: dict[str, str]
+    #: Allowed numeric input ranges (serving/guard.py); None: the no-baseline fallback.
+    input_ranges: guard.InputRanges | None = None
 
 
 def categorical_kinds(estimator: Any) -> dict[str, str]:
@@ -778,6 +781,7 @@ def load_model_version(
         classes=classes,
         has_probabilities=classes is not None and hasattr(pipeline, "predict_proba"),
         categorical_kinds=categorical_kinds(pipeline),
+        input_ranges=guard.load_ranges(config, model_version.run_id, str(model_version.version)),
     )
 
 
@@ -962,6 +966,7 @@ def _score_together(
         # One pass through the model: sklearn classifiers predict the most probable class,
         # so the label is derived from the probabilities instead of a second call.
         matrix = np.ascontiguousarray(loaded.pipeline.predict_proba(frame), dtype=np.float64)
+        guard.check_outputs(matrix)
         picked = matrix.argmax(axis=1)
         labels = np.asarray(loaded.classes, dtype=object)[picked]
         class_texts = [category_text(c) for c in loaded.classes]
@@ -976,6 +981,7 @@ def _score_together(
             columns["classes"] = Repeat([category_text(c) for c in loaded.classes] if loaded.classes else None)
         else:
             values = labels.astype(np.float64)
+            guard.check_outputs(values)
             columns["prediction"] = np.where(np.isfinite(values), values, np.nan)
     answers, start = [], 0
     for p, size in zip(pending, sizes, strict=True):
@@ -1036,6 +1042,8 @@ def score_batch(
     ready = []
     for index, p in enumerate(pending):
         problems = kind_problems(config, p.columns, loaded.categorical_kinds, p.location)
+        ranges = loaded.input_ranges or guard.fallback_ranges(config)
+        problems += guard.check_inputs(ranges, p.columns.numeric, p.location, loaded.version, config.name)
         if problems:
             outcomes[index] = RequestInvalid(problems)
         else:
@@ -1050,6 +1058,12 @@ def score_batch(
                 groups += [[i] for i in group]  # find the request(s) this version cannot score
                 continue
             p = pending[group[0]]
+            if isinstance(exc, guard.NonFinitePrediction):
+                loc = [*p.location] if p.location[-1] == "record" else [*p.location, exc.index]
+                outcomes[group[0]] = RequestInvalid(
+                    [problem("non_finite_prediction", loc, f"model version {loaded.version}: {exc}", index=exc.index)]
+                )
+                continue
             log.warning("%s version %s could not score a request: %s", config.name, loaded.version, exc)
             outcomes[group[0]] = RequestInvalid(
                 [problem("unscorable", list(p.location), f"model version {loaded.version} could not score the records: {exc}")]
