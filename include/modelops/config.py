@@ -132,6 +132,8 @@ class DriftSpec(_Strict):
     dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
     #: Reference size above which distance measures replace hypothesis tests.
     large_sample_rows: int = Field(default=1000, ge=10)
+    #: No new retrain request within this many hours of the last one, end included: the default
+    #: 24 h holds back the next day's daily monitor (exactly 24 h later). 0 disables it.
     cooldown_hours: int = Field(default=24, ge=0)
     max_retrains_per_window: int = Field(default=3, ge=0)
     retrain_window_days: int = Field(default=7, ge=1)

@@ -1351,6 +1351,14 @@ def _requested_at(entry: Mapping[str, Any]) -> dt.datetime | None:
         return None
 
 
+def _in_cooldown(elapsed: dt.timedelta, cooldown_hours: int) -> bool:
+    """Whether a request ``elapsed`` after the last one is held back: the cooldown includes its
+    end, so a 24 h cooldown holds back the next daily run (exactly 24 h later); 0 disables it
+    (except for requests stamped after ``now``, i.e. a backfill deciding an older day)."""
+    cooldown = dt.timedelta(hours=cooldown_hours)
+    return elapsed < cooldown or (cooldown_hours > 0 and elapsed <= cooldown)
+
+
 def decide(
     report: Mapping[str, Any],
     history: list[Mapping[str, Any]],
@@ -1434,7 +1442,7 @@ def decide(
         return decision
 
     last = max((t for _, t in requests), default=None)
-    if last is not None and now - last < dt.timedelta(hours=spec.cooldown_hours):
+    if last is not None and _in_cooldown(now - last, spec.cooldown_hours):
         hours = (now - last).total_seconds() / 3600
         decision["suppressed_by"] = "cooldown"
         decision["reasons"] = [

@@ -558,3 +558,19 @@ def test_decide_accepts_airflows_pendulum_datetimes(reports, config):
     now = pendulum.instance(NOW)
     recent = [_retrain("2024-03-02", NOW - dt.timedelta(hours=config.drift.cooldown_hours - 1))]
     assert monitoring.decide(report, recent, config, now)["suppressed_by"] == "cooldown"
+
+
+def test_a_24h_cooldown_holds_back_the_next_daily_request(reports, config):
+    """Daily runs are exactly 24 h apart: the cooldown includes its end, so drift on three days in
+    a row asks on day 1, is held back on day 2 (24 h after) and asks again on day 3 (48 h after)."""
+    assert config.drift.cooldown_hours == 24
+    report, _ = reports["covariate_shift"]
+    history: list[dict] = []
+    actions = []
+    for offset in range(3):
+        now = NOW + dt.timedelta(days=offset)
+        day = (now - dt.timedelta(days=1)).date().isoformat()
+        decision = monitoring.decide({**report, "day": day}, history, config, now)
+        actions.append((decision["action"], decision["suppressed_by"]))
+        history.append(decision)
+    assert actions == [("retrain", None), ("no_action", "cooldown"), ("retrain", None)]
