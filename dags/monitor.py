@@ -14,7 +14,7 @@ Daily (and backfillable). For the run's day (its data interval):
 2. **decide**: retrain or not, with reasons, honouring a cooldown and a budget of retrain requests
    per window; recorded per day (re-running a day replaces its decision and never asks twice).
 3. **request_retrain**: only when asked for: an Asset event that schedules `retrain_<model>`, with
-   the reasons in its extra.
+   the reasons and the run's `as_of` instant in its extra (the retrain's window ends there).
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def build_monitor_dag(model):
             extra = {
                 "model": model.name,
                 "day": decision["day"],
+                # The instant the monitored run stands for: the retrain trains on the window
+                # ending there (a replayed or backfilled day is not "now").
+                "as_of": _now(context).isoformat(),
                 "reasons": decision["reasons"],
                 "report_uri": summary["report_uri"],
             }

@@ -35,9 +35,27 @@ def default_args(model: model_config.ModelConfig, retries: int = 1) -> dict:
     }
 
 
+def requested_as_of(context) -> dt.datetime | None:
+    """The latest ``as_of`` carried in the extra of the asset events that triggered the run (a
+    retrain requested by monitoring stands for the day that asked), or None if there is none."""
+    found = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = event.get("extra") if isinstance(event, dict) else getattr(event, "extra", None)
+            value = (extra or {}).get("as_of")
+            if value:
+                moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+                found.append(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
+    return max(found, default=None)
+
+
 def as_of(context) -> dt.datetime:
-    """The instant a run stands for: its data interval end, or ``run_after`` for manual and
-    asset-triggered runs (whose ``logical_date`` may be None). Never ``now()``."""
+    """The instant a run stands for: the ``as_of`` of the asset events that triggered it (a
+    monitoring day's retrain request), else its data interval end, else ``run_after`` for manual
+    and asset-triggered runs (whose ``logical_date`` may be None). Never ``now()``."""
+    requested = requested_as_of(context)
+    if requested is not None:
+        return requested
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if value is not None:
