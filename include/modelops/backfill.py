@@ -8,7 +8,7 @@ backfill of a paused DAG is accepted and then waits silently, so a paused DAG is
 
     python -m modelops.backfill --dag monitor_churn --from 2026-11-10 --to 2026-11-12
 
-Dates are logical dates: the monitoring run dated D reports on day D-1.
+Dates are logical dates: a daily monitoring run dated D reports on day D (its interval [D, D+1)).
 """
 
 from __future__ import annotations

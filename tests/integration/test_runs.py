@@ -43,7 +43,7 @@ def test_an_unknown_trigger_key_fails_the_run_before_any_work(airflow):
     assert "'trainig_window_days' (did you mean 'training_window_days'?)" in log
 
 
-def test_a_backfill_of_two_monitoring_days_completes_and_reports_on_the_day_before_each(airflow, store, today):
+def test_a_backfill_of_two_monitoring_days_completes_and_reports_on_each_logical_day(airflow, store, today):
     dag_id = "monitor_churn"
     airflow.wait_for_dag(dag_id)
     airflow.pause(dag_id)
@@ -54,5 +54,11 @@ def test_a_backfill_of_two_monitoring_days_completes_and_reports_on_the_day_befo
     created = start_backfill(airflow, dag_id, first, last, unpause=True)
     states = wait_for_backfill(airflow, created, timeout=900, out=print)
     assert len(states) == 2 and set(states.values()) == {"success"}
-    for logical_day in (first, last):
-        assert store.exists(report_keys("churn", logical_day - dt.timedelta(days=1))["report_json"])
+    runs = airflow.backfill_runs(dag_id, created["from_date"], created["to_date"])
+    reported = {
+        dt.datetime.fromisoformat(run["logical_date"]).date(): airflow.xcom(dag_id, run["dag_run_id"], "build_report")
+        for run in runs
+    }
+    for logical_day in (first, last):  # a daily run's data interval is [D, D+1): it reports on D itself
+        assert reported[logical_day]["day"] == str(logical_day), (logical_day, reported)
+        assert store.exists(report_keys("churn", logical_day)["report_json"]), reported[logical_day]
