@@ -42,3 +42,21 @@ def test_first_call_logs_in_even_just_after_boot(monkeypatch):
     clock[0] += 301
     client.import_errors()
     assert session.logins == 2 and session.headers["Authorization"] == "Bearer token-2"
+
+
+def test_backfill_runs_asks_only_for_the_backfill_runs_in_the_range():
+    client = AirflowClient("http://airflow", "admin", "admin")
+    seen = []
+
+    def request(method, path, **kwargs):
+        seen.append((method, path, kwargs))
+        return {"dag_runs": [{"logical_date": "2026-11-18T00:00:00Z", "state": "success"}]}
+
+    client.request = request
+    runs = client.backfill_runs("monitor_churn", "2026-11-18T00:00:00+00:00", "2026-11-19T00:00:00+00:00")
+    assert runs == [{"logical_date": "2026-11-18T00:00:00Z", "state": "success"}]
+    method, path, kwargs = seen[0]
+    assert (method, path) == ("GET", "/dags/monitor_churn/dagRuns")
+    assert kwargs["params"]["run_type"] == "backfill"
+    assert kwargs["params"]["logical_date_gte"] == "2026-11-18T00:00:00+00:00"
+    assert kwargs["params"]["logical_date_lte"] == "2026-11-19T00:00:00+00:00"
