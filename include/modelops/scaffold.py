@@ -445,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for hint in categorical_hints(frame, features):
         print(hint)
+    if suite["meta"].get("label_balance", "").startswith("not drafted"):
+        print(f"label balance {suite['meta']['label_balance']}")
     if args.upload:
         from modelops.stack import StackConfig
 

@@ -356,6 +356,7 @@ def test_a_two_valued_numeric_column_gets_a_categorical_hint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "numeric column 'sex' has only 2 distinct values [0, 1]" in out and "--categorical sex" in out
     assert "'items'" not in out  # 11 whole values: a count, not a code
+    assert "label balance" not in out  # no timestamp: one batch of 300 rows, balance drafted
     assert load_model_config(tmp_path / "orders.yaml").features[-1].type == "numeric"  # a hint, not a change
     assert scaffold.main([*argv, "--force", "--categorical", "sex"]) == 0
     assert "hint:" not in capsys.readouterr().out
