@@ -156,6 +156,17 @@ def test_bad_requests_get_4xx_naming_the_field(first_promotion, stack, kind):
     assert field in response.text
 
 
+def test_a_value_far_outside_the_training_data_is_refused_naming_field_value_and_range(first_promotion, stack):
+    record = _records(1)[0]
+    assert _predict(stack, [record]).status_code == 200
+    response = _predict(stack, [record, record | {"monthly_charges": 1e308}])
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    assert detail["field"] == "monthly_charges" and detail["record_index"] == 1, detail
+    # The champion's training baseline was found: the message gives the range it was trained on.
+    assert "1e+308" in detail["msg"] and "was trained on ([" in detail["msg"], detail
+
+
 def test_unknown_model_is_404(stack):
     response = requests.post(
         f"{stack.config.serving_url}/models/nope/predict", json={"records": _records(1)}, timeout=10
