@@ -6,6 +6,8 @@ trigger form, and as a backfill. Each run:
 
 1. **snapshot_training_data**: the complete daily batches in the training window that ends at
    the run's as-of instant → `snapshots/<model>/<run_id>/manifest.json` (keys, ETags, rows, hash).
+   Each file is judged on its own by the batch suite (ingestion's verdict reused); failing files are
+   left out and listed as `excluded`. An empty window ends the run early as "nothing to train" (skipped).
 2. **validate_training_data**: the model's Great Expectations suite (`expectations/<model>.json`);
    JSON result + Data Docs HTML next to the manifest. A failure stops the run; the champion is untouched.
 3. **profile_baseline**: per-feature statistics and constraints that monitoring compares with.
@@ -95,6 +97,16 @@ def build_retrain_dag(model):
             context = get_current_context()
             window = context["params"]["training_window_days"]
             return steps.snapshot_training_data(model, as_of(context), window, context["run_id"])
+
+        @task.short_circuit
+        def has_training_data(snapshot: dict) -> bool:
+            """An empty window is not an error: skip the rest, the run ends quickly as success."""
+            import logging
+
+            if snapshot.get("nothing_to_train"):
+                logging.getLogger(__name__).warning("%s; skipping the rest of the run", snapshot["message"])
+                return False
+            return True
 
         @task
         def validate_training_data(snapshot: dict) -> dict:
@@ -211,6 +223,7 @@ def build_retrain_dag(model):
 
         snapshot = snapshot_training_data()
         validation = validate_training_data(snapshot)
+        has_training_data(snapshot) >> validation
         baseline = profile_baseline(validation)
         parent = start_tracking(snapshot, validation)
         results = train_candidates.partial(parent=parent).expand(candidate=candidates_to_try())

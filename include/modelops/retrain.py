@@ -43,19 +43,28 @@ def snapshot_training_data(
     from modelops.snapshot import take_snapshot
 
     manifest = take_snapshot(model, as_of, window_days, run_id, store)
+    if manifest.get("nothing_to_train"):
+        return manifest
     return {
         "manifest_uri": manifest["uri"],
         "dataset_hash": manifest["dataset_hash"],
         "rows": manifest["rows"],
         "objects": len(manifest["objects"]),
         "unreadable": len(manifest["unreadable"]),
+        "excluded": [
+            {k: e[k] for k in ("key", "etag", "reason", "failed_expectations", "verdict_source")}
+            for e in manifest.get("excluded", [])
+        ],
         "window": manifest["window"],
     }
 
 
 # 2. Validate -------------------------------------------------------------------------------------
 def validate_training_data(model: ModelConfig, run_id: str, store: Store | None = None) -> dict:
-    """Run the model's suite on the snapshot; write JSON + Data Docs HTML; raise on failure."""
+    """Run the model's suite on the snapshot; write JSON + Data Docs HTML; raise on failure.
+
+    The snapshot holds only files that passed the batch suite one by one; the excluded ones
+    (unreadable included) are listed in the result, they no longer fail the run."""
     from modelops.snapshot import load_manifest, load_snapshot_frame
     from modelops.validation import render_data_docs_html, summarize_failures, validate_dataframe
 
@@ -65,10 +74,11 @@ def validate_training_data(model: ModelConfig, run_id: str, store: Store | None 
     frame = load_snapshot_frame(model, manifest, store)
     outcome = validate_dataframe(frame, model.suite_path, data_name=f"{model.name} training snapshot {manifest['uri']}")
     result = {
-        "success": outcome.success and not manifest["unreadable"],
+        "success": outcome.success,
         "suite": outcome.suite_name,
         "statistics": outcome.statistics,
         "unreadable": manifest["unreadable"],
+        "excluded": manifest.get("excluded", []),
         "failures": outcome.failures,
     }
     store.put_json(prefix + "validation.json", {**result, "gx_result": outcome.result_json})
@@ -79,13 +89,10 @@ def validate_training_data(model: ModelConfig, run_id: str, store: Store | None 
         "data_docs_uri": store.uri(prefix + "validation.html"),
         "evaluated": outcome.statistics.get("evaluated_expectations"),
         "failed": len(outcome.failures),
+        "excluded": len(result["excluded"]),
     }
     if not result["success"]:
-        lines = []
-        for item in manifest["unreadable"]:
-            lines.append(f"unreadable batch: {item['error']}")
-        if not outcome.success:
-            lines.append(summarize_failures(outcome))
+        lines = [summarize_failures(outcome)]
         raise TrainingDataInvalid(
             f"training data for '{model.name}' failed validation; the champion is untouched.\n"
             + "\n".join(lines)
@@ -358,6 +365,7 @@ def gate(
             "candidate_run_id": best["mlflow_run_id"],
             "parent_run_id": best["parent_run_id"],
             "model_uri": best["model_uri"],
+            "excluded_batches": snapshot.get("excluded", []),
         },
         "champion_version_compared": evaluated["champion_version"],
     }
@@ -498,6 +506,8 @@ def run_chain(
         params.get("training_window_days", model.training.window_days),
         run_id,
     )
+    if snapshot.get("nothing_to_train"):
+        return {"nothing_to_train": snapshot["message"], "timings": timings}
     validation = timed("validate_training_data", validate_training_data, model, run_id)
     baseline = timed("profile_baseline", profile_training_baseline, model, run_id)
     parent = timed("start_tracking", start_parent_run, model, run_id, dag_id, snapshot)

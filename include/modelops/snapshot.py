@@ -3,7 +3,9 @@
 A snapshot is the dataset version. It lists the complete daily partitions inside the training
 window that ends at the run's as-of instant (so a backfill for a past date sees only data up to
 that date), with each object's ETag, size, row count and SHA-256; the dataset hash is the
-SHA-256 over those. Later tasks read the data back through the manifest and refuse objects that
+SHA-256 over those. Every file is judged on its own with the batch suite (ingestion's verdict
+is reused for the same ETag, see :mod:`modelops.batch_screen`): a failing file is left out and
+listed under ``excluded`` with the reason, so it never reaches training. Later tasks read the data back through the manifest and refuse objects that
 changed since (ETag mismatch), so every step of a run sees the same bytes.
 """
 
@@ -24,6 +26,18 @@ MANIFEST_VERSION = 1
 
 class SnapshotError(RuntimeError):
     """The snapshot cannot be taken or read back; the message says which object and why."""
+
+
+def nothing_to_train(model: ModelConfig, window: Window, store: Store, prefix: str, as_of: dt.datetime) -> dict:
+    """The outcome of an empty window: not an error, the run just has nothing to do."""
+    message = (
+        f"model '{model.name}': nothing to train in window {window.first_day}..{window.last_day}: no batches in "
+        f"s3://{store.bucket}/{prefix} (as of {as_of.isoformat()}); trigger with a larger training_window_days "
+        "or an as_of after the data's last day"
+    )
+    log.warning(message)
+    return {"nothing_to_train": True, "message": message, "model": model.name,
+            "window": {"first_day": str(window.first_day), "last_day": str(window.last_day)}}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,9 +65,12 @@ def take_snapshot(
 ) -> dict:
     """Write ``snapshots/<model>/<run_id>/manifest.json`` and return the manifest.
 
-    Unreadable objects do not stop the snapshot: they are listed under ``unreadable`` with the
-    reason, and validation fails the run on them with every other problem it finds.
+    Files that fail the batch suite (unreadable ones included) are left out and listed under
+    ``excluded`` (unreadable ones also under ``unreadable``); fewer than
+    ``batch_screen.MIN_TRAINING_ROWS`` rows left after exclusions is a :class:`SnapshotError`.
+    An empty window returns :func:`nothing_to_train` and writes nothing.
     """
+    from modelops import batch_screen
     from modelops.datagen import BatchReadError, read_batch
 
     store = store or Store()
@@ -61,16 +78,12 @@ def take_snapshot(
     prefix = source_prefix(model)
     objects = [o for o in store.list(prefix) if (day := partition_date(o.key)) and window.contains(day)]
     if not objects:
-        raise SnapshotError(
-            f"model '{model.name}': no batches in s3://{store.bucket}/{prefix} for {window.first_day}..{window.last_day} "
-            f"(window of {window_days} days ending before {as_of.isoformat()})"
-        )
-    entries, unreadable = [], []
+        return nothing_to_train(model, window, store, prefix, as_of)
+    entries, unreadable, excluded = [], [], []
     dataset_hash = hashlib.sha256()
     for item in sorted(objects, key=lambda o: o.key):
         body = store.get_bytes(item.key)
         digest = hashlib.sha256(body).hexdigest()
-        dataset_hash.update(f"{item.key}\0{digest}\n".encode())
         entry = {
             "key": item.key,
             "etag": item.etag,
@@ -83,7 +96,21 @@ def take_snapshot(
         except BatchReadError as exc:
             entry["rows"] = None
             unreadable.append({"key": item.key, "error": str(exc)})
+        verdict = batch_screen.judge(model, item.key, item.etag, body, store)
+        if not verdict.pop("passed"):
+            excluded.append(entry | verdict)
+            continue
+        dataset_hash.update(f"{item.key}\0{digest}\n".encode())
         entries.append(entry)
+    rows = sum(e["rows"] or 0 for e in entries)
+    if excluded and rows < batch_screen.MIN_TRAINING_ROWS:
+        raise SnapshotError(
+            f"model '{model.name}': only {rows} rows left in {window.first_day}..{window.last_day} after excluding "
+            f"{len(excluded)} of {len(objects)} files that failed the batch suite (minimum {batch_screen.MIN_TRAINING_ROWS}): "
+            f"{batch_screen.describe(excluded)}. Fix or replace those files, or widen training_window_days"
+        )
+    if excluded:
+        log.warning("snapshot for %s excludes %d files: %s", model.name, len(excluded), batch_screen.describe(excluded))
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "model": model.name,
@@ -93,15 +120,16 @@ def take_snapshot(
         "source": store.uri(prefix),
         "objects": entries,
         "unreadable": unreadable,
-        "rows": sum(e["rows"] or 0 for e in entries),
+        "excluded": excluded,
+        "rows": rows,
         "dataset_hash": dataset_hash.hexdigest(),
     }
     key = snapshot_key(model.name, run_id)
     store.put_json(key, manifest)
     manifest["uri"] = store.uri(key)
     log.info(
-        "snapshot %s: %d objects, %d rows, %d unreadable, hash %s",
-        manifest["uri"], len(entries), manifest["rows"], len(unreadable), manifest["dataset_hash"][:12],
+        "snapshot %s: %d objects, %d rows, %d excluded, hash %s",
+        manifest["uri"], len(entries), manifest["rows"], len(excluded), manifest["dataset_hash"][:12],
     )  # fmt: skip
     return manifest
 

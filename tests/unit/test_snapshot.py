@@ -60,10 +60,52 @@ def test_unreadable_batch_is_listed_not_fatal(store):
     manifest = take_snapshot(model, dt.datetime(2026, 3, 3, tzinfo=dt.UTC), 2, "r", store)
     assert [u["key"] for u in manifest["unreadable"]] == [bad]
     assert "truncated" in manifest["unreadable"][0]["error"]
+    assert [e["key"] for e in manifest["excluded"]] == [bad]
     assert len(load_snapshot_frame(model, manifest, store)) == 50 and good
 
 
-def test_empty_window_names_the_place(store):
+def test_empty_window_is_nothing_to_train_not_an_error(store):
     model = get_model("churn")
-    with pytest.raises(SnapshotError, match=r"no batches in s3://bucket/raw/churn/ for 2026-02-27\.\.2026-02-28"):
-        take_snapshot(model, dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 2, "r", store)
+    outcome = take_snapshot(model, dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 2, "r", store)
+    assert outcome["nothing_to_train"] is True
+    assert "nothing to train in window 2026-02-27..2026-02-28" in outcome["message"]
+    assert "training_window_days" in outcome["message"]
+    assert not store.exists("snapshots/churn/r/manifest.json")
+
+
+def test_single_class_file_is_excluded_and_named(store):
+    model = get_model("churn")
+    day = dt.date(2026, 3, 1)
+    clean = put_day(store, model, day)
+    frame = datagen.generate_batch("churn", day, 50)
+    frame[model.target] = frame[model.target].iloc[0]
+    bad = f"{partition('raw', model.name, day)}{model.name}-{day}-single.csv"
+    store.put_bytes(bad, datagen.to_csv_bytes(frame))
+    manifest = take_snapshot(model, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), 1, "r", store)
+    assert [o["key"] for o in manifest["objects"]] == [clean]
+    assert [e["key"] for e in manifest["excluded"]] == [bad]
+    assert manifest["excluded"][0]["failed_expectations"] and manifest["excluded"][0]["reason"]
+    assert store.get_json("snapshots/churn/r/manifest.json")["excluded"][0]["key"] == bad
+    assert len(load_snapshot_frame(model, manifest, store)) == 50
+
+
+def test_ingest_quarantine_verdict_is_reused_for_the_same_etag(store):
+    from modelops.ingest import result_key
+
+    model = get_model("churn")
+    kept = put_day(store, model, dt.date(2026, 3, 1))
+    key = put_day(store, model, dt.date(2026, 3, 2))
+    etag = next(o.etag for o in store.list(model.raw_prefix) if o.key == key)
+    store.put_json(result_key(model.name, key, etag), {"status": "quarantined", "failed_expectations": ["x_rule"]})
+    manifest = take_snapshot(model, dt.datetime(2026, 3, 3, tzinfo=dt.UTC), 2, "r", store)
+    assert [o["key"] for o in manifest["objects"]] == [kept]
+    assert manifest["excluded"][0]["failed_expectations"] == ["x_rule"]
+    assert manifest["excluded"][0]["verdict_source"] == "ingest"
+
+
+def test_too_few_rows_left_fails_naming_the_excluded_files(store):
+    model = get_model("churn")
+    frame = datagen.generate_batch("churn", dt.date(2026, 3, 1), 50)
+    bad = put_day(store, model, dt.date(2026, 3, 1), data=datagen.corrupt_batch(frame, "truncated_file"))
+    with pytest.raises(SnapshotError, match=rf"only 0 rows left .* excluding 1 of 1 files .*{bad}"):
+        take_snapshot(model, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), 1, "r", store)
