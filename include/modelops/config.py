@@ -59,7 +59,8 @@ class DataSpec(_Strict):
     #: S3 prefix under the bucket where this model's raw batches land: ``raw/<model>/`` by default.
     raw_prefix: str | None = None
     file_format: Literal["csv", "parquet"] = "csv"
-    #: Where training reads batches: ``validated/<model>/`` (after ingestion) or ``raw/<model>/``.
+    #: Where training reads batches: ``raw/<model>/`` or ``validated/<model>/`` (after ingestion).
+    #: Either way each file is judged on its own by the suite and failing ones are excluded.
     training_source: Literal["raw", "validated"] = "raw"
     #: Column with the event time; enables the time-based test split.
     timestamp_column: str | None = None

@@ -470,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"logical date {last + dt.timedelta(days=1)}T00:00:00Z (it reads the complete days before it)"
             )
     print(f"within ~30 s the DAGs retrain_{args.name}, monitor_{args.name}, ... appear in the Airflow UI (paused)")
+    print(
+        f"unpausing retrain_{args.name} starts one scheduled run by itself; if no batch is in its window it ends "
+        "at once as 'nothing to train' (skipped), so trigger with training_window_days or a logical date instead"
+    )
     return 0
 
 
