@@ -1,5 +1,5 @@
 """retrain_<model> through Airflow's REST API on the running stack: promotion with lineage,
-idempotent re-runs, the gate, validation stops, approval, dry runs and backfill windows.
+idempotent re-runs, the gate, bad batches left out, empty windows, approval, dry runs and backfill windows.
 
 Runs of one DAG execute one at a time (max_active_runs=1), so the tests trigger what they can
 at once and then wait. Past-dated runs (logical_date in 2025) read only batches the test wrote
@@ -15,7 +15,7 @@ import pytest
 
 from modelops import datagen, registry
 from modelops.config import get_model
-from modelops.storage import decision_key, partition, safe_run_id, snapshot_key
+from modelops.storage import decision_key, partition, snapshot_key
 
 CHURN = "retrain_churn"
 
@@ -168,34 +168,53 @@ CORRUPTIONS = {
 }
 
 
-def test_corrupted_batches_are_stopped_by_validation(first_promotion, airflow, store, mlflow_client):
+def test_corrupted_batches_are_excluded_from_training(first_promotion, airflow, store, mlflow_client):
+    """Each bad file is judged on its own: left out, named in the manifest and the decision record,
+    and the run trains on the rest (a single-class file next to a clean one on the same day too)."""
     model = get_model("churn")
     champion = mlflow_client.get_model_version_by_alias("churn", "champion").version
-    versions = {v.version for v in mlflow_client.search_model_versions("name = 'churn'")}
-    runs = {}
+    runs, bad_keys = {}, {}
     for kind, (first, _) in CORRUPTIONS.items():
         _write_days(store, model, first, 4)
         bad_day = first + dt.timedelta(days=4)
-        _write_days(
+        bad_keys[kind] = _write_days(
             store, model, bad_day, 1, transform=lambda frame, day, kind=kind: datagen.corrupt_batch(frame, kind)
         )
+        if kind == "nulls_in_required":  # a single-class file on a day that also has a clean file
+            single = datagen.generate_batch(model.data.generator, first, 600)
+            single[model.target] = single[model.target].iloc[0]
+            key = f"{partition('raw', model.name, first)}{model.name}-{first.isoformat()}-single.csv"
+            store.put_bytes(key, datagen.to_csv_bytes(single), "text/csv")
+            bad_keys[kind] = sorted([*bad_keys[kind], key])
         as_of = dt.datetime.combine(bad_day + dt.timedelta(days=1), dt.time(), dt.UTC)
-        runs[kind] = airflow.trigger(CHURN, {"training_window_days": 5}, logical_date=as_of.isoformat())["dag_run_id"]
+        conf = {"training_window_days": 5, "dry_run": True, "candidates": [model.training.candidates[0]]}
+        runs[kind] = airflow.trigger(CHURN, conf, logical_date=as_of.isoformat())["dag_run_id"]
     for kind, run_id in runs.items():
         finished = _wait(airflow, CHURN, run_id)
-        assert finished["data_interval_end"].startswith(str(CORRUPTIONS[kind][0] + dt.timedelta(days=5)))
-        assert finished["state"] == "failed", f"{kind}: corrupted data was not stopped"
-        states = airflow.task_states(CHURN, run_id)
-        assert states["validate_training_data"] == "failed", f"{kind}: {states}"
-        assert states["start_tracking"] == "upstream_failed" and states["promote"] == "upstream_failed"
-        log_text = airflow.task_log(CHURN, run_id, "validate_training_data")
-        assert CORRUPTIONS[kind][1] in log_text, (
-            f"{kind}: failure message does not name the problem:\n{log_text[-3000:]}"
-        )
-        assert "the champion is untouched" in log_text
-        assert store.exists(f"snapshots/churn/{safe_run_id(run_id)}/validation.html")
+        assert finished["state"] == "success", airflow.failure_logs(CHURN, run_id)
+        manifest = store.get_json(snapshot_key("churn", run_id))
+        excluded = {e["key"]: e for e in manifest["excluded"]}
+        assert sorted(excluded) == bad_keys[kind], f"{kind}: {manifest['excluded']}"
+        assert not set(excluded) & {o["key"] for o in manifest["objects"]}
+        corrupt = excluded[bad_keys[kind][0] if kind != "nulls_in_required" else max(bad_keys[kind])]
+        assert CORRUPTIONS[kind][1] in " ".join(corrupt["failed_expectations"]) + corrupt["reason"], corrupt
+        decision = store.get_json(decision_key("churn", run_id))
+        assert sorted(e["key"] for e in decision["evidence"]["excluded_batches"]) == bad_keys[kind]
     assert mlflow_client.get_model_version_by_alias("churn", "champion").version == champion
-    assert {v.version for v in mlflow_client.search_model_versions("name = 'churn'")} == versions
+
+
+def test_empty_window_is_nothing_to_train(first_promotion, airflow):
+    as_of = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)  # no data this early
+    run_id = airflow.trigger(CHURN, {"training_window_days": 3}, logical_date=as_of.isoformat())["dag_run_id"]
+    finished = _wait(airflow, CHURN, run_id)
+    assert finished["state"] == "success", airflow.failure_logs(CHURN, run_id)
+    states = airflow.task_states(CHURN, run_id)
+    assert states["has_training_data"] == "success" and states["validate_training_data"] == "skipped", states
+    assert states.get("train_candidates", "skipped") == "skipped" and states["promote"] == "skipped", states
+    logs = airflow.task_log(CHURN, run_id, "snapshot_training_data") + airflow.task_log(
+        CHURN, run_id, "has_training_data"
+    )
+    assert "nothing to train in window 2024-01-07..2024-01-09" in logs
 
 
 def test_shuffled_labels_are_never_promoted(first_promotion, airflow, store, mlflow_client):
