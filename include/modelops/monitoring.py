@@ -621,20 +621,19 @@ def data_quality(
 
 
 def _violation(failure: Mapping[str, Any]) -> dict[str, Any]:
+    from modelops import validation
+
     kwargs = dict(failure.get("kwargs") or {})
     if "value_set" in kwargs and len(kwargs["value_set"]) > 20:
         kwargs["value_set"] = [*kwargs["value_set"][:20], f"... ({len(kwargs['value_set'])} values)"]
     if failure.get("exception"):
-        observed = f"could not be evaluated: {failure['exception']}"
+        observed = validation.exception_text(failure)
     elif failure.get("mismatched"):
         observed = "; ".join(f"{k}: {sorted(v)}" for k, v in failure["mismatched"].items() if v)
     elif failure.get("unexpected_count") is not None:
-        observed = (
-            f"{failure['unexpected_count']} of {failure.get('element_count')} values unexpected "
-            f"({(failure.get('unexpected_percent') or 0.0):.2f}%)"
-        )
+        observed = validation.unexpected_text(failure)
     else:
-        observed = f"observed {failure.get('observed_value')!r}"
+        observed = f"observed {validation.display_number(failure.get('observed_value'))!r}"
     return {
         "expectation": failure.get("expectation_type"),
         "column": failure.get("column"),
@@ -894,6 +893,22 @@ def _drift_summary(result: Mapping[str, Any]) -> dict[str, Any]:
         "drifted_features": list(result.get("drifted_features") or []),
         "dataset_drift": result.get("dataset_drift"),
     }
+
+
+def prediction_drift_text(prediction: Mapping[str, Any]) -> str:
+    """``chi_square p = 0.45 (drift below p 0.05)``: the p-value beside its threshold, the
+    effect size beside its floor; never a statistic beside a p-value threshold."""
+    method, parts = prediction.get("method"), []
+    p_value, threshold = _float(prediction.get("p_value")), _float(prediction.get("threshold"))
+    if p_value is not None:
+        parts.append(f"p = {p_value:.4g}" + (f" (drift below p {threshold:.4g})" if threshold is not None else ""))
+    effect, floor = _float(prediction.get("effect_size")), _float(prediction.get("effect_threshold"))
+    if effect is not None:
+        measure = prediction.get("effect_measure") or "effect"
+        parts.append(f"{measure} {effect:.4g}" + (f" (floor {floor:.4g})" if floor is not None else ""))
+    if not parts and _float(prediction.get("statistic")) is not None:
+        parts.append(f"statistic {_float(prediction.get('statistic')):.4g}")
+    return f"{method} " + ", ".join(parts) if parts else str(method)
 
 
 def _feature_reason(item: Mapping[str, Any]) -> str:
@@ -1309,8 +1324,7 @@ def render_report_html(report: Mapping[str, Any]) -> str:
             "<h3>Prediction drift</h3><p>"
             + (
                 f"{'drifted' if prediction.get('drifted') else _esc(prediction.get('status'))}: "
-                f"{_esc(prediction.get('method'))} {_num(prediction.get('statistic'))} "
-                f"(threshold {_num(prediction.get('threshold'))})"
+                f"{_esc(prediction_drift_text(prediction))}"
                 if prediction.get("status") == "ok"
                 else _esc(prediction.get("message"))
             )

@@ -274,7 +274,36 @@ def _describe_failure(item: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+def display_number(value: Any) -> Any:
+    """Floats rounded for display to 4 significant digits (31.380000000000003 -> 31.38)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, list | tuple):
+        return [display_number(v) for v in value]
+    return value
+
+
+def unexpected_text(failure: dict[str, Any]) -> str:
+    """``1926 of 2000 values unexpected (96.3%)``: the share of all rows checked, not of non-nulls."""
+    count, total = failure["unexpected_count"], failure.get("element_count")
+    share = f" ({display_number(100.0 * count / total)}%)" if total else ""
+    return f"{count} of {total} values unexpected{share}"
+
+
+def exception_text(failure: dict[str, Any]) -> str:
+    """The plain problem behind a GX evaluation error (a missing column, a changed type), then GX's words."""
+    message = str(failure.get("exception") or "").strip()
+    detail = message.splitlines()[-1] if message else "unknown error"
+    column = failure.get("column")
+    if column and "does not exist" in message.lower():
+        return f"column '{column}' is missing from the data (GX: {_short(detail, 120)})"
+    if column:
+        return f"column '{column}' could not be checked, its type may have changed (GX: {_short(detail, 120)})"
+    return f"could not be evaluated: {_short(detail, 160)}"
+
+
 def _short(value: Any, limit: int = 80) -> str:
+    value = display_number(value)
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -294,7 +323,7 @@ def _expected_text(failure: dict[str, Any]) -> str:
     if kind == "expect_column_values_to_be_unique":
         return "unique values"
     if "min_value" in kwargs or "max_value" in kwargs:
-        text = f"between {kwargs.get('min_value')} and {kwargs.get('max_value')}"
+        text = f"between {display_number(kwargs.get('min_value'))} and {display_number(kwargs.get('max_value'))}"
     elif "value_set" in kwargs:
         text = f"in {_short(kwargs['value_set'])}"
     elif "type_list" in kwargs:
@@ -310,30 +339,33 @@ def _expected_text(failure: dict[str, Any]) -> str:
 
 def _observed_text(failure: dict[str, Any]) -> str:
     if failure.get("exception"):
-        return f"could not be evaluated: {failure['exception']}"
+        return exception_text(failure)
     if failure.get("mismatched"):
         parts = [f"{k}: {sorted(v)}" for k, v in failure["mismatched"].items() if v]
         return "; ".join(parts)
     if failure.get("unexpected_count") is not None:
-        percent = failure.get("unexpected_percent") or 0.0
-        text = f"{failure['unexpected_count']} of {failure.get('element_count')} values unexpected ({percent:.2f}%)"
+        text = unexpected_text(failure)
         if failure["sample_unexpected_values"]:
             text += "; e.g. " + ", ".join(_short(v, 30) for v in failure["sample_unexpected_values"])
         return text
     return f"observed {_short(failure.get('observed_value'))}"
 
 
-def summarize_failures(outcome: ValidationOutcome) -> str:
-    """The message a failed validation task raises: what failed, where, and sample bad values."""
+def summarize_failures(outcome: ValidationOutcome, *, source: str | None = None) -> str:
+    """The message a failed validation task raises: what failed, where, and sample bad values.
+    ``source`` (a file's name or URI) is named on every failure line when given."""
     evaluated = outcome.statistics.get("evaluated_expectations", "?")
     if outcome.success:
         return f"{outcome.data_name}: all {evaluated} expectations of suite '{outcome.suite_name}' passed"
-    lines = [
-        f"{outcome.data_name}: {len(outcome.failures)} of {evaluated} expectations of suite "
-        f"'{outcome.suite_name}' failed:"
-    ]
+    if isinstance(evaluated, int) and evaluated < len(outcome.failures):  # e.g. an unreadable file
+        head = f"{outcome.data_name}: could not be validated against suite '{outcome.suite_name}':"
+    else:
+        head = f"{outcome.data_name}: {len(outcome.failures)} of {evaluated} expectations of suite '{outcome.suite_name}' failed:"
+    lines = [head]
     for failure in outcome.failures:
         where = f"column '{failure['column']}'" if failure.get("column") else "table"
+        if source:
+            where = f"{source}: {where}"
         lines.append(
             f"  - {where}: {failure['expectation_type']}: expected {_expected_text(failure)}; {_observed_text(failure)}"
         )

@@ -574,3 +574,19 @@ def test_a_24h_cooldown_holds_back_the_next_daily_request(reports, config):
         actions.append((decision["action"], decision["suppressed_by"]))
         history.append(decision)
     assert actions == [("retrain", None), ("no_action", "cooldown"), ("retrain", None)]
+
+
+def test_prediction_drift_wording_puts_the_p_value_beside_its_threshold():
+    prediction = {"method": "chi_square", "statistic": 0.562, "p_value": 0.45, "threshold": 0.05}
+    text = monitoring.prediction_drift_text(prediction)
+    assert text == "chi_square p = 0.45 (drift below p 0.05)", text
+    violation = monitoring._violation(
+        {
+            "expectation_type": "x",
+            "column": "c",
+            "unexpected_count": 1926,
+            "element_count": 2000,
+            "unexpected_percent": 100.0,
+        }
+    )
+    assert violation["observed"] == "1926 of 2000 values unexpected (96.3%)"

@@ -216,3 +216,61 @@ def test_html_report_is_self_contained(normal, context) -> None:
     assert "expect_column_values_to_be_between" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert page.count("<tr class=") == outcome.statistics["evaluated_expectations"]
+
+
+# --------------------------------------------------------------------------------------------
+# Summary wording (plain failure dicts, no GX run)
+# --------------------------------------------------------------------------------------------
+
+
+def _failure(**overrides) -> dict:
+    failure = {
+        "expectation_type": "expect_column_values_to_be_between",
+        "column": "monthly_charges",
+        "kwargs": {"min_value": 0.0, "max_value": 31.380000000000003},
+        "observed_value": None,
+        "unexpected_count": 1926,
+        "unexpected_percent": 100.0,  # GX: of the non-null values
+        "element_count": 2000,
+        "sample_unexpected_values": [45.120000000000005],
+        "exception": None,
+        "notes": None,
+    }
+    return {**failure, **overrides}
+
+
+def _outcome(failures: list[dict], evaluated: int) -> ValidationOutcome:
+    stats = {"evaluated_expectations": evaluated, "unsuccessful_expectations": len(failures)}
+    return ValidationOutcome("churn", "batch.csv", False, stats, failures)
+
+
+def test_summary_counts_the_share_of_all_rows_and_rounds_floats():
+    text = validation.summarize_failures(_outcome([_failure()], evaluated=12))
+    assert "1926 of 2000 values unexpected (96.3%)" in text, text
+    assert "between 0.0 and 31.38" in text and "45.12" in text
+    assert "000000" not in text
+
+
+def test_summary_of_an_unreadable_file_does_not_count_expectations():
+    unreadable = _failure(column=None, unexpected_count=None, exception="could not parse the file as csv")
+    text = validation.summarize_failures(_outcome([unreadable], evaluated=0))
+    assert "1 of 0" not in text and "could not be validated" in text.splitlines()[0], text
+
+
+def test_summary_names_the_plain_problem_before_the_gx_error():
+    missing = _failure(
+        unexpected_count=None,
+        exception='MetricResolutionError: Error: The column "monthly_charges" in BatchData does not exist.',
+    )
+    changed = _failure(
+        unexpected_count=None, exception="Traceback...\nTypeError: '>=' not supported between 'str' and 'float'"
+    )
+    text = validation.summarize_failures(_outcome([missing, changed], evaluated=12))
+    assert "column 'monthly_charges' is missing from the data" in text, text
+    assert "its type may have changed" in text and "Traceback" not in text
+
+
+def test_summary_names_the_file_when_given():
+    text = validation.summarize_failures(_outcome([_failure()], evaluated=12), source="raw/churn/dt=2026-11-17/a.csv")
+    assert "  - raw/churn/dt=2026-11-17/a.csv: column 'monthly_charges'" in text, text
+    assert "a.csv" not in validation.summarize_failures(_outcome([_failure()], evaluated=12))
