@@ -623,7 +623,7 @@ def data_quality(
 def _violation(failure: Mapping[str, Any]) -> dict[str, Any]:
     from modelops import validation
 
-    kwargs = dict(failure.get("kwargs") or {})
+    kwargs = {k: validation.display_number(v) for k, v in (failure.get("kwargs") or {}).items()}
     if "value_set" in kwargs and len(kwargs["value_set"]) > 20:
         kwargs["value_set"] = [*kwargs["value_set"][:20], f"... ({len(kwargs['value_set'])} values)"]
     if failure.get("exception"):

@@ -590,3 +590,5 @@ def test_prediction_drift_wording_puts_the_p_value_beside_its_threshold():
         }
     )
     assert violation["observed"] == "1926 of 2000 values unexpected (96.3%)"
+    bounds = monitoring._violation({"expectation_type": "x", "kwargs": {"max_value": 31.380000000000003}})
+    assert bounds["expected"] == {"max_value": 31.38}
