@@ -53,6 +53,9 @@ def test_demo_loop_then_reruns_and_an_empty_day(first_promotion, stack, airflow,
     retrain = result["retrain"]
     assert airflow.run("retrain_churn", retrain["run_id"])["run_type"] == "asset_triggered"
     assert retrain["served"] == retrain["champion"]
+    # The requested retrain trains on the window ending at the day that asked, not the wall clock.
+    snapshot = airflow.xcom("retrain_churn", retrain["run_id"], "snapshot_training_data")
+    assert snapshot["window"]["last_day"] == str(DRIFT_DAY), snapshot
     assert any(line.startswith("[done]") for line in lines), lines
 
     # Re-running the drifted day replaces its report and decision but never asks twice.
