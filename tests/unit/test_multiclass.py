@@ -26,6 +26,7 @@ from sklearn.datasets import load_wine
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import f1_score, log_loss
 from sklearn.pipeline import Pipeline
+from tests.unit.local_mlflow import local_mlflow
 
 from modelops import monitoring, registry, scaffold
 from modelops.baseline import profile_baseline
@@ -242,23 +243,10 @@ def records(frame: pd.DataFrame, config: ModelConfig) -> list[dict]:
 def serving(tmp_path_factory, config, trained):
     """A local MLflow registry (SQLite) with the selected model as champion, moto's S3, a running app."""
     tmp = tmp_path_factory.mktemp("multiclass")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "MLFLOW_TRACKING_URI": uri,
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLFLOW_REGISTRY_URI"):
-            mp.delenv(name, raising=False)
+    with local_mlflow(tmp, "multiclass-test") as registry_env:
         import mlflow
-        from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
-        experiment_id = mlflow.create_experiment("multiclass-test", artifact_location=(tmp / "artifacts").as_uri())
+        uri, client, experiment_id = registry_env.uri, registry_env.client, registry_env.experiment_id
         with mlflow.start_run(experiment_id=experiment_id) as run:
             info = mlflow.sklearn.log_model(
                 trained["model"],

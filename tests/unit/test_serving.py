@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
 from sklearn.datasets import make_classification, make_regression
+from tests.unit.local_mlflow import local_mlflow
 
 from modelops import registry
 from modelops.config import ModelConfig
@@ -98,23 +99,10 @@ def log_and_register(mlflow, client, config: ModelConfig, pipeline, experiment_i
 def env(tmp_path_factory):
     """AWS test credentials, moto's S3 with the bucket, and an MLflow registry with champions."""
     tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "MLFLOW_TRACKING_URI": uri,
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLFLOW_REGISTRY_URI"):
-            mp.delenv(name, raising=False)
+    with local_mlflow(tmp, "serving-test") as registry_env:
         import mlflow
-        from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
-        experiment_id = mlflow.create_experiment("serving-test", artifact_location=(tmp / "artifacts").as_uri())
+        uri, client, experiment_id = registry_env.uri, registry_env.client, registry_env.experiment_id
         pipelines = {}
         for name in ("toy", "toy_reg"):
             config = CONFIGS[name]

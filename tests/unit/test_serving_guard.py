@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
+from tests.unit.local_mlflow import local_mlflow
 from tests.unit.test_serving import BUCKET, CONFIGS, log_and_register, make_frame, record
 
 from modelops import registry
@@ -25,23 +26,10 @@ from modelops.training import build_pipeline
 def env(tmp_path_factory):
     """An MLflow registry whose champions were logged with their training baseline, as retrain does."""
     tmp = tmp_path_factory.mktemp("guard")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "MLFLOW_TRACKING_URI": uri,
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLFLOW_REGISTRY_URI"):
-            mp.delenv(name, raising=False)
+    with local_mlflow(tmp, "guard-test") as registry_env:
         import mlflow
-        from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
-        experiment_id = mlflow.create_experiment("guard-test", artifact_location=(tmp / "artifacts").as_uri())
+        uri, client, experiment_id = registry_env.uri, registry_env.client, registry_env.experiment_id
         frames = {}
         for name in ("toy", "toy_reg"):
             config = CONFIGS[name]

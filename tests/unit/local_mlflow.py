@@ -1,0 +1,41 @@
+"""One way for unit tests to get a throw-away MLflow registry: SQLite in a temporary folder,
+AWS test credentials and no endpoint (so boto3 reaches ``mock_aws`` only)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class LocalMlflow:
+    uri: str
+    client: object  # mlflow.tracking.MlflowClient
+    experiment_id: str
+
+
+@contextlib.contextmanager
+def local_mlflow(tmp: Path, experiment: str) -> Iterator[LocalMlflow]:
+    """Environment and tracking URI set for the ``with`` block; restored after it."""
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "MLFLOW_TRACKING_URI": uri,
+        }.items():
+            mp.setenv(name, value)
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLFLOW_REGISTRY_URI"):
+            mp.delenv(name, raising=False)
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=(tmp / "artifacts").as_uri())
+        yield LocalMlflow(uri=uri, client=client, experiment_id=experiment_id)
