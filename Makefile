@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-export PYTHONPATH := $(CURDIR)/include
+export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
@@ -31,24 +31,24 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 up: venv
-	$(PY) -m modelops.stack up
+	$(PY) -m modelops.local.stack up
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m modelops.stack down; else echo "nothing to stop (no .venv)"; fi
+	@if [ -x $(PY) ]; then $(PY) -m modelops.local.stack down; else echo "nothing to stop (no .venv)"; fi
 
 status:
-	@$(PY) -m modelops.stack status
+	@$(PY) -m modelops.local.stack status
 
 # Ingest queue, dead-letter queue and bucket notification for every declared model (also part of `up`).
 provision: venv
-	$(PY) -m modelops.stack provision
+	$(PY) -m modelops.local.stack provision
 
 # `eval $(make -s env)`: point boto3, MLflow and the airflow CLI in this shell at the local stack.
 env:
-	@$(PY) -m modelops.stack env
+	@$(PY) -m modelops.local.stack env
 
 clean:
-	@if [ -x $(PY) ]; then $(PY) -m modelops.stack clean; fi
+	@if [ -x $(PY) ]; then $(PY) -m modelops.local.stack clean; fi
 
 lint: venv
 	$(BIN)/ruff check .
@@ -67,7 +67,7 @@ test: lint unit dag-tests integration
 
 # On a running stack (`make up`): the monitoring loop end to end. Options: DEMO_ARGS="--scenario new_category".
 demo: venv
-	$(PY) -m modelops.demo $(DEMO_ARGS)
+	$(PY) -m modelops.local.demo $(DEMO_ARGS)
 
 bench: venv
 	$(PY) -m benchmarks.run

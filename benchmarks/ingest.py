@@ -54,10 +54,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def bench_burst() -> dict:
-    from modelops import bootstrap, datagen, ingest, settings
+    from modelops import settings
     from modelops.airflow_api import AirflowClient
-    from modelops.stack import Stack, StackConfig
-    from modelops.storage import Store
+    from modelops.ingest import consumer as ingest
+    from modelops.local import bootstrap, datagen
+    from modelops.local.stack import Stack, StackConfig
+    from modelops.store import Store
 
     home = Path(tempfile.mkdtemp(prefix="modelops-bench-ingest-"))
     stack = Stack(StackConfig.ephemeral(home, extra_env=STACK_ENV))
@@ -121,7 +123,7 @@ def bench_burst() -> dict:
 
 
 def _large_generate(path: Path) -> None:
-    from modelops import datagen
+    from modelops.local import datagen
 
     path.write_bytes(datagen.to_csv_bytes(datagen.generate_batch("churn", DAY, LARGE_ROWS)))
 
@@ -129,8 +131,9 @@ def _large_generate(path: Path) -> None:
 def _large_validate(path: Path) -> dict:
     """Read the CSV file and validate it, as the consumer does; in its own process so peak memory
     is this step's alone (imports and the GX context are counted in the baseline)."""
-    from modelops import datagen, validation
     from modelops.config import get_model
+    from modelops.data import validation
+    from modelops.local import datagen
 
     model = get_model("churn")
     context = validation.make_context()

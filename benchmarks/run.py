@@ -29,8 +29,8 @@ log = logging.getLogger("bench")
 
 @contextmanager
 def running_stack():
-    from modelops import bootstrap
-    from modelops.stack import Stack, StackConfig
+    from modelops.local import bootstrap
+    from modelops.local.stack import Stack, StackConfig
 
     home = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     stack = Stack(StackConfig.ephemeral(home))
@@ -54,7 +54,7 @@ def bench_retrain() -> dict:
     """retrain_churn through Airflow vs the same steps in one plain Python process."""
     from modelops.airflow_api import AirflowClient
     from modelops.config import get_model
-    from modelops.retrain import run_chain
+    from modelops.training.steps import run_chain
 
     model = get_model("churn")
     with running_stack() as stack:

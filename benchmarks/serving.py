@@ -16,7 +16,7 @@ only requests *completed* inside the measurement window count. The targets are m
 interleaved rounds (``ROUNDS``, the order rotating each round) so that background load on the
 machine (other test runs) falls on all three alike rather than on whichever ran last.
 
-Bodies are realistic churn records from :func:`modelops.datagen.generate_batch`; the same records
+Bodies are realistic churn records from :func:`modelops.local.datagen.generate_batch`; the same records
 go to every target (``{"records": [...]}`` for modelops, ``{"dataframe_records": [...]}`` for
 MLflow). Besides throughput and latency, each run records the CPU seconds the server process
 (tree) and the load generator used, so the cost per request can be compared even when the
@@ -209,7 +209,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _records(model, rows: int, seed: int) -> list[dict]:
-    from modelops import datagen
+    from modelops.local import datagen
 
     frame = datagen.generate_batch("churn", DATA_DAY, rows, seed=seed)[model.feature_names]
     return [
@@ -388,7 +388,7 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
 def _captured_rows(bucket: str) -> tuple[int, int]:
     import pyarrow.parquet as pq
 
-    from modelops.storage import Store
+    from modelops.store import Store
 
     store = Store(bucket=bucket)
     files = rows = 0
@@ -408,8 +408,8 @@ def bench_serving() -> dict:
 
     from benchmarks.run import running_stack
     from modelops.config import get_model
-    from modelops.retrain import run_chain
-    from modelops.stack import free_port
+    from modelops.local.stack import free_port
+    from modelops.training.steps import run_chain
 
     model = get_model("churn")
     started_at = time.perf_counter()

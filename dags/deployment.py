@@ -53,7 +53,7 @@ def build_deploy_dag(model):
         def deploy_version() -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from modelops.deploy import SmokeTestFailed, deploy_and_verify
+            from modelops.deploy.rollout import SmokeTestFailed, deploy_and_verify
             from modelops.registry import resolve_version
 
             context = get_current_context()
@@ -95,8 +95,8 @@ def build_rollback_dag(model):
     def rollback():
         @task
         def restore_version() -> dict:
-            from modelops.deploy import recent_rows_of_version, served_version, smoke_test
-            from modelops.deploy import rollback as move_back
+            from modelops.deploy.rollout import recent_rows_of_version, served_version, smoke_test
+            from modelops.deploy.rollout import rollback as move_back
             from modelops.registry import resolve_version
 
             context = get_current_context()

@@ -22,7 +22,7 @@ dead letter at `dead-letters/<model>/<message-id>.json` (body, receive count, fi
 times), alerts (log, optional webhook `MODELOPS_DEAD_LETTER_WEBHOOK_URL`), then deletes it.
 
 **redrive_&lt;model&gt;** (trigger only): sends the dead letters you name (or all) back to the source
-queue and marks them `redriven`. Same as `python -m modelops.dead_letters redrive`.
+queue and marks them `redriven`. Same as `python -m modelops.ingest.dead_letters redrive`.
 
 **reconcile_&lt;model&gt;** (`@daily`, and on trigger): finds raw files that have no result marker
 because their notification never arrived (files uploaded before `make provision` created the
@@ -40,9 +40,9 @@ import os
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.bootstrap import dead_letter_queue_name, queue_name
 from modelops.dagkit import START_DATE, declared_models, default_args, guard_run_params
-from modelops.sqs_watch import WaitForQueueMessages
+from modelops.ingest.queues import dead_letter_queue_name, queue_name
+from modelops_airflow.sqs_watch import WaitForQueueMessages
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -77,7 +77,7 @@ def build_ingest_dag(model):
     def ingest():
         @task(execution_timeout=dt.timedelta(hours=1))
         def consume(waited: dict) -> dict:
-            from modelops.ingest import consume as consume_queue
+            from modelops.ingest.consumer import consume as consume_queue
 
             return {"sensor": waited, **consume_queue(model)}
 
@@ -108,7 +108,7 @@ def build_dead_letters_dag(model):
     def dead_letters():
         @task(execution_timeout=dt.timedelta(minutes=30))
         def record_dead_letters(waited: dict) -> dict:
-            from modelops.dead_letters import record_dead_letters as record
+            from modelops.ingest.dead_letters import record_dead_letters as record
 
             return {"sensor": waited, **record(model.name)}
 
@@ -139,7 +139,7 @@ def build_redrive_dag(model):
             "message_ids": Param(
                 [], type="array", items={"type": "string", "pattern": MESSAGE_ID_PATTERN}, uniqueItems=True,
                 maxItems=1000, title="Dead letters to redrive",
-                description="Message ids from `dead-letters/<model>/` (or `python -m modelops.dead_letters list`). "
+                description="Message ids from `dead-letters/<model>/` (or `python -m modelops.ingest.dead_letters list`). "
                 "Leave empty and tick 'all' to redrive every dead letter.",
             ),
             "all": Param(
@@ -153,7 +153,7 @@ def build_redrive_dag(model):
         def redrive_dead_letters() -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from modelops.dead_letters import redrive as send_back
+            from modelops.ingest.dead_letters import redrive as send_back
 
             context = get_current_context()
             params = context["params"]
@@ -198,8 +198,8 @@ def build_reconcile_dag(model):
         @task(execution_timeout=dt.timedelta(minutes=30))
         def announce_unprocessed_files() -> dict:
             from modelops import settings
-            from modelops.ingest import reconcile as announce
-            from modelops.storage import Store
+            from modelops.ingest.consumer import reconcile as announce
+            from modelops.store import Store
 
             params = get_current_context()["params"]
             since = dt.date.fromisoformat(params["since"]) if params.get("since") else None

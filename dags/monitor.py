@@ -59,14 +59,14 @@ def build_monitor_dag(model):
     def monitor():
         @task
         def build_report() -> dict:
-            from modelops.monitoring import run_monitor
+            from modelops.monitoring.report import run_monitor
 
             context = get_current_context()
             return run_monitor(model, _day(context), _now(context))
 
         @task
         def decide(summary: dict) -> dict:
-            from modelops.monitoring import run_decide
+            from modelops.monitoring.report import run_decide
 
             context = get_current_context()
             return run_decide(model, dt.date.fromisoformat(summary["day"]), _now(context))

@@ -92,7 +92,7 @@ def build_retrain_dag(model):
     def retrain():
         @task
         def snapshot_training_data() -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             context = get_current_context()
             window = context["params"]["training_window_days"]
@@ -112,7 +112,7 @@ def build_retrain_dag(model):
         def validate_training_data(snapshot: dict) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             try:
                 return steps.validate_training_data(model, get_current_context()["run_id"])
@@ -121,13 +121,13 @@ def build_retrain_dag(model):
 
         @task
         def profile_baseline(validation: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             return steps.profile_training_baseline(model, get_current_context()["run_id"])
 
         @task
         def start_tracking(snapshot: dict, validation: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             context = get_current_context()
             return steps.start_parent_run(model, context["run_id"], context["dag"].dag_id, snapshot)
@@ -138,25 +138,25 @@ def build_retrain_dag(model):
 
         @task(max_active_tis_per_dagrun=2, execution_timeout=dt.timedelta(minutes=45))
         def train_candidates(candidate: str, parent: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             return steps.train_candidate(model, get_current_context()["run_id"], candidate, parent)
 
         @task
         def select_best(results) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             return steps.select_best(model, list(results))
 
         @task
         def evaluate(best: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             return steps.evaluate(model, get_current_context()["run_id"], best)
 
         @task
         def gate(best: dict, evaluated: dict, snapshot: dict, validation: dict, baseline: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             context = get_current_context()
             params = context["params"]
@@ -177,7 +177,7 @@ def build_retrain_dag(model):
 
         @task
         def register(best: dict, snapshot: dict, validation: dict, baseline: dict, decided: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             context = get_current_context()
             return steps.register(
@@ -201,7 +201,7 @@ def build_retrain_dag(model):
 
         @task(trigger_rule="none_failed_min_one_success")
         def promote(registered: dict, decided: dict) -> dict:
-            from modelops import retrain as steps
+            from modelops.training import steps
 
             context = get_current_context()
             return steps.promote(model, context["run_id"], context["dag"].dag_id, registered, decided)
@@ -211,7 +211,7 @@ def build_retrain_dag(model):
             """Hot-swap serving to the champion, smoke-test it live; roll back and fail if it misbehaves."""
             from airflow.sdk.exceptions import AirflowFailException
 
-            from modelops.deploy import SmokeTestFailed, deploy_and_verify
+            from modelops.deploy.rollout import SmokeTestFailed, deploy_and_verify
 
             context = get_current_context()
             try:

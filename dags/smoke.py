@@ -32,13 +32,13 @@ def build_smoke_dag(model):
     def smoke():
         @task
         def read_raw_history() -> dict:
-            from modelops.smoke import read_history
+            from modelops.stack_check.steps import read_history
 
             return read_history(model, as_of_date(get_current_context()))
 
         @task
         def log_mlflow_run(summary: dict) -> dict:
-            from modelops.smoke import log_smoke_run
+            from modelops.stack_check.steps import log_smoke_run
 
             context = get_current_context()
             return log_smoke_run(model, summary, dag_id=context["dag"].dag_id, run_id=context["run_id"])

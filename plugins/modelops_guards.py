@@ -1,10 +1,10 @@
-"""Airflow plugin: the API server refuses triggers dated in the future (see modelops.trigger_guard)."""
+"""Airflow plugin: the API server refuses triggers dated in the future (see modelops_airflow.trigger_guard)."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from modelops.trigger_guard import RefuseFutureTriggers
+from modelops_airflow.trigger_guard import RefuseFutureTriggers
 
 
 class ModelopsGuards(AirflowPlugin):

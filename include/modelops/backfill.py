@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for completion")
     args = parser.parse_args(argv)
 
-    from modelops.demo import Demo
+    from modelops.local.demo import Demo
 
     airflow = Demo.from_env(out=lambda _: None).airflow
     try:

@@ -66,7 +66,7 @@ class DataSpec(_Strict):
     timestamp_column: str | None = None
     #: Column that identifies a row (checked for uniqueness by the suite).
     id_column: str | None = None
-    #: Name of a synthetic generator in ``modelops.datagen`` used by ``make up`` and the demo.
+    #: Name of a synthetic generator in ``modelops.local.datagen`` used by ``make up`` and the demo.
     generator: str | None = None
     #: Rows per generated daily batch.
     rows_per_day: int = Field(default=2000, ge=10, le=10_000_000)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from modelops.storage import Store, decision_key
+from modelops.layout import decision_key
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 

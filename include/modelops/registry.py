@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 from modelops import settings as _settings
-from modelops.storage import Store
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 

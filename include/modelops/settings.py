@@ -1,6 +1,6 @@
 """Where things are: every address, bucket and credential comes from the environment.
 
-The local stack (``modelops.stack``) exports these variables to every process it starts; in
+The local stack (``modelops.local.stack``) exports these variables to every process it starts; in
 production the same names are set by the deployment. Nothing here is read at import time, so a
 test can change the environment and call :func:`load` again.
 """

@@ -87,7 +87,7 @@ def test_parsing_loads_no_heavy_library(path):
         print(json.dumps({{"seconds": seconds, "new": sorted(set(sys.modules) - before)}}))
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "include")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"\nparse time {path.name}: {measured['seconds'] * 1000:.0f} ms")

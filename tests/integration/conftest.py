@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from modelops.config import EXPECTATIONS_DIR
-from modelops.stack import Stack, StackConfig
+from modelops.local.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def stack():
     # Point every client in this test process at the stack, as `make up` does for tasks.
     saved_env = {key: os.environ.get(key) for key in config.client_env()}
     os.environ.update(config.client_env())
-    from modelops import bootstrap
+    from modelops.local import bootstrap
 
     bootstrap.load_history(config, today=TODAY)
     yield running
@@ -137,7 +137,7 @@ def airflow(stack):
 
 @pytest.fixture(scope="session")
 def store(stack):
-    from modelops.storage import Store
+    from modelops.store import Store
 
     return Store(stack.config.bucket)
 

@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modelops import bootstrap, datagen, ingest
 from modelops.airflow_api import AirflowError
+from modelops.ingest import consumer as ingest
+from modelops.local import bootstrap, datagen
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +215,7 @@ def test_poison_reaches_the_dlq_after_max_receives_is_recorded_and_redriven(
     wait_until(lambda: drained(sqs, urls["dlq"]), "the DLQ emptied after recording", timeout=30)
 
     listing = subprocess.run(
-        [sys.executable, "-m", "modelops.dead_letters", "list", "--model", MODEL],
+        [sys.executable, "-m", "modelops.ingest.dead_letters", "list", "--model", MODEL],
         capture_output=True, text=True, env=os.environ, check=True,
     )  # fmt: skip
     assert all(message_id in listing.stdout for message_id in ids.values())

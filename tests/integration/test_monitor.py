@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from modelops import demo, monitoring, registry
+from modelops import registry
+from modelops.local import demo
+from modelops.monitoring import report as monitoring
 
 MONITOR = "monitor_churn"
 NORMAL_DAY = dt.date(2026, 11, 16)

@@ -1,4 +1,4 @@
-"""A user declares a new model from a data sample (``modelops.scaffold``), on the running stack:
+"""A user declares a new model from a data sample (``modelops.scaffold.cli``), on the running stack:
 its DAGs appear without a restart, the first retrain trains, gates, registers and promotes it,
 and serving answers for it after the run's deploy step (no serving restart either)."""
 
@@ -11,7 +11,9 @@ import boto3
 import pandas as pd
 import requests
 
-from modelops import bootstrap, registry, scaffold
+from modelops import registry
+from modelops.local import bootstrap
+from modelops.scaffold import cli as scaffold
 
 NAME = "diabetes_progression"
 

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from modelops import datagen, registry
+from modelops import registry
 from modelops.config import get_model
-from modelops.storage import decision_key, partition, snapshot_key
+from modelops.layout import decision_key, partition, snapshot_key
+from modelops.local import datagen
 
 CHURN = "retrain_churn"
 

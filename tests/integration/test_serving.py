@@ -10,8 +10,9 @@ import time
 import pytest
 import requests
 
-from modelops import datagen, registry
+from modelops import registry
 from modelops.config import get_model
+from modelops.local import datagen
 
 
 def _records(n: int, seed: int = 1) -> list[dict]:

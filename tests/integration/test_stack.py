@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from modelops import bootstrap
 from modelops.config import MODELS_DIR, load_all_models
+from modelops.local import bootstrap
 
 
 def test_services_answer(stack, airflow):
@@ -60,8 +60,8 @@ def test_up_again_is_idempotent(stack, store, today):
 
 
 def test_smoke_dag_reads_s3_and_logs_mlflow_run_with_artifact_in_bucket(airflow, store, mlflow_client):
-    from modelops.datagen import BatchReadError, read_batch
-    from modelops.storage import partition_date
+    from modelops.layout import partition_date
+    from modelops.local.datagen import BatchReadError, read_batch
 
     model = load_all_models()["churn"]
     run = airflow.run_and_wait("smoke_churn", timeout=300)
@@ -111,7 +111,7 @@ def test_a_killed_scheduler_leaves_nothing_running_once_up_restarts_it(stack):
 
     import psutil
 
-    from modelops import processes
+    from modelops.local import processes
 
     port = stack.config.log_server_port
 

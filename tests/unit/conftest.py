@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from modelops.storage import Store
+from modelops.store import Store
 
 
 @pytest.fixture

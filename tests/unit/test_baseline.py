@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops.baseline import (
+from modelops.config import ModelConfig
+from modelops.data.baseline import (
     OTHER,
     SCHEMA_VERSION,
     TOP_CATEGORIES,
@@ -16,7 +17,6 @@ from modelops.baseline import (
     histogram,
     profile_baseline,
 )
-from modelops.config import ModelConfig
 
 
 def make_config(problem: str = "binary_classification") -> ModelConfig:

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from modelops import bootstrap
 from modelops.config import load_all_models
+from modelops.local import bootstrap
 
 
 @pytest.fixture

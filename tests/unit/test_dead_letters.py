@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from tests.unit.test_ingest import _consume, _depth, _event, _keys, aws, model  # noqa: F401 - fixtures
 
-from modelops import dead_letters, ingest
+from modelops.ingest import consumer as ingest
+from modelops.ingest import dead_letters
 
 
 def _poison_to_dlq(aws, model, body: str) -> None:  # noqa: F811

@@ -10,10 +10,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 
-from modelops import registry, retrain
+from modelops import registry
 from modelops.config import ModelConfig
-from modelops.storage import decision_key
-from modelops.training import SEARCH_SPACES, build_pipeline, skops_trusted_types
+from modelops.layout import decision_key
+from modelops.training import steps as retrain
+from modelops.training.candidate import SEARCH_SPACES, build_pipeline, skops_trusted_types
 
 NAME = "toy"
 RUN = "manual__2026-12-01T10:00:00+00:00"

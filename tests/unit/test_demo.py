@@ -10,8 +10,8 @@ import math
 import pandas as pd
 import pytest
 
-from modelops import demo
 from modelops.config import get_model
+from modelops.local import demo
 
 
 def test_days_end_with_the_drift_day_and_stay_before_today():
@@ -41,7 +41,7 @@ def test_traffic_is_json_ready_and_follows_the_scenario():
     assert not any(isinstance(v, float) and math.isnan(v) for v in values)
     assert all(type(v) in {int, float, str, bool, type(None)} for v in values)
     # Live traffic is not the training history of the same day.
-    from modelops import datagen
+    from modelops.local import datagen
 
     history = datagen.generate_batch(config.data.generator, dt.date(2026, 11, 3), 800)
     assert not history[config.feature_names].equals(normal[config.feature_names])

@@ -10,9 +10,9 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp, wasserstein_distance
 
-from modelops.baseline import profile_baseline
 from modelops.config import DriftSpec, ModelConfig
-from modelops.drift import (
+from modelops.data.baseline import profile_baseline
+from modelops.drift.detect import (
     RESERVOIR_SIZE,
     RESULT_KEYS,
     SCHEMA_VERSION,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from modelops.config import ModelConfig
-from modelops.gate import decide_promotion, policy_from_config
+from modelops.training.gate import decide_promotion, policy_from_config
 
 FEATURES = [{"name": "x", "type": "numeric"}, {"name": "plan", "type": "categorical"}]
 

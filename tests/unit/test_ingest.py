@@ -10,10 +10,11 @@ import json
 import pytest
 from moto import mock_aws
 
-from modelops import bootstrap, datagen, ingest
 from modelops.config import get_model
-from modelops.storage import Store
-from modelops.validation import ValidationOutcome
+from modelops.data.validation import ValidationOutcome
+from modelops.ingest import consumer as ingest
+from modelops.local import bootstrap, datagen
+from modelops.store import Store
 
 BUCKET = "bucket"
 DAY = dt.date(2026, 11, 1)
@@ -274,12 +275,12 @@ def test_consumer_stops_receiving_after_its_time_budget(aws, model):
 def test_trigger_fires_on_visible_messages_without_receiving_them(aws):
     import asyncio
 
-    from modelops.sqs_watch import QueueHasMessagesTrigger
+    from modelops_airflow.sqs_watch import QueueHasMessagesTrigger
 
     name = bootstrap.queue_name("churn")
     trigger = QueueHasMessagesTrigger(name, poll_seconds=0.01, idle_seconds=0.05)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "modelops.sqs_watch.QueueHasMessagesTrigger"
+    assert classpath == "modelops_airflow.sqs_watch.QueueHasMessagesTrigger"
     assert kwargs == {"queue_name": name, "poll_seconds": 0.01, "idle_seconds": 0.05}
 
     async def first_event(t):

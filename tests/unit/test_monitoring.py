@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from modelops import monitoring
-from modelops.baseline import profile_baseline
 from modelops.config import ModelConfig, get_model
-from modelops.datagen import generate_batch
-from modelops.evaluation import evaluate_model
-from modelops.storage import Store, partition
-from modelops.training import build_pipeline
+from modelops.data.baseline import profile_baseline
+from modelops.layout import partition
+from modelops.local.datagen import generate_batch
+from modelops.monitoring import report as monitoring
+from modelops.store import Store
+from modelops.training.candidate import build_pipeline
+from modelops.training.evaluation import evaluate_model
 
 BUCKET = "monitoring-test"
 TRAIN_DAYS = [dt.date(2024, 2, 1), dt.date(2024, 2, 2)]
@@ -81,7 +82,7 @@ def store():
 
 @pytest.fixture(scope="module")
 def gx_context():
-    from modelops.validation import make_context
+    from modelops.data.validation import make_context
 
     return make_context()
 
@@ -526,7 +527,7 @@ def test_alert_logs_posts_and_never_raises(reports, config, caplog):
         update={"drift": config.drift.model_copy(update={"alert_webhook": "https://hooks.example/secret-path"})}
     )
     sent = []
-    with caplog.at_level(logging.WARNING, logger="modelops.monitoring"):
+    with caplog.at_level(logging.WARNING, logger="modelops.monitoring.report"):
         outcome = monitoring.alert(
             decision, hooked, post=lambda url, payload, timeout: sent.append((url, payload, timeout))
         )
@@ -541,7 +542,7 @@ def test_alert_logs_posts_and_never_raises(reports, config, caplog):
         raise TimeoutError("timed out")
 
     caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="modelops.monitoring"):
+    with caplog.at_level(logging.ERROR, logger="modelops.monitoring.report"):
         assert monitoring.alert(decision, hooked, post=failing)["webhook"] == "failed"
     assert "secret-path" not in caplog.text and "hooks.example" in caplog.text
     assert monitoring.alert(decision, hooked, post=lambda *a: 500)["webhook"] == "failed"

@@ -28,22 +28,25 @@ from sklearn.metrics import f1_score, log_loss
 from sklearn.pipeline import Pipeline
 from tests.unit.local_mlflow import local_mlflow
 
-from modelops import monitoring, registry, scaffold
-from modelops.baseline import profile_baseline
+from modelops import registry
 from modelops.config import ModelConfig
-from modelops.evaluation import evaluate_model
-from modelops.gate import decide_promotion, policy_from_config
+from modelops.data.baseline import profile_baseline
+from modelops.layout import partition
+from modelops.monitoring import report as monitoring
+from modelops.scaffold import cli as scaffold
 from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions
 from modelops.settings import Settings
-from modelops.storage import Store, partition
-from modelops.training import (
+from modelops.store import Store
+from modelops.training.candidate import (
     metric_names,
     select_best,
     skops_trusted_types,
     time_split,
     train_candidate,
 )
+from modelops.training.evaluation import evaluate_model
+from modelops.training.gate import decide_promotion, policy_from_config
 
 NAME = "wine"
 TARGET = "cultivar"

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from modelops import processes
-from modelops.stack import Stack, StackConfig, _port_busy, free_port
+from modelops.local import processes
+from modelops.local.stack import Stack, StackConfig, _port_busy, free_port
 
 CHILD = textwrap.dedent(
     """

@@ -57,7 +57,7 @@ def _app_behind_guard():
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from modelops.trigger_guard import RefuseFutureTriggers
+    from modelops_airflow.trigger_guard import RefuseFutureTriggers
 
     async def trigger(request):
         return JSONResponse({"received": await request.json()})

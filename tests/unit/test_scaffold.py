@@ -1,4 +1,4 @@
-"""modelops.scaffold: a new model's declaration and suite drafted from a sample of its data."""
+"""modelops.scaffold.cli: a new model's declaration and suite drafted from a sample of its data."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from modelops import scaffold
 from modelops.config import ModelConfig, load_model_config
-from modelops.validation import validate_dataframe
+from modelops.data.validation import validate_dataframe
+from modelops.scaffold import cli as scaffold
 
 
 def sample(rows: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -213,7 +213,7 @@ def test_daily_batches_and_upload(aws_env, monkeypatch):
     with mock_aws():
         keys = scaffold.upload(frame, config, "orders", dt.date(2026, 11, 25))
         assert keys == [f"raw/orders/dt=2026-10-0{d}/orders.csv" for d in (1, 2, 3)]
-        from modelops.storage import Store
+        from modelops.store import Store
 
         body = Store("lake").get_bytes(keys[0]).decode()
         assert body.splitlines()[0].startswith("order_id,placed_at") and len(body.splitlines()) == 9
@@ -224,7 +224,7 @@ def test_shipped_models_still_load_from_the_default_folders():
 
 
 def test_timestamps_of_mixed_iso_precision_and_other_formats_are_read():
-    from modelops.training import parse_times
+    from modelops.training.candidate import parse_times
 
     mixed = pd.Series(["2026-11-10T00:00:00+00:00", "2026-11-10T00:32:34.751131+00:00", "2026-11-11T01:00:00Z"])
     assert parse_times(mixed).notna().all() and parse_times(mixed).dt.date.astype(str).tolist() == [
@@ -250,7 +250,7 @@ def test_upload_provisions_the_ingest_queue_first_so_the_files_are_announced(aws
 
     import boto3
 
-    from modelops import bootstrap
+    from modelops.local import bootstrap
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "")  # keep mock_aws: the CLI fills in only what is unset
     monkeypatch.setenv("MODELOPS_BUCKET", "lake")
@@ -272,7 +272,7 @@ def test_upload_provisions_the_ingest_queue_first_so_the_files_are_announced(aws
 def test_true_false_and_numeric_code_categories_keep_their_type_in_the_suite(tmp_path):
     """Raw files read back True/False and numeric codes as bool and int: the drafted suite must
     list them so, or every batch of such a model would fail validation (text is for capture)."""
-    from modelops import datagen
+    from modelops.local import datagen
 
     frame = sample().assign(vip=lambda f: f["items"] > 6)
     data = tmp_path / "orders.csv"

@@ -28,8 +28,8 @@ from modelops.config import ModelConfig
 from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions, CaptureWriter
 from modelops.settings import Settings
-from modelops.storage import Store
-from modelops.training import build_pipeline, skops_trusted_types
+from modelops.store import Store
+from modelops.training.candidate import build_pipeline, skops_trusted_types
 
 BUCKET = "serving-test"
 TOKEN = "test-token"

@@ -13,13 +13,13 @@ from tests.unit.local_mlflow import local_mlflow
 from tests.unit.test_serving import BUCKET, CONFIGS, log_and_register, make_frame, record
 
 from modelops import registry
-from modelops.baseline import profile_baseline
+from modelops.data.baseline import profile_baseline
 from modelops.serving import guard
 from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions
 from modelops.settings import Settings
-from modelops.storage import Store
-from modelops.training import build_pipeline
+from modelops.store import Store
+from modelops.training.candidate import build_pipeline
 
 
 @pytest.fixture(scope="module")

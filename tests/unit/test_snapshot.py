@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from modelops import datagen
 from modelops.config import get_model
-from modelops.snapshot import SnapshotError, Window, load_snapshot_frame, take_snapshot
-from modelops.storage import partition
+from modelops.data.snapshot import SnapshotError, Window, load_snapshot_frame, take_snapshot
+from modelops.layout import partition
+from modelops.local import datagen
 
 
 def put_day(store, model, day, frame=None, data=None):
@@ -90,7 +90,7 @@ def test_single_class_file_is_excluded_and_named(store):
 
 
 def test_ingest_quarantine_verdict_is_reused_for_the_same_etag(store):
-    from modelops.ingest import result_key
+    from modelops.ingest.consumer import result_key
 
     model = get_model("churn")
     kept = put_day(store, model, dt.date(2026, 3, 1))

@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 
 from modelops.config import ModelConfig
-from modelops.training import (
+from modelops.training.candidate import (
     RELATIVE_COST,
     SEARCH_SPACES,
     NoViableCandidate,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from modelops import datagen, retrain
 from modelops.config import get_model
-from modelops.storage import partition
+from modelops.layout import partition
+from modelops.local import datagen
+from modelops.training import steps as retrain
 
 
 def test_excluded_batches_reach_the_summary_and_validation_passes_on_the_rest(store):

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modelops import datagen, validation
 from modelops.config import get_model
-from modelops.datagen import corrupt_batch, generate_batch, read_batch, to_csv_bytes
-from modelops.validation import SuiteError, ValidationFailed, ValidationOutcome, load_suite, validate_dataframe
+from modelops.data import validation
+from modelops.data.validation import SuiteError, ValidationFailed, ValidationOutcome, load_suite, validate_dataframe
+from modelops.local import datagen
+from modelops.local.datagen import corrupt_batch, generate_batch, read_batch, to_csv_bytes
 
 DAY = datetime.date(2026, 11, 1)
 MODELS = ["churn", "delivery_time"]

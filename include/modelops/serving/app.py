@@ -57,7 +57,7 @@ from modelops import settings as _settings
 from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model, load_all_models
 from modelops.serving import guard
 from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter, ColumnBlock, Repeat
-from modelops.storage import Store
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -1451,7 +1451,7 @@ def create_app(
     """The serving app for ``models`` (default: every file in ``include/models/``).
 
     ``settings`` default to the environment (:func:`modelops.settings.load`), ``options`` to
-    ``MODELOPS_SERVING_*`` / ``MODELOPS_CAPTURE_*``; ``store`` (a :class:`~modelops.storage.Store`)
+    ``MODELOPS_SERVING_*`` / ``MODELOPS_CAPTURE_*``; ``store`` (a :class:`~modelops.store.Store`)
     to the settings' bucket. Models load and the capture thread starts in the lifespan (startup),
     and the capture buffer is flushed at shutdown.
     """

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelops.storage import partition
+from modelops.layout import partition
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class _Chunk:
 class CaptureWriter:
     """Buffer rows, write them to S3 as Parquet in a background thread. Thread-safe.
 
-    ``store`` needs ``put_bytes(key, data, content_type)`` (``modelops.storage.Store``).
+    ``store`` needs ``put_bytes(key, data, content_type)`` (``modelops.store.Store``).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Serving guard: no answer for inputs far outside the training data, never a non-finite answer.
 
 Each loaded version gets :class:`InputRanges` from its training baseline (``baseline/baseline.json``
-logged with the training run, see :mod:`modelops.baseline`). A numeric value outside
+logged with the training run, see :mod:`modelops.data.baseline`). A numeric value outside
 ``[min - tolerance*span, max + tolerance*span]`` (span = max - min, or max(|max|, 1) for a constant
 feature) is handled by the model's ``serving.out_of_range.policy``:
 
@@ -27,7 +27,7 @@ from modelops.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
-#: Where the training run keeps its baseline (modelops.retrain.register logs it there).
+#: Where the training run keeps its baseline (modelops.training.steps.register logs it there).
 BASELINE_ARTIFACT = "baseline/baseline.json"
 #: Without a training baseline, numeric values beyond this magnitude are refused.
 ABSURD = 1e15

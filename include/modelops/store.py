@@ -1,7 +1,7 @@
-"""The S3 layout and the few S3 operations every step needs.
+"""The few S3 operations every step needs, on one bucket seen through boto3.
 
-Keys are derived from the model, the partition date and the run id only (see DESIGN.md), so a
-cleared and re-run task overwrites the same objects instead of adding new ones.
+Where things go in the bucket is ``modelops.layout``'s business; this module only reads and
+writes the keys it is given.
 """
 
 from __future__ import annotations
@@ -9,42 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from modelops import settings as _settings
+from modelops.layout import s3_uri
 
 log = logging.getLogger(__name__)
-
-_PARTITION = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
-
-
-def partition(prefix: str, model: str, day: dt.date) -> str:
-    """``<prefix>/<model>/dt=YYYY-MM-DD/`` for raw, validated, quarantine, capture, feedback, monitoring."""
-    return f"{prefix}/{model}/dt={day.isoformat()}/"
-
-
-def partition_date(key: str) -> dt.date | None:
-    match = _PARTITION.search(key)
-    return dt.date.fromisoformat(match.group(1)) if match else None
-
-
-def safe_run_id(run_id: str) -> str:
-    """Airflow run ids contain ':' and '+'; keep keys portable and readable."""
-    return re.sub(r"[^A-Za-z0-9._=-]", "_", run_id)
-
-
-def snapshot_key(model: str, run_id: str) -> str:
-    return f"snapshots/{model}/{safe_run_id(run_id)}/manifest.json"
-
-
-def decision_key(model: str, run_id: str) -> str:
-    return f"decisions/{model}/{safe_run_id(run_id)}.json"
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
 
 
 @dataclass(frozen=True)

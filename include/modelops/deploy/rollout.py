@@ -18,7 +18,8 @@ import requests
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.storage import Store, decision_key
+from modelops.layout import decision_key
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def rollback(
 
 def recent_rows_of_version(model: ModelConfig, version: str, store: Store | None = None):
     """The newest rows of the snapshot a version was trained on (its ``manifest_uri`` tag)."""
-    from modelops.snapshot import load_snapshot_frame
+    from modelops.data.snapshot import load_snapshot_frame
 
     store = store or Store()
     mv = registry.client().get_model_version(model.name, str(version))

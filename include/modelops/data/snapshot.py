@@ -4,7 +4,7 @@ A snapshot is the dataset version. It lists the complete daily partitions inside
 window that ends at the run's as-of instant (so a backfill for a past date sees only data up to
 that date), with each object's ETag, size, row count and SHA-256; the dataset hash is the
 SHA-256 over those. Every file is judged on its own with the batch suite (ingestion's verdict
-is reused for the same ETag, see :mod:`modelops.batch_screen`): a failing file is left out and
+is reused for the same ETag, see :mod:`modelops.data.batch_screen`): a failing file is left out and
 listed under ``excluded`` with the reason, so it never reaches training. Later tasks read the data back through the manifest and refuse objects that
 changed since (ETag mismatch), so every step of a run sees the same bytes.
 """
@@ -17,7 +17,8 @@ import logging
 from dataclasses import dataclass
 
 from modelops.config import ModelConfig
-from modelops.storage import Store, partition_date, snapshot_key
+from modelops.layout import partition_date, snapshot_key
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ def take_snapshot(
     ``batch_screen.MIN_TRAINING_ROWS`` rows left after exclusions is a :class:`SnapshotError`.
     An empty window returns :func:`nothing_to_train` and writes nothing.
     """
-    from modelops import batch_screen
-    from modelops.datagen import BatchReadError, read_batch
+    from modelops.batches import BatchReadError, read_batch
+    from modelops.data import batch_screen
 
     store = store or Store()
     window = Window.ending_at(as_of, window_days)
@@ -146,7 +147,7 @@ def load_snapshot_frame(model: ModelConfig, manifest: dict, store: Store | None 
     """The snapshot's rows as one DataFrame, read through the manifest (readable objects only)."""
     import pandas as pd
 
-    from modelops.datagen import read_batch
+    from modelops.batches import read_batch
 
     store = store or Store()
     unreadable = {item["key"] for item in manifest.get("unreadable", [])}

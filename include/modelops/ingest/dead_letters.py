@@ -7,9 +7,9 @@ last error from the consumer's error record, times, status ``dead``), an alert i
 the dead-letter queue. ``redrive`` sends chosen records' bodies back to the source queue and marks
 them ``redriven``. Both are also a CLI::
 
-    python -m modelops.dead_letters list [--model churn] [--status dead|redriven|all]
-    python -m modelops.dead_letters redrive --model churn (--all | MESSAGE_ID ...)
-    python -m modelops.dead_letters drain --model churn
+    python -m modelops.ingest.dead_letters list [--model churn] [--status dead|redriven|all]
+    python -m modelops.ingest.dead_letters redrive --model churn (--all | MESSAGE_ID ...)
+    python -m modelops.ingest.dead_letters drain --model churn
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import os
 import sys
 import urllib.request
 
-from modelops import ingest
 from modelops import settings as _settings
-from modelops.storage import Store
+from modelops.ingest import consumer as ingest
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def redrive(
         if missing:
             raise LookupError(
                 f"no dead-letter record for {missing} under s3://{store.bucket}/dead-letters/{model_name}/; "
-                f"`python -m modelops.dead_letters list --model {model_name}` shows them"
+                f"`python -m modelops.ingest.dead_letters list --model {model_name}` shows them"
             )
     url = ingest.queue_url(sqs, model_name)
     redriven, skipped = [], []
@@ -202,7 +202,7 @@ def redrive(
 def main(argv: list[str] | None = None) -> int:
     from modelops.config import load_all_models
 
-    parser = argparse.ArgumentParser(prog="python -m modelops.dead_letters", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m modelops.ingest.dead_letters", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("list", help="dead letters recorded in S3")
     show.add_argument("--model", help="one model (default: all declared models)")

@@ -3,12 +3,12 @@
 SageMaker Model Monitor's loop, for one model and one UTC day:
 
 1. :func:`collect` streams the day's capture files (``capture/<model>/dt=<day>/*.parquet``) one
-   Parquet record batch at a time into a :class:`modelops.drift.StreamingProfile` per *served
+   Parquet record batch at a time into a :class:`modelops.drift.detect.StreamingProfile` per *served
    model version* (each built from that version's own training baseline), keeps a bounded
    data-quality sample per version, and joins ground-truth labels from ``feedback/<model>/``
    (the day's partition and the next ``label_lag_days``: labels arrive late).
 2. :func:`data_quality` checks the sample against the baseline's constraints as a GX suite
-   (:func:`modelops.baseline.constraints_to_gx_suite`); :func:`modelops.drift.compare` judges
+   (:func:`modelops.data.baseline.constraints_to_gx_suite`); :func:`modelops.drift.detect.compare` judges
    drift; :func:`performance` scores the served predictions against the labels with the
    training scorers and compares with the champion's test metrics.
 3. :func:`build_report` assembles one JSON-safe report, :func:`render_report_html` a
@@ -77,7 +77,7 @@ Report schema (``schema_version`` 1; every value JSON-safe, ``null`` instead of 
                        column, expected, observed, unexpected_count, unexpected_percent,
                        element_count, sample_values}], by_version: {v: data_quality() without
                        its violations (listed above, tagged by version) + violation_count}}
-    drift             drift.compare() output for main_version (see modelops.drift), or null
+    drift             drift.compare() output for main_version (see modelops.drift.detect), or null
     drift_by_version  {v: {status, message, regime, drifted_features, dataset_drift}}
     prediction_drift  compare()'s prediction result for main_version, or {status: no_reference |
                       no_data, message} when the baseline has no prediction profile
@@ -108,14 +108,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops import drift as _drift
 from modelops.config import LOWER_IS_BETTER, ModelConfig
-from modelops.storage import partition, partition_date
+from modelops.drift import detect as _drift
+from modelops.layout import partition, partition_date
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
-    from modelops.storage import Store
+    from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -582,8 +582,8 @@ def data_quality(
     evaluated_expectations, violations: [...]}``; each violation names the expectation, the
     column, what was expected, what was observed and sample values.
     """
-    from modelops.baseline import constraints_to_gx_suite
-    from modelops.validation import summarize_failures, validate_dataframe
+    from modelops.data.baseline import constraints_to_gx_suite
+    from modelops.data.validation import summarize_failures, validate_dataframe
 
     features = list(baseline["features"])
     sampler = QualitySample(max_rows, columns=[*KEYS, *features])
@@ -621,7 +621,7 @@ def data_quality(
 
 
 def _violation(failure: Mapping[str, Any]) -> dict[str, Any]:
-    from modelops import validation
+    from modelops.data import validation
 
     kwargs = {k: validation.display_number(v) for k, v in (failure.get("kwargs") or {}).items()}
     if "value_set" in kwargs and len(kwargs["value_set"]) > 20:
@@ -728,14 +728,14 @@ def performance(
     ``labels_frame`` has ``prediction`` and ``label`` (and ``probabilities`` lists for classifiers,
     columns in ``classes`` order). ``baseline_metrics`` is the version's evaluation dict
     (``{"primary_metric", "primary", "metrics"}``). Metrics are the training scorers
-    (:func:`modelops.training.build_scorers`), so live and test numbers mean the same thing.
+    (:func:`modelops.training.candidate.build_scorers`), so live and test numbers mean the same thing.
     Status: ``insufficient_labels`` (fewer than ``min_labels``), ``undefined`` (the primary cannot
     be computed: one class, no probabilities), ``no_reference`` (metrics but nothing to compare
     with), ``ok`` or ``degraded`` (primary drop above the tolerance).
     """
     import numpy as np
 
-    from modelops.training import build_scorers, higher_is_better, metric_names, score
+    from modelops.training.candidate import build_scorers, higher_is_better, metric_names, score
 
     primary = config.metrics.primary
     columns = [c for c in (PREDICTION, LABEL) if c in labels_frame.columns]
@@ -934,7 +934,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The day's report (schema in the module docstring) from what the steps returned.
 
-    ``drift`` and ``quality`` map each judged version to :func:`modelops.drift.compare` and
+    ``drift`` and ``quality`` map each judged version to :func:`modelops.drift.detect.compare` and
     :func:`data_quality` results; ``performance`` is :func:`performance` for the main version.
     """
     drift = dict(drift or {})
@@ -1105,7 +1105,7 @@ def monitor_day(
             continue
         drift_results[version] = _drift.compare(vd.baseline, vd.profile, config.drift)
         if context is None:
-            from modelops.validation import make_context
+            from modelops.data.validation import make_context
 
             context = make_context()
         quality_results[version] = data_quality(
@@ -1691,7 +1691,7 @@ def run_monitor(
     config: ModelConfig, day: dt.date, generated_at: dt.datetime, store: Store | None = None
 ) -> dict[str, Any]:
     """One day's report, written to S3; returns a small summary for XCom and the task log."""
-    from modelops.storage import Store
+    from modelops.store import Store
 
     store = store or Store()
     baselines = registry_baselines(store, config.name)
@@ -1714,7 +1714,7 @@ def run_monitor(
 
 def run_decide(config: ModelConfig, day: dt.date, now: dt.datetime, store: Store | None = None) -> dict[str, Any]:
     """Decide on the day's stored report; record the decision; alert. Idempotent per day."""
-    from modelops.storage import Store
+    from modelops.store import Store
 
     store = store or Store()
     report = store.get_json(report_keys(config.name, day)["report_json"])

@@ -1,7 +1,7 @@
 """The promotion gate: a pure decision on plain values, so it is tested without any service.
 
 The DAG evaluates the candidate and the champion on the same held-out rows
-(:func:`modelops.evaluation.evaluate_model`), builds the policy from the model's config plus the
+(:func:`modelops.training.evaluation.evaluate_model`), builds the policy from the model's config plus the
 trigger-form overrides, and only routes on the returned :class:`Decision`. Every check is
 recorded, passed, failed or skipped, with what was observed and the threshold, because the
 decision record in S3 must explain itself to someone who was not there.
@@ -340,7 +340,7 @@ def _budget_check(name: str, observed: Any, budget: float, what: str, unit: str)
 def decide_promotion(candidate: dict[str, Any], champion: dict[str, Any] | None, policy: dict[str, Any]) -> Decision:
     """Should the candidate replace the champion? Every check is kept, and the reasons say why.
 
-    ``candidate`` and ``champion`` are :func:`~modelops.evaluation.evaluate_model` dicts; the
+    ``candidate`` and ``champion`` are :func:`~modelops.training.evaluation.evaluate_model` dicts; the
     candidate also carries ``training_passed`` and ``failure_reasons``. ``force_promote`` skips
     only the primary-metric comparison with the champion (and says so); the training rules, the
     floor, the slice bounds and the budgets still apply.

@@ -32,10 +32,12 @@ from typing import Any
 
 import requests
 
-from modelops import datagen, monitoring, registry
+from modelops import registry
 from modelops.airflow_api import AirflowClient
 from modelops.config import ModelConfig, get_model
-from modelops.storage import Store
+from modelops.local import datagen
+from modelops.monitoring import report as monitoring
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ class Demo:
     def from_env(cls, model: str = "churn", out: Callable[[str], None] = print) -> Demo:
         """Addresses from the environment `make env` prints (the local stack's defaults otherwise)."""
         from modelops import settings as _settings
-        from modelops.stack import StackConfig
+        from modelops.local.stack import StackConfig
 
         stack = StackConfig.from_env()
         # A plain shell has none of the stack's addresses: default to the local stack's own.
@@ -379,7 +381,7 @@ class Demo:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelops.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m modelops.local.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="churn")
     parser.add_argument("--scenario", default="covariate_shift", help="drift scenario of the model's generator")
     parser.add_argument("--rows", type=int, default=1500, help="rows of traffic per day")

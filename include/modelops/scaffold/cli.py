@@ -33,7 +33,7 @@ import pandas as pd
 import yaml
 
 from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, expectations_dir, models_dir
-from modelops.scaffold_drafts import categorical_hints, draft_floor, keep_range_signs, label_balance
+from modelops.scaffold.drafts import categorical_hints, draft_floor, keep_range_signs, label_balance
 
 #: A numeric label with more distinct values than this is a regression target.
 MAX_CLASSES = 50
@@ -190,7 +190,7 @@ def infer_declaration(
 
     declaration: dict[str, Any] = {
         "name": name,
-        "description": description or f"Declared from a sample of {len(frame)} rows by modelops.scaffold.",
+        "description": description or f"Declared from a sample of {len(frame)} rows by modelops.scaffold.cli.",
         "owner": owner,
         "problem_type": problem_type,
         "target": target,
@@ -220,7 +220,7 @@ def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> f
     """5% of a plain linear model's in-sample error on the sample: how much worse a slice may get."""
     import numpy as np
 
-    from modelops.training import build_pipeline
+    from modelops.training.candidate import build_pipeline
 
     try:
         label = frame[config.target].astype(float).to_numpy()
@@ -234,7 +234,7 @@ def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> f
 
 
 def _timestamps(series: pd.Series, column: str) -> pd.Series:
-    from modelops.training import parse_times
+    from modelops.training.candidate import parse_times
 
     times = parse_times(series)
     if times.isna().any():
@@ -247,7 +247,7 @@ def _timestamps(series: pd.Series, column: str) -> pd.Series:
 
 def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
     """A GX suite from the sample's profile: feature constraints plus label, id and timestamp rules."""
-    from modelops.baseline import constraints_to_gx_suite, profile_baseline
+    from modelops.data.baseline import constraints_to_gx_suite, profile_baseline
 
     constraints = profile_baseline(frame, config)["constraints"]
     suite = constraints_to_gx_suite(constraints, config.name)
@@ -261,7 +261,7 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
 
     def add(kind: str, kwargs: dict[str, Any], notes: str) -> None:
         suite["expectations"].append(
-            {"type": kind, "kwargs": kwargs, "meta": {"source": "modelops.scaffold"}, "notes": notes}
+            {"type": kind, "kwargs": kwargs, "meta": {"source": "modelops.scaffold.cli"}, "notes": notes}
         )
 
     columns = suite["expectations"][0]["kwargs"]
@@ -305,7 +305,7 @@ def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
     keep_range_signs(suite, frame)
     suite["meta"] = {
         "model": config.name,
-        "generated_by": "modelops.scaffold (from baseline constraints); edit freely",
+        "generated_by": "modelops.scaffold.cli (from baseline constraints); edit freely",
         "sample_rows": int(len(frame)),
     }
     if config.is_classifier:
@@ -333,7 +333,8 @@ def daily_batches(frame: pd.DataFrame, config: ModelConfig, today: dt.date) -> d
 
 
 def upload(frame: pd.DataFrame, config: ModelConfig, stem: str, today: dt.date) -> list[str]:
-    from modelops.storage import Store, partition
+    from modelops.layout import partition
+    from modelops.store import Store
 
     store = Store()
     store.ensure_bucket()
@@ -421,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         suite = draft_suite(frame, config)
         outcome = _validate_sample(frame, suite, args.data.name)
         if not outcome.success:
-            from modelops.validation import summarize_failures
+            from modelops.data.validation import summarize_failures
 
             raise ScaffoldError(f"the sample fails its own drafted suite:\n{summarize_failures(outcome)}")
         _, floor_note = draft_floor(frame[config.target], config.problem_type, config.metrics.primary)
@@ -448,12 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     if suite["meta"].get("label_balance", "").startswith("not drafted"):
         print(f"label balance {suite['meta']['label_balance']}")
     if args.upload:
-        from modelops.stack import StackConfig
+        from modelops.local.stack import StackConfig
 
         for key, value in StackConfig.from_env().client_env().items():
             os.environ.setdefault(key, value)
         # Queue, dead-letter queue and bucket notification first, so the upload is announced to ingest_<name>.
-        from modelops import bootstrap
+        from modelops.local import bootstrap
 
         bootstrap.create_resources(None, {config.name: config})
         print(
@@ -480,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 def _validate_sample(frame: pd.DataFrame, suite: dict[str, Any], data_name: str):
     import tempfile
 
-    from modelops.validation import validate_dataframe
+    from modelops.data.validation import validate_dataframe
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "suite.json"

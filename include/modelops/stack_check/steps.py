@@ -11,14 +11,15 @@ import logging
 
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.storage import Store, partition_date
+from modelops.layout import partition_date
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
 
 def read_history(model: ModelConfig, as_of: dt.date, store: Store | None = None) -> dict:
     """Row counts of every raw batch dated on or before ``as_of`` (later data is invisible)."""
-    from modelops.datagen import BatchReadError, read_batch
+    from modelops.batches import BatchReadError, read_batch
 
     store = store or Store()
     keys = [item for item in store.list(model.raw_prefix) if (partition_date(item.key) or dt.date.max) <= as_of]

@@ -2,7 +2,7 @@
 
 A day of traffic can be millions of rows, so live data is folded chunk by chunk into a
 :class:`StreamingProfile` whose size depends on features x bins, never on rows: histogram counts
-over the baseline's own bin edges (binned with :func:`modelops.baseline.histogram`, so reference
+over the baseline's own bin edges (binned with :func:`modelops.data.baseline.histogram`, so reference
 and live bins line up), running moments, a bounded reservoir sample per numeric feature and
 bounded category counts. :func:`compare` then judges every feature against the baseline.
 
@@ -29,8 +29,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelops.baseline import OTHER, histogram
 from modelops.config import DriftSpec
+from modelops.data.baseline import OTHER, histogram
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np

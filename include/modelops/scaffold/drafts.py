@@ -1,6 +1,6 @@
 """The scaffold's judgement calls on a sample: the gate's floor, label balance, range signs, type hints.
 
-Kept apart from :mod:`modelops.scaffold` (which reads options and writes files) so each rule is
+Kept apart from :mod:`modelops.scaffold.cli` (which reads options and writes files) so each rule is
 small and testable on its own.
 """
 

@@ -1,10 +1,10 @@
 """The local platform: moto (S3 + SQS), MLflow and Airflow 3 on loopback, one command each way.
 
-``python -m modelops.stack up|down|status|clean`` (what ``make up`` and friends call), and the
+``python -m modelops.local.stack up|down|status|clean`` (what ``make up`` and friends call), and the
 :class:`Stack` class the integration tests use to run their own stack on free ports in a
 temporary folder. Every component is its own process in its own session; its pid is recorded,
 and every process it spawns carries the stack's home and the component's name in its environment
-(see :mod:`modelops.processes`). ``down`` stops each component's process tree and every process
+(see :mod:`modelops.local.processes`). ``down`` stops each component's process tree and every process
 so tagged, orphans of a crashed component included (Airflow's LocalExecutor workers and log
 servers); ``up`` first stops such leftovers, so nothing holds the stack's ports.
 
@@ -31,7 +31,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops import processes
+from modelops.local import processes
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,9 @@ class StackConfig:
             **os.environ,
             **self.client_env(),
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "include"), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO / "include"), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])
+            ),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -316,7 +318,7 @@ class Stack:
             lambda: _http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log",
             alive=lambda: self._pid("aws"),
         )  # fmt: skip
-        from modelops import bootstrap
+        from modelops.local import bootstrap
 
         bootstrap.create_resources(cfg)
         if fresh_endpoint:
@@ -364,7 +366,7 @@ class Stack:
 
     def down(self, save: bool = True) -> None:
         if save and self._pid("aws"):
-            from modelops import bootstrap
+            from modelops.local import bootstrap
 
             try:
                 saved = bootstrap.save_snapshot(self.config, self.home / "s3-snapshot")
@@ -502,7 +504,7 @@ its run reads the churn history from S3 and logs an MLflow run you can open in t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelops.stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m modelops.local.stack", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status", "clean", "env", "provision"])
     parser.add_argument("--no-history", action="store_true", help="up: do not load the example history")
     args = parser.parse_args(argv)
@@ -519,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_welcome(cfg)
         print(f"(up in {time.monotonic() - started:.0f} s)")
     elif args.command == "provision":
-        from modelops import bootstrap
+        from modelops.local import bootstrap
 
         for name, url in bootstrap.create_resources(cfg).items():
             print(f"{name}: ingest queue {url} (+ dead-letter queue), notified of new files under raw/{name}/")

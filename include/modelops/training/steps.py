@@ -16,7 +16,8 @@ import time
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.storage import Store, decision_key, safe_run_id
+from modelops.layout import decision_key, safe_run_id
+from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def experiment_name(model: str) -> str:
 def snapshot_training_data(
     model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None
 ) -> dict:
-    from modelops.snapshot import take_snapshot
+    from modelops.data.snapshot import take_snapshot
 
     manifest = take_snapshot(model, as_of, window_days, run_id, store)
     if manifest.get("nothing_to_train"):
@@ -65,8 +66,8 @@ def validate_training_data(model: ModelConfig, run_id: str, store: Store | None 
 
     The snapshot holds only files that passed the batch suite one by one; the excluded ones
     (unreadable included) are listed in the result, they no longer fail the run."""
-    from modelops.snapshot import load_manifest, load_snapshot_frame
-    from modelops.validation import render_data_docs_html, summarize_failures, validate_dataframe
+    from modelops.data.snapshot import load_manifest, load_snapshot_frame
+    from modelops.data.validation import render_data_docs_html, summarize_failures, validate_dataframe
 
     store = store or Store()
     manifest = load_manifest(model.name, run_id, store)
@@ -103,8 +104,8 @@ def validate_training_data(model: ModelConfig, run_id: str, store: Store | None 
 
 # 3. Baseline -------------------------------------------------------------------------------------
 def profile_training_baseline(model: ModelConfig, run_id: str, store: Store | None = None) -> dict:
-    from modelops.baseline import profile_baseline
-    from modelops.snapshot import load_manifest, load_snapshot_frame
+    from modelops.data.baseline import profile_baseline
+    from modelops.data.snapshot import load_manifest, load_snapshot_frame
 
     store = store or Store()
     manifest = load_manifest(model.name, run_id, store)
@@ -123,8 +124,8 @@ def profile_training_baseline(model: ModelConfig, run_id: str, store: Store | No
 
 # Shared: the train/test split of a run --------------------------------------------------------------
 def training_split(model: ModelConfig, run_id: str, store: Store | None = None):
-    from modelops.snapshot import load_manifest, load_snapshot_frame
-    from modelops.training import time_split
+    from modelops.data.snapshot import load_manifest, load_snapshot_frame
+    from modelops.training.candidate import time_split
 
     store = store or Store()
     frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
@@ -176,8 +177,8 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
     """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
     from mlflow.models import infer_signature
 
-    from modelops.training import skops_trusted_types
-    from modelops.training import train_candidate as fit
+    from modelops.training.candidate import skops_trusted_types
+    from modelops.training.candidate import train_candidate as fit
 
     mlflow = _mlflow()
     existing = _find_run(
@@ -229,8 +230,8 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
 def select_best(model: ModelConfig, results: list[dict]) -> dict:
     """The best passing candidate. If none passed, the best failing one goes on to the gate,
     which rejects it on the training-rules check, so the decision is recorded with its reasons."""
-    from modelops.training import NoViableCandidate
-    from modelops.training import select_best as choose
+    from modelops.training.candidate import NoViableCandidate
+    from modelops.training.candidate import select_best as choose
 
     results = list(results)
     try:
@@ -269,7 +270,7 @@ def evaluate(model: ModelConfig, run_id: str, best: dict, store: Store | None = 
     A re-run of a run that already decided on this candidate returns the recorded evaluation
     unchanged (it is the decision's evidence); the champion is never this run's own version."""
     from modelops import decision_record
-    from modelops.evaluation import evaluate_model
+    from modelops.training.evaluation import evaluate_model
 
     store = store or Store()
     key = run_prefix(model.name, run_id) + "evaluation.json"
@@ -332,7 +333,7 @@ def gate(
     Write-once: a re-run finds the run's decision, appends an entry to its ``attempts`` and
     returns the original decision (see :mod:`modelops.decision_record`)."""
     from modelops import decision_record
-    from modelops.gate import decide_promotion, policy_from_config
+    from modelops.training.gate import decide_promotion, policy_from_config
 
     store = store or Store()
     key = decision_key(model.name, run_id)
@@ -394,8 +395,8 @@ def _now() -> str:
 def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, store: Store) -> dict:
     """The run's baseline plus the registered model's prediction distribution on the same rows,
     so monitoring can judge prediction drift. Deterministic: a re-run writes the same profile."""
-    from modelops.baseline import profile_baseline
-    from modelops.snapshot import load_manifest, load_snapshot_frame
+    from modelops.data.baseline import profile_baseline
+    from modelops.data.snapshot import load_manifest, load_snapshot_frame
 
     manifest = load_manifest(model.name, run_id, store)
     frame = load_snapshot_frame(model, manifest, store)

@@ -13,25 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops import config as model_config
-from modelops.storage import Store, partition
+from modelops.ingest.queues import (
+    DLQ_RETENTION_S,
+    MAX_RECEIVE_COUNT,
+    VISIBILITY_TIMEOUT_S,
+    dead_letter_queue_name,
+    queue_name,
+)
+from modelops.layout import partition
+from modelops.store import Store
 
 if TYPE_CHECKING:
-    from modelops.stack import StackConfig
+    from modelops.local.stack import StackConfig
 
 log = logging.getLogger(__name__)
-
-#: SQS settings from the ingestion design: redrive after 5 receives, visibility ≥ 6 × processing.
-MAX_RECEIVE_COUNT = 5
-VISIBILITY_TIMEOUT_S = 300
-DLQ_RETENTION_S = 14 * 24 * 3600
-
-
-def queue_name(model: str) -> str:
-    return f"modelops-ingest-{model.replace('_', '-')}"
-
-
-def dead_letter_queue_name(model: str) -> str:
-    return f"{queue_name(model)}-dlq"
 
 
 def _clients(cfg: StackConfig):
@@ -129,7 +124,7 @@ def load_history(
     cfg: StackConfig, today: dt.date | None = None, models: dict[str, model_config.ModelConfig] | None = None
 ) -> int:
     """Generated daily batches for every model that names a generator; existing keys are kept."""
-    from modelops import datagen
+    from modelops.local import datagen
 
     s3, _ = _clients(cfg)
     store = Store(cfg.bucket, s3)

@@ -55,13 +55,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelops import bootstrap
 from modelops import settings as _settings
-from modelops.storage import Store, partition_date
+from modelops.ingest.queues import dead_letter_queue_name, queue_name
+from modelops.layout import partition_date
+from modelops.store import Store
 
 if TYPE_CHECKING:
     from modelops.config import ModelConfig
-    from modelops.validation import ValidationOutcome
+    from modelops.data.validation import ValidationOutcome
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class SuiteValidator:
         self.misses = 0
 
     def __call__(self, data: bytes, frame_loader, data_name: str) -> tuple[ValidationOutcome, bool]:
-        from modelops import validation
+        from modelops.data import validation
 
         digest = hashlib.sha256(data).hexdigest()
         with self._lock:
@@ -274,7 +275,7 @@ class SuiteValidator:
 
 def unreadable_outcome(model: ModelConfig, data_name: str, problem: str) -> ValidationOutcome:
     """A failed validation for a file that could not even be parsed: quarantined like any bad data."""
-    from modelops.validation import ValidationOutcome
+    from modelops.data.validation import ValidationOutcome
 
     return ValidationOutcome(
         suite_name=model.suite_path.stem,
@@ -372,15 +373,16 @@ class Ingestor:
             return self._ingest(event, message, etag, data, marker, response.get("LastModified"))
 
     def _ingest(self, event: ObjectEvent, message: Received, etag: str, data: bytes, marker: str, modified) -> dict:
-        from modelops import datagen, validation
+        from modelops import batches
+        from modelops.data import validation
 
         model = self.model
         started = time.perf_counter()
         name = f"s3://{self.store.bucket}/{event.key}"
         reused = False
         try:
-            outcome, reused = self.validator(data, lambda: datagen.read_batch(data, model.data.file_format, name), name)
-        except datagen.BatchReadError as exc:
+            outcome, reused = self.validator(data, lambda: batches.read_batch(data, model.data.file_format, name), name)
+        except batches.BatchReadError as exc:
             outcome = unreadable_outcome(model, name, str(exc))
         verdict = "validated" if outcome.success else "quarantined"
         destination = destination_key(model, event.key, verdict)
@@ -508,7 +510,7 @@ def _worker_id() -> str:
 
 
 def queue_url(sqs, model_name: str, *, dead_letter: bool = False) -> str:
-    name = bootstrap.dead_letter_queue_name(model_name) if dead_letter else bootstrap.queue_name(model_name)
+    name = dead_letter_queue_name(model_name) if dead_letter else queue_name(model_name)
     try:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:

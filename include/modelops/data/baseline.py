@@ -317,7 +317,7 @@ def constraints_to_gx_suite(constraints: dict[str, Any], name: str, *, exact_mat
         "name": name,
         "expectations": expectations,
         "meta": {
-            "generated_by": "modelops.baseline.constraints_to_gx_suite",
+            "generated_by": "modelops.data.baseline.constraints_to_gx_suite",
             "constraints_schema_version": constraints.get("schema_version"),
         },
     }

@@ -2,7 +2,7 @@
 
 Each file is judged on its own, exactly as ingestion judges it: the ingestion verdict (result
 marker ``ingest/<model>/results/<sha256(key, etag)>.json``) is reused when it exists for the same
-ETag, otherwise the file is validated now with ingestion's :class:`~modelops.ingest.SuiteValidator`.
+ETag, otherwise the file is validated now with ingestion's :class:`~modelops.ingest.consumer.SuiteValidator`.
 Validating the whole window at once would dilute per-batch checks (a single-class file hides
 among clean ones), so that is never the only check.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 from modelops.config import ModelConfig
-from modelops.storage import Store
+from modelops.store import Store
 
 #: Fewer rows than this left after exclusions fails the run (there is no model-level setting).
 MIN_TRAINING_ROWS = 50
@@ -20,7 +20,7 @@ MIN_TRAINING_ROWS = 50
 
 @functools.lru_cache(maxsize=8)
 def _validator(suite_path):
-    from modelops.ingest import SuiteValidator
+    from modelops.ingest.consumer import SuiteValidator
 
     return SuiteValidator(suite_path)
 
@@ -33,7 +33,7 @@ def raw_key_of(model: ModelConfig, key: str) -> str:
 
 def ingest_verdict(model: ModelConfig, key: str, etag: str, store: Store) -> dict | None:
     """Ingestion's verdict on this very file version, or None when it has not judged it."""
-    from modelops.ingest import result_key
+    from modelops.ingest.consumer import result_key
 
     marker = result_key(model.name, raw_key_of(model, key), etag)
     if not store.exists(marker):
@@ -51,8 +51,9 @@ def ingest_verdict(model: ModelConfig, key: str, etag: str, store: Store) -> dic
 
 def judge(model: ModelConfig, key: str, etag: str, body: bytes, store: Store) -> dict:
     """``{"passed", "reason", "failed_expectations", "verdict_source"}`` for one file version."""
-    from modelops import datagen, validation
-    from modelops.ingest import unreadable_outcome
+    from modelops import batches
+    from modelops.data import validation
+    from modelops.ingest.consumer import unreadable_outcome
 
     reused = ingest_verdict(model, key, etag, store)
     if reused is not None:
@@ -60,9 +61,9 @@ def judge(model: ModelConfig, key: str, etag: str, body: bytes, store: Store) ->
     name = store.uri(key)
     try:
         outcome, _ = _validator(model.suite_path)(
-            body, lambda: datagen.read_batch(body, model.data.file_format, name), name
+            body, lambda: batches.read_batch(body, model.data.file_format, name), name
         )
-    except datagen.BatchReadError as exc:
+    except batches.BatchReadError as exc:
         outcome = unreadable_outcome(model, name, str(exc))
     return {
         "passed": outcome.success,

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelops.config import ModelConfig
-from modelops.training import build_scorers, higher_is_better, metric_names, score
+from modelops.training.candidate import build_scorers, higher_is_better, metric_names, score
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd

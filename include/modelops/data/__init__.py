@@ -1,0 +1,1 @@
+"""Data stage: batch validation (GX), the training snapshot and the training baseline."""

@@ -1,0 +1,1 @@
+"""Drift detection: per-feature statistical tests against the training baseline."""

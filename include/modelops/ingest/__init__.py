@@ -1,0 +1,1 @@
+"""Ingest stage: S3 arrival events on SQS, batch validation, dead letters and reconciliation."""

@@ -1,0 +1,39 @@
+"""Every S3 key the platform reads or writes, built in one place (docs/ARCHITECTURE.md, "S3 layout").
+
+Keys are derived from the model, the partition date and the run id only, so a cleared and re-run
+task overwrites the same objects instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_PARTITION = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def partition(prefix: str, model: str, day: dt.date) -> str:
+    """``<prefix>/<model>/dt=YYYY-MM-DD/`` for raw, validated, quarantine, capture, feedback, monitoring."""
+    return f"{prefix}/{model}/dt={day.isoformat()}/"
+
+
+def partition_date(key: str) -> dt.date | None:
+    match = _PARTITION.search(key)
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
+def safe_run_id(run_id: str) -> str:
+    """Airflow run ids contain ':' and '+'; keep keys portable and readable."""
+    return re.sub(r"[^A-Za-z0-9._=-]", "_", run_id)
+
+
+def snapshot_key(model: str, run_id: str) -> str:
+    return f"snapshots/{model}/{safe_run_id(run_id)}/manifest.json"
+
+
+def decision_key(model: str, run_id: str) -> str:
+    return f"decisions/{model}/{safe_run_id(run_id)}.json"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"

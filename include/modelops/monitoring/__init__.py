@@ -1,0 +1,1 @@
+"""Monitoring stage: the daily report of live traffic against the training baseline."""

@@ -1,0 +1,7 @@
+"""``python -m modelops.scaffold``: draft a model declaration from a sample file (see ``modelops.scaffold.cli``)."""
+
+import sys
+
+from modelops.scaffold.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training stage: candidate pipelines, training rules, selection, evaluation and the promotion gate."""
