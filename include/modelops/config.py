@@ -17,6 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelops.metrics import BINARY_ONLY_METRICS, CLASSIFICATION_METRICS, REGRESSION_METRICS, higher_is_better
+
 log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -25,12 +27,6 @@ EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
 FeatureType = Literal["numeric", "categorical"]
 
-CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "precision", "recall"}
-#: Metrics of one positive class: undefined for multiclass (sklearn raises in cross-validation).
-BINARY_ONLY_METRICS = {"f1", "precision", "recall"}
-REGRESSION_METRICS = {"rmse", "mae", "r2", "mape"}
-#: Metrics where a smaller value is better; every other metric is maximised.
-LOWER_IS_BETTER = {"rmse", "mae", "mape", "log_loss"}
 KNOWN_CANDIDATES = {
     "linear",  # LogisticRegression or Ridge, by problem type
     "random_forest",
@@ -229,7 +225,7 @@ class ModelConfig(_Strict):
 
     @property
     def primary_higher_is_better(self) -> bool:
-        return self.metrics.primary not in LOWER_IS_BETTER
+        return higher_is_better(self.metrics.primary)
 
     @property
     def suite_path(self) -> Path:

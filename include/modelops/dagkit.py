@@ -1,12 +1,17 @@
-"""Shared wiring for the generated DAGs: which models exist, default args, the run's as-of date.
+"""Shared wiring for the generated DAGs: which models exist, the ``@dag`` header every DAG shares,
+the run's as-of date, and how a step's refusal fails a task without retries.
 
-Kept light (no pandas/sklearn/mlflow imports): DAG files import it at parse time.
+Kept light (no pandas/sklearn/mlflow imports, Airflow only inside functions): DAG files import
+it at parse time, and it stays importable and testable without Airflow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from modelops import config as model_config
 
@@ -33,6 +38,56 @@ def default_args(model: model_config.ModelConfig, retries: int = 1) -> dict:
         "retry_delay": dt.timedelta(minutes=1),
         "retry_exponential_backoff": True,
     }
+
+
+def dag_header(
+    model: model_config.ModelConfig,
+    kind: str,
+    *,
+    doc_md: str | None,
+    description: str,
+    schedule: Any,
+    timeout: dt.timedelta,
+    max_active_runs: int = 1,
+    tags: Sequence[str] | None = None,
+    args: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The keyword arguments of ``@dag`` for the ``<kind>_<model>`` DAG: what every modelops DAG
+    states (UTC start date, no catch-up, owner and retries, a run timeout, tags for the UI's filter).
+
+    ``tags`` default to ``[kind]``; ``"modelops"`` and the model's name are always added.
+    """
+    header = {
+        "dag_id": f"{kind}_{model.name}",
+        "doc_md": doc_md,
+        "description": description,
+        "schedule": schedule,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": max_active_runs,
+        "tags": ["modelops", *(tags if tags is not None else [kind]), model.name],
+        "default_args": dict(args) if args is not None else default_args(model),
+        "dagrun_timeout": timeout,
+        **extra,
+    }
+    if params is not None:
+        header["params"] = dict(params)
+    return header
+
+
+@contextlib.contextmanager
+def fail_without_retry(*refusals: type[BaseException], prefix: str = "") -> Iterator[None]:
+    """Inside a task: turn a step's refusal (bad data, bad params, a failed smoke test) into
+    ``AirflowFailException``, so the task fails at once instead of retrying what cannot succeed.
+    Any other exception propagates unchanged and is retried as usual."""
+    try:
+        yield
+    except refusals as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{prefix}{exc}") from None
 
 
 def requested_as_of(context) -> dt.datetime | None:
@@ -88,16 +143,13 @@ def check_run_params() -> None:
     """Fail the run at once if its conf holds a key the DAG has no param for (a typo would
     otherwise run silently with the default); retrying cannot help."""
     from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
 
     from modelops.run_params import RunParamsError, check_conf_keys
 
     context = get_current_context()
     dag = context["dag"]
-    try:
+    with fail_without_retry(RunParamsError):
         check_conf_keys(context["dag_run"].conf, dag.params.keys(), dag.dag_id)
-    except RunParamsError as exc:
-        raise AirflowFailException(str(exc)) from None
 
 
 def guard_run_params() -> None:

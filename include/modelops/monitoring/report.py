@@ -108,9 +108,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.config import LOWER_IS_BETTER, ModelConfig
+from modelops.config import ModelConfig
 from modelops.drift import detect as _drift
 from modelops.layout import partition, partition_date
+from modelops.metrics import LOWER_IS_BETTER
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd

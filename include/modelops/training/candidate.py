@@ -20,7 +20,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelops.config import LOWER_IS_BETTER, ModelConfig
+from modelops.config import ModelConfig
+from modelops.metrics import LOWER_IS_BETTER
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd

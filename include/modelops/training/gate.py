@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelops.config import LOWER_IS_BETTER, ModelConfig
+from modelops.config import ModelConfig
+from modelops.metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
 
