@@ -37,3 +37,21 @@ def decision_key(model: str, run_id: str) -> str:
 
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
+
+
+# --- data: validated zone, GX results, baselines ------------------------------------------
+
+
+# --- training: snapshots, evaluations, MLflow experiments -----------------------------------
+
+
+# --- registry and deploy: alias history -------------------------------------------------------
+
+
+# --- ingest: per-file results, errors, in-flight markers, reports, quarantine ------------------
+
+
+# --- serving: captured traffic and feedback ---------------------------------------------------
+
+
+# --- monitoring: daily reports ------------------------------------------------------------------
