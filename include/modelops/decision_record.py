@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from modelops.layout import decision_key
+from modelops.layout import decision_record_key
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def now() -> str:
 
 def load(store: Store, model: str, run_id: str) -> dict | None:
     """The run's record if the gate already decided (it has ``promote``), else None."""
-    key = decision_key(model, run_id)
+    key = decision_record_key(model, run_id)
     if not store.exists(key):
         return None
     record = store.get_json(key)
@@ -49,7 +49,7 @@ def try_number() -> int | None:
 
 def append_attempt(store: Store, model: str, run_id: str, step: str, outcome: str, **extra) -> dict:
     """Add one ``{at, step, try_number, outcome, ...}`` entry to the record's ``attempts``."""
-    key = decision_key(model, run_id)
+    key = decision_record_key(model, run_id)
     record = store.get_json(key)
     entry = {"at": now(), "step": step, "try_number": try_number(), "outcome": outcome, **extra}
     record["attempts"] = [*record.get("attempts", []), entry]
@@ -77,7 +77,7 @@ def summary(record: dict, store: Store, model: str, run_id: str) -> dict:
         "dry_run": record.get("dry_run", False),
         "reasons": record["reasons"],
         "failed_checks": record["failed_checks"],
-        "decision_uri": store.uri(decision_key(model, run_id)),
+        "decision_uri": store.uri(decision_record_key(model, run_id)),
         "champion_version_compared": record.get("champion_version_compared"),
     }
 

@@ -31,7 +31,8 @@ def snapshot_key(model: str, run_id: str) -> str:
     return f"snapshots/{model}/{safe_run_id(run_id)}/manifest.json"
 
 
-def decision_key(model: str, run_id: str) -> str:
+def decision_record_key(model: str, run_id: str) -> str:
+    """The retrain run's decision record (what the gate decided, on what evidence, what followed)."""
     return f"decisions/{model}/{safe_run_id(run_id)}.json"
 
 
@@ -42,10 +43,20 @@ def s3_uri(bucket: str, key: str) -> str:
 # --- data: validated zone, GX results, baselines ------------------------------------------
 
 
+def validated_prefix(model: str) -> str:
+    """Where ingestion copies the batches that passed the model's suite (``validated/<model>/``)."""
+    return f"validated/{model}/"
+
+
 # --- training: snapshots, evaluations, MLflow experiments -----------------------------------
 
 
 # --- registry and deploy: alias history -------------------------------------------------------
+
+
+def alias_history_key(model: str) -> str:
+    """Every move of the model's registry aliases, appended: "what served at time T" is one read."""
+    return f"registry/{model}/alias-history.json"
 
 
 # --- ingest: per-file results, errors, in-flight markers, reports, quarantine ------------------

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 
 from modelops import settings as _settings
+from modelops.layout import alias_history_key
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ def client():
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=_settings.load().mlflow_tracking_uri)
-
-
-def alias_history_key(model: str) -> str:
-    return f"registry/{model}/alias-history.json"
 
 
 def version_for_alias(model: str, alias: str, mlflow_client=None):

@@ -15,7 +15,7 @@ import pytest
 
 from modelops import registry
 from modelops.config import get_model
-from modelops.layout import decision_key, partition, snapshot_key
+from modelops.layout import decision_record_key as decision_key, partition, snapshot_key
 from modelops.local import datagen
 
 CHURN = "retrain_churn"

@@ -12,7 +12,7 @@ from sklearn.datasets import make_classification
 
 from modelops import registry
 from modelops.config import ModelConfig
-from modelops.layout import decision_key
+from modelops.layout import decision_record_key
 from modelops.training import steps as retrain
 from modelops.training.candidate import SEARCH_SPACES, build_pipeline, skops_trusted_types
 
@@ -121,13 +121,13 @@ def test_a_cleared_promoted_run_keeps_its_decision_and_evidence(env):
     first = run_steps(env, best)
     assert first["decided"]["promote"] is True and first["decided"]["champion_version_compared"] == "1"
     assert first["promoted"]["promoted"] is True and first["promoted"]["champion"] == "2"
-    record = store.get_json(decision_key(NAME, RUN))
+    record = store.get_json(decision_record_key(NAME, RUN))
     evaluation = store.get_json(store.key_of(first["evaluated"]["evaluation_uri"]))
     state = registry_state(env)
 
     again = run_steps(env, best)  # Airflow clear of the run: the same tasks, the same run id
 
-    after = store.get_json(decision_key(NAME, RUN))
+    after = store.get_json(decision_record_key(NAME, RUN))
     assert {k: v for k, v in after.items() if k != "attempts"} == record, "the decision record was rewritten"
     assert after["champion_version_compared"] == "1" and after["champion"]["version"] == "1"
     assert [(a["step"], a["outcome"]) for a in after["attempts"]] == [
@@ -145,11 +145,11 @@ def test_a_cleared_rejected_run_keeps_its_decision(env):
     store = env["store"]
     best = env["candidate"]()
     first = run_steps(env, best, dry_run=True)
-    record = store.get_json(decision_key(NAME, RUN))
+    record = store.get_json(decision_record_key(NAME, RUN))
 
     again = run_steps(env, best, dry_run=True)
 
-    after = store.get_json(decision_key(NAME, RUN))
+    after = store.get_json(decision_record_key(NAME, RUN))
     assert {k: v for k, v in after.items() if k != "attempts"} == record
     assert [a["step"] for a in after["attempts"]] == ["gate"]
     assert again["decided"] == first["decided"] and "registered" not in again
@@ -158,12 +158,12 @@ def test_a_cleared_rejected_run_keeps_its_decision(env):
 def test_a_retrained_candidate_that_registered_nothing_is_decided_again_keeping_the_first(env):
     store = env["store"]
     first = run_steps(env, env["candidate"](), dry_run=True)
-    original = store.get_json(decision_key(NAME, RUN))
+    original = store.get_json(decision_record_key(NAME, RUN))
     retrained = env["candidate"]()  # train_candidate redone: another MLflow run, another model
 
     again = run_steps(env, retrained, dry_run=True)
 
-    after = store.get_json(decision_key(NAME, RUN))
+    after = store.get_json(decision_record_key(NAME, RUN))
     assert after["evidence"]["candidate_run_id"] == retrained["mlflow_run_id"]
     assert [d["evidence"]["candidate_run_id"] for d in after["earlier_decisions"]] == [
         original["evidence"]["candidate_run_id"]

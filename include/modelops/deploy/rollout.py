@@ -18,7 +18,7 @@ import requests
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.layout import decision_key
+from modelops.layout import decision_record_key
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -210,13 +210,13 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
             rolled = rollback(model.name, reason=str(exc)[:1500], actor=actor, run_id=run_id, store=store)
         except DeployError as rollback_error:
             store.update_json(
-                decision_key(model.name, run_id),
+                decision_record_key(model.name, run_id),
                 smoke_test={"passed": False, "error": str(exc)},
                 rollback={"error": str(rollback_error)},
             )
             raise SmokeTestFailed(f"{exc}\nRollback impossible: {rollback_error}") from exc
         store.update_json(
-            decision_key(model.name, run_id),
+            decision_record_key(model.name, run_id),
             smoke_test={"passed": False, "error": str(exc)},
             rollback={k: v for k, v in rolled.items() if k != "event"},
         )
@@ -224,7 +224,7 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
             f"{exc}\nRolled back: champion is version {rolled['champion']} again (was {rolled['rolled_back_from']}); serving runs {rolled['serving']}."
         ) from exc
     store.update_json(
-        decision_key(model.name, run_id),
+        decision_record_key(model.name, run_id),
         deployment={"version": str(version), "previous_served": reloaded.get("old_version")},
         smoke_test=result,
     )

@@ -16,7 +16,7 @@ import time
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.layout import decision_key, safe_run_id
+from modelops.layout import decision_record_key as decision_key, safe_run_id
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
