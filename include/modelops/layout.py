@@ -66,3 +66,26 @@ def alias_history_key(model: str) -> str:
 
 
 # --- monitoring: daily reports ------------------------------------------------------------------
+
+
+MONITORING = "monitoring"
+
+
+def monitoring_prefix(model: str) -> str:
+    """Every monitored day of ``model`` (``monitoring/<model>/``): reports and retrain decisions."""
+    return f"{MONITORING}/{model}/"
+
+
+def monitoring_report_keys(model: str, day: dt.date) -> dict[str, str]:
+    """The day's monitoring report, ``report_json`` and ``report_html`` (``monitoring/<model>/dt=<day>/``).
+
+    Not the ingest stage's per-file validation reports: these are one model's daily traffic report.
+    """
+    prefix = partition(MONITORING, model, day)
+    return {"report_json": prefix + "report.json", "report_html": prefix + "report.html"}
+
+
+def retrain_decision_key(model: str, day: dt.date) -> str:
+    """The day's monitoring decision (retrain or not): one object per model and day, so re-deciding
+    a day overwrites its own key, never another's. Not the retrain run's decision record."""
+    return partition(MONITORING, model, day) + "decision.json"
