@@ -14,7 +14,8 @@ from modelops import registry
 from modelops.config import ModelConfig
 from modelops.layout import decision_record_key
 from modelops.training import steps as retrain
-from modelops.training.candidate import SEARCH_SPACES, build_pipeline, skops_trusted_types
+from modelops.training.pipelines import build_pipeline
+from modelops.training.search_spaces import SEARCH_SPACES, skops_trusted_types
 
 NAME = "toy"
 RUN = "manual__2026-12-01T10:00:00+00:00"

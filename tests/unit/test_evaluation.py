@@ -11,9 +11,10 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import root_mean_squared_error
 
 from modelops.config import ModelConfig
-from modelops.training.candidate import build_pipeline, train_candidate
+from modelops.training.candidate import train_candidate
 from modelops.training.evaluation import MIN_SLICE_ROWS, evaluate_model
 from modelops.training.gate import decide_promotion, policy_from_config
+from modelops.training.pipelines import build_pipeline
 
 FEATURES = [
     {"name": "x0", "type": "numeric"},

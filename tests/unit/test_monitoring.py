@@ -18,7 +18,7 @@ from modelops.layout import partition
 from modelops.local.datagen import generate_batch
 from modelops.monitoring import report as monitoring
 from modelops.store import Store
-from modelops.training.candidate import build_pipeline
+from modelops.training.pipelines import build_pipeline
 from modelops.training.evaluation import evaluate_model
 
 BUCKET = "monitoring-test"

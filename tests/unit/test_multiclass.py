@@ -32,21 +32,19 @@ from modelops import registry
 from modelops.config import ModelConfig
 from modelops.data.baseline import profile_baseline
 from modelops.layout import partition
+from modelops.metrics import metric_names
 from modelops.monitoring import report as monitoring
 from modelops.scaffold import cli as scaffold
 from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions
 from modelops.settings import Settings
 from modelops.store import Store
-from modelops.training.candidate import (
-    metric_names,
-    select_best,
-    skops_trusted_types,
-    time_split,
-    train_candidate,
-)
+from modelops.training.candidate import train_candidate
 from modelops.training.evaluation import evaluate_model
 from modelops.training.gate import decide_promotion, policy_from_config
+from modelops.training.search_spaces import skops_trusted_types
+from modelops.training.selection import select_best
+from modelops.training.time_split import time_split
 
 NAME = "wine"
 TARGET = "cultivar"

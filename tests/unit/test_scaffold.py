@@ -224,7 +224,7 @@ def test_shipped_models_still_load_from_the_default_folders():
 
 
 def test_timestamps_of_mixed_iso_precision_and_other_formats_are_read():
-    from modelops.training.candidate import parse_times
+    from modelops.training.time_split import parse_times
 
     mixed = pd.Series(["2026-11-10T00:00:00+00:00", "2026-11-10T00:32:34.751131+00:00", "2026-11-11T01:00:00Z"])
     assert parse_times(mixed).notna().all() and parse_times(mixed).dt.date.astype(str).tolist() == [

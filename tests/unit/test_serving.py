@@ -29,7 +29,8 @@ from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions, CaptureWriter
 from modelops.settings import Settings
 from modelops.store import Store
-from modelops.training.candidate import build_pipeline, skops_trusted_types
+from modelops.training.pipelines import build_pipeline
+from modelops.training.search_spaces import skops_trusted_types
 
 BUCKET = "serving-test"
 TOKEN = "test-token"

@@ -19,7 +19,7 @@ from modelops.serving.app import ServingOptions, create_app
 from modelops.serving.capture import CaptureOptions
 from modelops.settings import Settings
 from modelops.store import Store
-from modelops.training.candidate import build_pipeline
+from modelops.training.pipelines import build_pipeline
 
 
 @pytest.fixture(scope="module")

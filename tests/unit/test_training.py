@@ -10,21 +10,18 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 
 from modelops.config import ModelConfig
-from modelops.training.candidate import (
-    RELATIVE_COST,
-    SEARCH_SPACES,
-    NoViableCandidate,
+from modelops.training.candidate import train_candidate
+from modelops.training.pipelines import build_pipeline
+from modelops.training.rules import (
     TrainingRules,
-    build_pipeline,
     check_convergence,
     check_cv_stability,
     check_degenerate_predictions,
     check_overfitting,
-    select_best,
-    skops_trusted_types,
-    time_split,
-    train_candidate,
 )
+from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES, skops_trusted_types
+from modelops.training.selection import NoViableCandidate, select_best
+from modelops.training.time_split import time_split
 
 FEATURES = [
     {"name": "x0", "type": "numeric"},

@@ -736,7 +736,8 @@ def performance(
     """
     import numpy as np
 
-    from modelops.training.candidate import build_scorers, higher_is_better, metric_names, score
+    from modelops.metrics import higher_is_better, metric_names
+    from modelops.training.scoring import build_scorers, score
 
     primary = config.metrics.primary
     columns = [c for c in (PREDICTION, LABEL) if c in labels_frame.columns]

@@ -220,7 +220,7 @@ def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> f
     """5% of a plain linear model's in-sample error on the sample: how much worse a slice may get."""
     import numpy as np
 
-    from modelops.training.candidate import build_pipeline
+    from modelops.training.pipelines import build_pipeline
 
     try:
         label = frame[config.target].astype(float).to_numpy()
@@ -234,7 +234,7 @@ def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> f
 
 
 def _timestamps(series: pd.Series, column: str) -> pd.Series:
-    from modelops.training.candidate import parse_times
+    from modelops.training.time_split import parse_times
 
     times = parse_times(series)
     if times.isna().any():

@@ -14,7 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelops.config import ModelConfig
-from modelops.training.candidate import build_scorers, higher_is_better, metric_names, score
+from modelops.metrics import higher_is_better
+from modelops.training.scoring import build_scorers, score
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -75,6 +76,34 @@ def _json_key(value: Any) -> str:
     return str(value)
 
 
+def _slice_quality(
+    config: ModelConfig, model: Any, X: pd.DataFrame, y: Any, scorer: Any, slice_values: Any, column: str | None
+) -> dict[str, Any]:
+    """The primary metric per slice value, small slices flagged (too noisy to gate on)."""
+    import numpy as np
+    import pandas as pd
+
+    primary = config.metrics.primary
+    values = pd.Series(np.asarray(slice_values, dtype=object))
+    if len(values) != len(X):
+        raise ValueError(f"{config.name}: {len(values)} slice values but {len(X)} test rows")
+    keys = values.map(_json_key)
+    groups = {}
+    for key in sorted(keys.unique()):
+        mask = (keys == key).to_numpy()
+        rows = int(mask.sum())
+        groups[key] = {
+            "rows": rows,
+            "primary": score(scorer, primary, model, X[mask], y[mask]),
+            "small": rows < MIN_SLICE_ROWS,
+        }
+    return {
+        "column": column if column is not None else getattr(slice_values, "name", None),
+        "min_rows": MIN_SLICE_ROWS,
+        "groups": groups,
+    }
+
+
 def evaluate_model(
     model: Any,
     X_test: pd.DataFrame,
@@ -110,29 +139,12 @@ def evaluate_model(
     scorers = build_scorers(config, _classes(model, y) if config.is_classifier else None)
     metrics = {m: score(s, m, model, X, y) for m, s in scorers.items()}
 
-    slices = None
     column = config.gate.slice_column
     if slice_values is None and column is not None:
         slice_values = X_test[column]
+    slices = None
     if slice_values is not None:
-        values = pd.Series(np.asarray(slice_values, dtype=object))
-        if len(values) != len(X):
-            raise ValueError(f"{config.name}: {len(values)} slice values but {len(X)} test rows")
-        keys = values.map(_json_key)
-        groups = {}
-        for key in sorted(keys.unique()):
-            mask = (keys == key).to_numpy()
-            rows = int(mask.sum())
-            groups[key] = {
-                "rows": rows,
-                "primary": score(scorers[primary], primary, model, X[mask], y[mask]),
-                "small": rows < MIN_SLICE_ROWS,
-            }
-        slices = {
-            "column": column if column is not None else getattr(slice_values, "name", None),
-            "min_rows": MIN_SLICE_ROWS,
-            "groups": groups,
-        }
+        slices = _slice_quality(config, model, X, y, scorers[primary], slice_values, column)
 
     latency = prediction_latency_ms_per_1k(model, X)
     size = model_size_mb(model)
@@ -159,4 +171,4 @@ def evaluate_model(
     return result
 
 
-__all__ = ["evaluate_model", "metric_names", "model_size_mb", "prediction_latency_ms_per_1k", "MIN_SLICE_ROWS"]
+__all__ = ["evaluate_model", "model_size_mb", "prediction_latency_ms_per_1k", "MIN_SLICE_ROWS"]

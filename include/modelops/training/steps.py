@@ -16,7 +16,8 @@ import time
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import ModelConfig
-from modelops.layout import decision_record_key as decision_key, safe_run_id
+from modelops.layout import decision_record_key as decision_key
+from modelops.layout import safe_run_id
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def profile_training_baseline(model: ModelConfig, run_id: str, store: Store | No
 # Shared: the train/test split of a run --------------------------------------------------------------
 def training_split(model: ModelConfig, run_id: str, store: Store | None = None):
     from modelops.data.snapshot import load_manifest, load_snapshot_frame
-    from modelops.training.candidate import time_split
+    from modelops.training.time_split import time_split
 
     store = store or Store()
     frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
@@ -177,8 +178,8 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
     """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
     from mlflow.models import infer_signature
 
-    from modelops.training.candidate import skops_trusted_types
     from modelops.training.candidate import train_candidate as fit
+    from modelops.training.search_spaces import skops_trusted_types
 
     mlflow = _mlflow()
     existing = _find_run(
@@ -230,8 +231,8 @@ def train_candidate(model: ModelConfig, run_id: str, candidate: str, parent: dic
 def select_best(model: ModelConfig, results: list[dict]) -> dict:
     """The best passing candidate. If none passed, the best failing one goes on to the gate,
     which rejects it on the training-rules check, so the decision is recorded with its reasons."""
-    from modelops.training.candidate import NoViableCandidate
-    from modelops.training.candidate import select_best as choose
+    from modelops.training.selection import NoViableCandidate
+    from modelops.training.selection import select_best as choose
 
     results = list(results)
     try:

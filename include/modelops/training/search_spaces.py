@@ -1,0 +1,83 @@
+"""What each candidate searches: its small grid, its relative cost, the bounds on cost
+parameters and the types skops must trust to store it.
+
+One table per candidate family, kept apart from the code that builds and fits pipelines, so
+adding or tuning a candidate is an edit in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Small grids, simplest setting first (ties inside a candidate go to the earlier setting).
+#: ``linear`` takes ``C`` for both problem types: LogisticRegression uses it as is, Ridge gets
+#: ``alpha = 1 / C``, so one knob means "larger = weaker regularisation" in both.
+SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
+    "linear": [{"C": 0.1}, {"C": 1.0}, {"C": 10.0}],
+    "random_forest": [
+        {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 5},
+        {"n_estimators": 100, "max_depth": 16, "min_samples_leaf": 2},
+    ],
+    "hist_gradient_boosting": [
+        {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15},
+        {"learning_rate": 0.05, "max_iter": 300, "max_leaf_nodes": 31},
+    ],
+}
+
+#: Relative cost of one fit (train time and model size), measured on the churn and
+#: delivery_time shapes; used only to break ties in :func:`select_best`.
+RELATIVE_COST: dict[str, float] = {
+    "linear": 1.0,
+    "hist_gradient_boosting": 3.0,
+    "random_forest": 5.0,
+}
+
+#: Upper bounds on cost parameters, whatever a caller passes: a typo must not run for hours.
+PARAM_BOUNDS: dict[str, tuple[int, int]] = {
+    "n_estimators": (1, 500),
+    "max_iter": (1, 5000),
+    "max_depth": (1, 64),
+}
+
+#: Types ``skops`` does not trust by default, per candidate, as found by
+#: ``skops.io.get_untrusted_types`` on each fitted pipeline (proven in tests/unit/test_training.py).
+#: ``numpy.dtype`` comes from the numeric SimpleImputer (sklearn 1.9 stores the fitted dtype), the
+#: rest from the trees. STACK-NOTES names only TreePredictor: without ``numpy.dtype`` MLflow's
+#: dump-then-load check refuses every one of these pipelines.
+_SKOPS_UNTRUSTED: dict[str, list[str]] = {
+    "linear": ["numpy.dtype"],
+    "random_forest": ["numpy.dtype", "sklearn.tree._tree.Tree"],
+    "hist_gradient_boosting": [
+        "numpy.dtype",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    ],
+}
+
+
+def check_candidate(candidate: str) -> None:
+    """Refuse a candidate name that has no search space."""
+    if candidate not in SEARCH_SPACES:
+        raise ValueError(f"unknown candidate '{candidate}'; choose from {sorted(SEARCH_SPACES)}")
+
+
+def check_bounds(candidate: str, params: dict[str, Any]) -> None:
+    """Refuse a cost parameter outside :data:`PARAM_BOUNDS`."""
+    for name, (low, high) in PARAM_BOUNDS.items():
+        value = params.get(name)
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{candidate}: parameter '{name}'={value} is outside the allowed range [{low}, {high}]")
+
+
+def skops_trusted_types(candidate: str, problem_type: str | None = None) -> list[str]:
+    """The exact types to pass as ``mlflow.sklearn.log_model(..., skops_trusted_types=...)``.
+
+    MLflow dumps with skops and immediately loads back with this allow-list; anything missing
+    fails the log. The list is the same for both problem types today; ``problem_type`` is accepted
+    so a future difference has a place to go without changing callers.
+    """
+    check_candidate(candidate)
+    del problem_type
+    return list(_SKOPS_UNTRUSTED[candidate])
