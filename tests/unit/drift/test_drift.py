@@ -12,22 +12,14 @@ from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp, was
 
 from modelops.config import DriftSpec, ModelConfig
 from modelops.data.baseline import profile_baseline
-from modelops.drift.detect import (
-    RESERVOIR_SIZE,
-    RESULT_KEYS,
-    SCHEMA_VERSION,
-    UNSEEN_OTHER,
-    StreamingProfile,
-    benjamini_hochberg,
-    bin_points,
-    binned_wasserstein,
-    chi_square_drift,
-    compare,
-    drift_dataframe,
-    jensen_shannon_distance,
-    jensen_shannon_drift,
-    psi,
-)
+from modelops.drift.chi_square import chi_square_drift
+from modelops.drift.detect import SCHEMA_VERSION, compare, drift_dataframe
+from modelops.drift.jensen_shannon import jensen_shannon_distance, jensen_shannon_drift
+from modelops.drift.multiple_testing import benjamini_hochberg
+from modelops.drift.psi import psi
+from modelops.drift.stattest import RESULT_KEYS
+from modelops.drift.streaming import RESERVOIR_SIZE, UNSEEN_OTHER, StreamingProfile
+from modelops.drift.wasserstein import bin_points, binned_wasserstein
 
 SPEC = DriftSpec()
 SMALL, LARGE = 600, 50_000  # reference rows either side of large_sample_rows (1,000)
