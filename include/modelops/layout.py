@@ -51,6 +51,36 @@ def validated_prefix(model: str) -> str:
 # --- training: snapshots, evaluations, MLflow experiments -----------------------------------
 
 
+def training_run_prefix(model: str, run_id: str) -> str:
+    """``snapshots/<model>/<run_id>/``: the retrain run's folder (manifest, validation, baseline, evaluation)."""
+    return f"snapshots/{model}/{safe_run_id(run_id)}/"
+
+
+def training_validation_key(model: str, run_id: str) -> str:
+    """The snapshot's Great Expectations result (JSON), next to its manifest."""
+    return training_run_prefix(model, run_id) + "validation.json"
+
+
+def training_data_docs_key(model: str, run_id: str) -> str:
+    """The snapshot's Data Docs page (HTML), next to its JSON result."""
+    return training_run_prefix(model, run_id) + "validation.html"
+
+
+def training_baseline_key(model: str, run_id: str) -> str:
+    """The per-feature baseline profiled on the snapshot (monitoring compares live data with it)."""
+    return training_run_prefix(model, run_id) + "baseline.json"
+
+
+def evaluation_key(model: str, run_id: str) -> str:
+    """Candidate and champion measured on the run's held-out split: the gate's evidence."""
+    return training_run_prefix(model, run_id) + "evaluation.json"
+
+
+def experiment_name(model: str) -> str:
+    """The MLflow experiment of the model's retrain runs (not an S3 key, but named here with them)."""
+    return f"modelops/{model}"
+
+
 # --- registry and deploy: alias history -------------------------------------------------------
 
 
@@ -60,6 +90,58 @@ def alias_history_key(model: str) -> str:
 
 
 # --- ingest: per-file results, errors, in-flight markers, reports, quarantine ------------------
+
+
+def ingest_object_id(key: str, etag: str) -> str:
+    """One raw file version: the idempotency key of ingestion."""
+    import hashlib
+
+    return hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()
+
+
+def ingest_results_prefix(model: str) -> str:
+    return f"ingest/{model}/results/"
+
+
+def ingest_result_key(model: str, key: str, etag: str) -> str:
+    """The result marker of one raw file version: its presence means "ingested, do not redo"."""
+    return f"{ingest_results_prefix(model)}{ingest_object_id(key, etag)}.json"
+
+
+def ingest_error_key(model: str, message_id: str) -> str:
+    """The error record of one message (its failed attempts), read by the dead-letter handler."""
+    return f"ingest/{model}/errors/{message_id}.json"
+
+
+def ingest_inflight_prefix(model: str) -> str:
+    return f"ingest/{model}/inflight/"
+
+
+def ingest_inflight_key(model: str, worker: str) -> str:
+    """What one consumer process holds right now (removed when it stops)."""
+    return f"{ingest_inflight_prefix(model)}{worker}.json"
+
+
+def ingest_destination_key(model: str, rest: str, verdict: str) -> str:
+    """``validated/<model>/<rest>`` or ``quarantine/<model>/<rest>`` for the raw file ``<raw prefix><rest>``."""
+    return f"{'validated' if verdict == 'validated' else 'quarantine'}/{model}/{rest}"
+
+
+def validation_report_keys(model: str, rest: str, verdict: str) -> tuple[str, str]:
+    """The JSON and HTML validation report of the raw file ``<raw prefix><rest>``. Quarantined files
+    get their report beside them, where operators look; validated files get it under
+    ``ingest/<model>/reports/``, so ``validated/`` holds only data training can read."""
+    base = f"quarantine/{model}/{rest}" if verdict == "quarantined" else f"ingest/{model}/reports/{rest}"
+    return f"{base}.validation.json", f"{base}.validation.html"
+
+
+def dead_letters_prefix(model: str) -> str:
+    return f"dead-letters/{model}/"
+
+
+def dead_letter_key(model: str, message_id: str) -> str:
+    """The record of one message that reached the dead-letter queue (status ``dead`` or ``redriven``)."""
+    return f"{dead_letters_prefix(model)}{message_id}.json"
 
 
 # --- serving: captured traffic and feedback ---------------------------------------------------
