@@ -9,12 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 
 import requests
+
+from modelops.settings import env_str
 
 log = logging.getLogger(__name__)
 
 TERMINAL_STATES = {"success", "failed"}
+#: Where the local stack's API server listens and whom it lets in (``StackConfig``'s defaults):
+#: what a plain shell gets when ``MODELOPS_AIRFLOW_*`` are unset.
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_USER = "admin"
+DEFAULT_PASSWORD = "admin"
 
 
 class AirflowError(RuntimeError):
@@ -29,6 +37,24 @@ class AirflowClient:
         self.timeout = timeout
         self._session = requests.Session()
         self._token_at: float | None = None  # monotonic time of the last login (None: never)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        url: str = DEFAULT_URL,
+        username: str = DEFAULT_USER,
+        password: str = DEFAULT_PASSWORD,
+    ) -> AirflowClient:
+        """A client of the API server named by ``MODELOPS_AIRFLOW_URL``, logging in as
+        ``MODELOPS_AIRFLOW_USER`` / ``MODELOPS_AIRFLOW_PASSWORD``; the arguments are the defaults
+        for unset variables (the local stack's own unless a caller knows better)."""
+        return cls(
+            env_str("MODELOPS_AIRFLOW_URL", url, environ=environ),
+            env_str("MODELOPS_AIRFLOW_USER", username, environ=environ),
+            env_str("MODELOPS_AIRFLOW_PASSWORD", password, environ=environ),
+        )
 
     def _auth(self) -> None:
         # Tokens live 10 minutes by default; renew well before.

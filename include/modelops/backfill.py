@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for completion")
     args = parser.parse_args(argv)
 
-    from modelops.local.demo import Demo
-
-    airflow = Demo.from_env(out=lambda _: None).airflow
+    airflow = AirflowClient.from_env()
     try:
         created = start_backfill(airflow, args.dag, args.first, args.last, args.reprocess, args.unpause)
         print(f"backfill {created['id']} of {args.dag} created: {args.first} .. {args.last}")

@@ -60,3 +60,12 @@ def test_backfill_runs_asks_only_for_the_backfill_runs_in_the_range():
     assert kwargs["params"]["run_type"] == "backfill"
     assert kwargs["params"]["logical_date_gte"] == "2026-11-18T00:00:00+00:00"
     assert kwargs["params"]["logical_date_lte"] == "2026-11-19T00:00:00+00:00"
+
+
+def test_from_env_reads_the_address_and_login_with_the_local_stack_as_default():
+    client = AirflowClient.from_env({})
+    assert (client.base_url, client.username, client.password) == ("http://127.0.0.1:8080", "admin", "admin")
+    client = AirflowClient.from_env(
+        {"MODELOPS_AIRFLOW_URL": "http://af:9090/", "MODELOPS_AIRFLOW_USER": "ops", "MODELOPS_AIRFLOW_PASSWORD": "pw"}
+    )
+    assert (client.base_url, client.username, client.password) == ("http://af:9090", "ops", "pw")

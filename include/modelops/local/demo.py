@@ -160,8 +160,8 @@ class Demo:
         for key, value in stack.client_env().items():
             os.environ.setdefault(key, value)
         found = _settings.load()
-        airflow = AirflowClient(
-            os.environ.get("MODELOPS_AIRFLOW_URL", stack.airflow_url), stack.admin_user, stack.admin_password
+        airflow = AirflowClient.from_env(
+            url=stack.airflow_url, username=stack.admin_user, password=stack.admin_password
         )
         return cls(
             airflow,
