@@ -19,14 +19,9 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, declared_models, default_args, guard_run_params
+from modelops.dagkit import START_DATE, declared_models, default_args, fail_without_retry, guard_run_params
 
 VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
-
-
-def _actor(context) -> str:
-    user = getattr(context["dag_run"], "triggering_user_name", None)
-    return f"{user} via {context['dag'].dag_id}" if user else context["dag"].dag_id
 
 
 def build_deploy_dag(model):
@@ -51,17 +46,14 @@ def build_deploy_dag(model):
     def deploy():
         @task
         def deploy_version() -> dict:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from modelops.deploy.rollout import SmokeTestFailed, deploy_and_verify
-            from modelops.registry import resolve_version
+            """Load a registry version into serving and check it live; roll back if it fails."""
+            from modelops.deploy import steps
 
             context = get_current_context()
-            version = resolve_version(model.name, context["params"]["version"])
-            try:
-                return deploy_and_verify(model, version, actor=_actor(context), run_id=context["run_id"])
-            except SmokeTestFailed as exc:
-                raise AirflowFailException(str(exc)) from None
+            with fail_without_retry(steps.PostDeployCheckFailed):
+                return steps.deploy_version(
+                    model, context["params"]["version"], actor=steps.actor(context), run_id=context["run_id"]
+                )
 
         deploy_version()
         guard_run_params()
@@ -95,21 +87,14 @@ def build_rollback_dag(model):
     def rollback():
         @task
         def restore_version() -> dict:
-            from modelops.deploy.rollout import recent_rows_of_version, served_version, smoke_test
-            from modelops.deploy.rollout import rollback as move_back
-            from modelops.registry import resolve_version
+            """Move champion back to a known-good version, reload serving and check it answers."""
+            from modelops.deploy import steps
 
             context = get_current_context()
             params = context["params"]
-            version = resolve_version(model.name, params["version"])
-            result = move_back(
-                model.name, reason=params["reason"], actor=_actor(context), run_id=context["run_id"], to_version=version
+            return steps.restore_version(
+                model, params["version"], reason=params["reason"], actor=steps.actor(context), run_id=context["run_id"]
             )
-            smoke = smoke_test(model, version, recent_rows_of_version(model, version))
-            return {k: v for k, v in result.items() if k != "event"} | {
-                "served": served_version(model.name),
-                "smoke_test": smoke,
-            }
 
         restore_version()
         guard_run_params()

@@ -211,7 +211,7 @@ def build_retrain_dag(model):
             """Hot-swap serving to the champion, smoke-test it live; roll back and fail if it misbehaves."""
             from airflow.sdk.exceptions import AirflowFailException
 
-            from modelops.deploy.rollout import SmokeTestFailed, deploy_and_verify
+            from modelops.deploy.rollout import PostDeployCheckFailed as SmokeTestFailed, deploy_and_verify
 
             context = get_current_context()
             try:

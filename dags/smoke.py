@@ -32,16 +32,18 @@ def build_smoke_dag(model):
     def smoke():
         @task
         def read_raw_history() -> dict:
-            from modelops.stack_check.steps import read_history
+            """Count the rows of every raw batch dated on or before the run's as-of date."""
+            from modelops.stack_check import steps
 
-            return read_history(model, as_of_date(get_current_context()))
+            return steps.read_raw_history(model, as_of_date(get_current_context()))
 
         @task
         def log_mlflow_run(summary: dict) -> dict:
-            from modelops.stack_check.steps import log_smoke_run
+            """Log the history summary as an MLflow run (one per Airflow run: a re-run reuses it)."""
+            from modelops.stack_check import steps
 
             context = get_current_context()
-            return log_smoke_run(model, summary, dag_id=context["dag"].dag_id, run_id=context["run_id"])
+            return steps.log_mlflow_run(model, summary, dag_id=context["dag"].dag_id, run_id=context["run_id"])
 
         log_mlflow_run(read_raw_history())
 

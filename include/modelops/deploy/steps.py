@@ -1,0 +1,59 @@
+"""The task callables of the ``deploy_<model>`` and ``rollback_<model>`` DAGs, named like their tasks.
+
+Each takes plain values the DAG read from its run (params, run id, who triggered it) and returns
+the JSON form of a record, so the DAG file stays wiring and these stay callable from a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from modelops import registry
+from modelops.config import ModelConfig
+from modelops.deploy import rollout, serving_client, verification
+from modelops.deploy.verification import PostDeployCheckFailed
+from modelops.records import Record
+
+log = logging.getLogger(__name__)
+
+
+__all__ = ["PostDeployCheckFailed", "RestoreResult", "actor", "deploy_version", "restore_version"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreResult(Record):
+    """What ``restore_version`` returns: the rollback, what serving runs now, and its check."""
+
+    champion: str
+    rolled_back_from: str | None
+    serving: str | None
+    served: str | None
+    smoke_test: dict[str, Any]
+
+
+def actor(context) -> str:
+    """Who asked, for the alias history: the triggering user via the DAG, else the DAG."""
+    user = getattr(context["dag_run"], "triggering_user_name", None)
+    return f"{user} via {context['dag'].dag_id}" if user else context["dag"].dag_id
+
+
+def deploy_version(model: ModelConfig, version_or_alias: str, *, actor: str, run_id: str) -> dict:
+    """Load a registry version into serving and check it live; roll back if it fails."""
+    version = registry.resolve_version(model.name, version_or_alias)
+    return rollout.deploy_and_verify(model, version, actor=actor, run_id=run_id)
+
+
+def restore_version(model: ModelConfig, version_or_alias: str, *, reason: str, actor: str, run_id: str) -> dict:
+    """Move champion back to a known-good version, reload serving and check it answers."""
+    version = registry.resolve_version(model.name, version_or_alias)
+    rolled = rollout.rollback(model.name, reason=reason, actor=actor, run_id=run_id, to_version=version)
+    check = verification.post_deploy_check(model, version, verification.recent_rows_of_version(model, version))
+    return RestoreResult(
+        champion=rolled.champion,
+        rolled_back_from=rolled.rolled_back_from,
+        serving=rolled.serving,
+        served=serving_client.served_version(model.name),
+        smoke_test=check.to_json(),
+    ).to_json()
