@@ -54,7 +54,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def bench_burst() -> dict:
-    from modelops import settings
+    from modelops import batches, settings
     from modelops.airflow_api import AirflowClient
     from modelops.ingest import consumer as ingest
     from modelops.local import bootstrap, datagen
@@ -74,7 +74,7 @@ def bench_burst() -> dict:
         airflow.wait_for_dag("ingest_churn")
         airflow.unpause("ingest_churn")
         contents = [
-            datagen.to_csv_bytes(datagen.generate_batch("churn", DAY, ROWS_PER_FILE, seed=s))
+            batches.to_csv_bytes(datagen.generate_batch("churn", DAY, ROWS_PER_FILE, seed=s))
             for s in range(DISTINCT_CONTENTS)
         ]
         files = {
@@ -123,24 +123,25 @@ def bench_burst() -> dict:
 
 
 def _large_generate(path: Path) -> None:
+    from modelops import batches
     from modelops.local import datagen
 
-    path.write_bytes(datagen.to_csv_bytes(datagen.generate_batch("churn", DAY, LARGE_ROWS)))
+    path.write_bytes(batches.to_csv_bytes(datagen.generate_batch("churn", DAY, LARGE_ROWS)))
 
 
 def _large_validate(path: Path) -> dict:
     """Read the CSV file and validate it, as the consumer does; in its own process so peak memory
     is this step's alone (imports and the GX context are counted in the baseline)."""
+    from modelops import batches
     from modelops.config import get_model
     from modelops.data import validation
-    from modelops.local import datagen
 
     model = get_model("churn")
     context = validation.make_context()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     data = path.read_bytes()
-    frame = datagen.read_batch(data, "csv", path.name)
+    frame = batches.read_batch(data, "csv", path.name)
     read_seconds = time.perf_counter() - started
     started = time.perf_counter()
     outcome = validation.validate_dataframe(frame, model.suite_path, data_name=path.name, context=context)

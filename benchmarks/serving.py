@@ -408,8 +408,8 @@ def bench_serving() -> dict:
 
     from benchmarks.run import running_stack
     from modelops.config import get_model
-    from modelops.local.stack import free_port
-    from modelops.training.steps import run_chain
+    from modelops.local.stack_config import free_port
+    from modelops.training.chain import run_chain
 
     model = get_model("churn")
     started_at = time.perf_counter()

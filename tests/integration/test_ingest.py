@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from modelops import batches
 from modelops.airflow_api import AirflowError
 from modelops.ingest import consumer as ingest
 from modelops.local import bootstrap, datagen
@@ -112,11 +113,11 @@ def burst_files() -> tuple[dict[str, bytes], set[str]]:
         frame = datagen.generate_batch("churn", BURST_DAY, 40, seed=seed)
         seed += 1
         if 0.1 <= frame["churned"].mean() <= 0.5:  # comfortably inside the suite's label balance
-            valid.append(datagen.to_csv_bytes(frame))
+            valid.append(batches.to_csv_bytes(frame))
     bad = []
     for kind in CORRUPTIONS:
         broken = datagen.corrupt_batch(datagen.generate_batch("churn", BURST_DAY, 40, seed=99), kind)
-        bad.append(broken if isinstance(broken, bytes) else datagen.to_csv_bytes(broken))
+        bad.append(broken if isinstance(broken, bytes) else batches.to_csv_bytes(broken))
     files, invalid = {}, set()
     for i in range(BURST_FILES):
         key = f"raw/{MODEL}/dt={BURST_DAY.isoformat()}/burst-{i:04d}.csv"
@@ -224,7 +225,7 @@ def test_poison_reaches_the_dlq_after_max_receives_is_recorded_and_redriven(
         airflow.trigger(f"redrive_{MODEL}", conf={"message_ids": "not-a-list"})
 
     # Fix the cause (the file arrives), then redrive that dead letter from the UI's trigger form.
-    etag = store.put_bytes(late, datagen.to_csv_bytes(datagen.generate_batch("churn", LATE_DAY, 200)))
+    etag = store.put_bytes(late, batches.to_csv_bytes(datagen.generate_batch("churn", LATE_DAY, 200)))
     run = airflow.trigger(f"redrive_{MODEL}", conf={"message_ids": [ids["missing_object"]]})
     finished = airflow.wait_for_run(f"redrive_{MODEL}", run["dag_run_id"], timeout=120)
     assert finished["state"] == "success", airflow.failure_logs(f"redrive_{MODEL}", run["dag_run_id"])
@@ -243,7 +244,7 @@ def test_consumer_killed_mid_file_is_redelivered_and_processed_exactly_once(stac
     wait_until(lambda: drained(sqs, urls["source"]), "queue empty before the crash test", timeout=120)
     errors_before = keys(store, f"ingest/{MODEL}/errors/")
     key = f"raw/{MODEL}/dt={CRASH_DAY}/large.csv"
-    data = datagen.to_csv_bytes(datagen.generate_batch("churn", CRASH_DAY, 150_000))
+    data = batches.to_csv_bytes(datagen.generate_batch("churn", CRASH_DAY, 150_000))
     etag = store.put_bytes(key, data, "text/csv")
     marker = ingest.result_key(MODEL, key, etag)
 
@@ -313,10 +314,10 @@ def test_files_whose_notifications_were_lost_are_reconciled_and_ingested_once(
         frame = datagen.generate_batch("churn", RECONCILE_DAY, 40, seed=seed)
         seed += 1
         if 0.1 <= frame["churned"].mean() <= 0.5:
-            files[f"raw/{MODEL}/dt={RECONCILE_DAY}/lost {len(files)}+a.csv"] = datagen.to_csv_bytes(frame)
+            files[f"raw/{MODEL}/dt={RECONCILE_DAY}/lost {len(files)}+a.csv"] = batches.to_csv_bytes(frame)
     broken = datagen.corrupt_batch(datagen.generate_batch("churn", RECONCILE_DAY, 40, seed=99), "missing_column")
     broken_key = f"raw/{MODEL}/dt={RECONCILE_DAY}/lost-broken.csv"
-    files[broken_key] = broken if isinstance(broken, bytes) else datagen.to_csv_bytes(broken)
+    files[broken_key] = broken if isinstance(broken, bytes) else batches.to_csv_bytes(broken)
     try:
         # 1. The consumer cannot take anything: paused, and no consume task left running.
         airflow.pause(ingest_dag)

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from modelops import registry
+from modelops import batches, registry
 from modelops.config import get_model
-from modelops.layout import decision_record_key as decision_key, partition, snapshot_key
+from modelops.layout import decision_record_key as decision_key
+from modelops.layout import partition, snapshot_key
 from modelops.local import datagen
 
 CHURN = "retrain_churn"
@@ -32,7 +33,7 @@ def _write_days(store, model, first: dt.date, days: int, *, transform=None, rows
         day = first + dt.timedelta(days=offset)
         frame = datagen.generate_batch(model.data.generator, day, rows)
         body = transform(frame, day) if transform else frame
-        data = body if isinstance(body, bytes) else datagen.to_csv_bytes(body)
+        data = body if isinstance(body, bytes) else batches.to_csv_bytes(body)
         key = f"{partition('raw', model.name, day)}{model.name}-{day.isoformat()}.csv"
         store.put_bytes(key, data, "text/csv")
         keys.append(key)
@@ -185,7 +186,7 @@ def test_corrupted_batches_are_excluded_from_training(first_promotion, airflow, 
             single = datagen.generate_batch(model.data.generator, first, 600)
             single[model.target] = single[model.target].iloc[0]
             key = f"{partition('raw', model.name, first)}{model.name}-{first.isoformat()}-single.csv"
-            store.put_bytes(key, datagen.to_csv_bytes(single), "text/csv")
+            store.put_bytes(key, batches.to_csv_bytes(single), "text/csv")
             bad_keys[kind] = sorted([*bad_keys[kind], key])
         as_of = dt.datetime.combine(bad_day + dt.timedelta(days=1), dt.time(), dt.UTC)
         conf = {"training_window_days": 5, "dry_run": True, "candidates": [model.training.candidates[0]]}

@@ -60,8 +60,8 @@ def test_up_again_is_idempotent(stack, store, today):
 
 
 def test_smoke_dag_reads_s3_and_logs_mlflow_run_with_artifact_in_bucket(airflow, store, mlflow_client):
+    from modelops.batches import BatchReadError, read_batch
     from modelops.layout import partition_date
-    from modelops.local.datagen import BatchReadError, read_batch
 
     model = load_all_models()["churn"]
     run = airflow.run_and_wait("smoke_churn", timeout=300)

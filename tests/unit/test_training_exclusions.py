@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from modelops import batches
 from modelops.config import get_model
 from modelops.layout import partition
 from modelops.local import datagen
@@ -15,10 +16,10 @@ def test_excluded_batches_reach_the_summary_and_validation_passes_on_the_rest(st
     model = get_model("churn")
     day = dt.date(2026, 3, 1)
     prefix = partition("raw", model.name, day)
-    store.put_bytes(f"{prefix}clean.csv", datagen.to_csv_bytes(datagen.generate_batch("churn", day, 200)))
+    store.put_bytes(f"{prefix}clean.csv", batches.to_csv_bytes(datagen.generate_batch("churn", day, 200)))
     single = datagen.generate_batch("churn", day, 200)
     single[model.target] = single[model.target].iloc[0]
-    store.put_bytes(f"{prefix}single.csv", datagen.to_csv_bytes(single))
+    store.put_bytes(f"{prefix}single.csv", batches.to_csv_bytes(single))
     summary = retrain.snapshot_training_data(model, dt.datetime(2026, 3, 2, tzinfo=dt.UTC), 1, "r", store)
     assert summary["objects"] == 1 and summary["rows"] == 200
     assert [e["key"] for e in summary["excluded"]] == [f"{prefix}single.csv"]

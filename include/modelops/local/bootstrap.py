@@ -24,7 +24,7 @@ from modelops.layout import partition
 from modelops.store import Store
 
 if TYPE_CHECKING:
-    from modelops.local.stack import StackConfig
+    from modelops.local.stack_config import StackConfig
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ def load_history(
     cfg: StackConfig, today: dt.date | None = None, models: dict[str, model_config.ModelConfig] | None = None
 ) -> int:
     """Generated daily batches for every model that names a generator; existing keys are kept."""
+    from modelops.batches import to_csv_bytes
     from modelops.local import datagen
 
     s3, _ = _clients(cfg)
@@ -141,7 +142,7 @@ def load_history(
                 continue
             frame = datagen.generate_batch(model.data.generator, day, model.data.rows_per_day)
             if model.data.file_format == "csv":
-                store.put_bytes(key, datagen.to_csv_bytes(frame), "text/csv")
+                store.put_bytes(key, to_csv_bytes(frame), "text/csv")
             else:
                 store.put_bytes(key, frame.to_parquet(index=False), "application/vnd.apache.parquet")
             written += 1
@@ -151,8 +152,11 @@ def load_history(
     return written
 
 
-def save_snapshot(cfg: StackConfig, folder: Path) -> int:
-    """Copy the bucket to disk (moto keeps it in memory only). Replaces the previous snapshot."""
+def save_bucket_copy(cfg: StackConfig, folder: Path) -> int:
+    """Copy the bucket to disk (moto keeps it in memory only), replacing the previous copy.
+
+    A bucket copy, not a training snapshot (:func:`modelops.layout.snapshot_key`): ``make down``
+    saves it to ``<home>/s3-snapshot`` and ``make up`` restores it."""
     s3, _ = _clients(cfg)
     store = Store(cfg.bucket, s3)
     staging = folder.with_name(folder.name + ".new")
@@ -176,7 +180,8 @@ def save_snapshot(cfg: StackConfig, folder: Path) -> int:
     return count
 
 
-def restore_snapshot(cfg: StackConfig, folder: Path) -> int:
+def restore_bucket_copy(cfg: StackConfig, folder: Path) -> int:
+    """Put a complete bucket copy back into a freshly started endpoint; 0 when there is none."""
     if not (folder / "COMPLETE").exists():
         return 0
     s3, _ = _clients(cfg)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from modelops.batches import CSV_TIMESTAMP_FORMAT, BatchReadError, read_batch, to_csv_bytes  # noqa: F401 - re-used by the CLI
+from modelops.batches import to_csv_bytes
 
 log = logging.getLogger(__name__)
 

@@ -153,7 +153,7 @@ class Demo:
     def from_env(cls, model: str = "churn", out: Callable[[str], None] = print) -> Demo:
         """Addresses from the environment `make env` prints (the local stack's defaults otherwise)."""
         from modelops import settings as _settings
-        from modelops.local.stack import StackConfig
+        from modelops.local.stack_config import StackConfig
 
         stack = StackConfig.from_env()
         # A plain shell has none of the stack's addresses: default to the local stack's own.

@@ -16,217 +16,21 @@ and ``up`` restores it into a freshly started endpoint, so ``make down && make u
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from modelops.local import processes
+from modelops.local.probes import alive, bin_path, http_ok, port_busy, wait_for
+from modelops.local.stack_config import COMPONENTS, StackConfig
 
 log = logging.getLogger(__name__)
-
-REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = (
-    "aws",
-    "mlflow",
-    "serving",
-    "airflow-api-server",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-triggerer",
-)
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments and blanks ignored); the real environment wins."""
-    values: dict[str, str] = {}
-    if not path.exists():
-        return values
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        values[key.strip()] = value.strip().strip('"').strip("'")
-    return values
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class StackConfig:
-    home: Path
-    host: str = "127.0.0.1"
-    airflow_port: int = 8080
-    mlflow_port: int = 5000
-    aws_port: int = 4566
-    serving_port: int = 8000
-    log_server_port: int = 8793
-    trigger_log_server_port: int = 8794
-    bucket: str = "modelops"
-    region: str = "us-east-1"
-    access_key: str = "testing"
-    secret_key: str = "testing"
-    admin_user: str = "admin"
-    admin_password: str = "admin"
-    airflow_db_url: str | None = None
-    mlflow_db_url: str | None = None
-    serving_token: str = "local-dev-token"
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
-        values = {**_read_env_file(REPO / ".env"), **(env if env is not None else os.environ)}
-
-        def get(name: str, default):
-            raw = values.get(name)
-            return type(default)(raw) if raw not in (None, "") else default
-
-        return cls(
-            home=Path(values.get("MODELOPS_HOME") or REPO / ".local"),
-            host=get("MODELOPS_HOST", "127.0.0.1"),
-            airflow_port=get("AIRFLOW_PORT", 8080),
-            mlflow_port=get("MLFLOW_PORT", 5000),
-            aws_port=get("AWS_ENDPOINT_PORT", 4566),
-            serving_port=get("SERVING_PORT", 8000),
-            log_server_port=get("AIRFLOW_LOG_SERVER_PORT", 8793),
-            trigger_log_server_port=get("AIRFLOW_TRIGGER_LOG_SERVER_PORT", 8794),
-            bucket=get("MODELOPS_BUCKET", "modelops"),
-            region=get("AWS_DEFAULT_REGION", "us-east-1"),
-            access_key=get("AWS_ACCESS_KEY_ID", "testing"),
-            secret_key=get("AWS_SECRET_ACCESS_KEY", "testing"),
-            admin_user=get("AIRFLOW_ADMIN_USER", "admin"),
-            admin_password=get("AIRFLOW_ADMIN_PASSWORD", "admin"),
-            airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
-            mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
-            serving_token=get("MODELOPS_SERVING_TOKEN", "local-dev-token"),
-        )
-
-    @classmethod
-    def ephemeral(cls, home: Path, **overrides) -> StackConfig:
-        """A stack on free ports in its own folder: what the integration tests run."""
-        ports = {
-            name: free_port()
-            for name in (
-                "airflow_port",
-                "mlflow_port",
-                "aws_port",
-                "serving_port",
-                "log_server_port",
-                "trigger_log_server_port",
-            )
-        }
-        return cls(home=home, **{**ports, **overrides})
-
-    # Addresses --------------------------------------------------------------------------------
-    @property
-    def airflow_url(self) -> str:
-        return f"http://{self.host}:{self.airflow_port}"
-
-    @property
-    def mlflow_url(self) -> str:
-        return f"http://{self.host}:{self.mlflow_port}"
-
-    @property
-    def aws_url(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
-
-    @property
-    def serving_url(self) -> str:
-        return f"http://{self.host}:{self.serving_port}"
-
-    @property
-    def airflow_home(self) -> Path:
-        return self.home / "airflow"
-
-    def airflow_sql_url(self) -> str:
-        return self.airflow_db_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
-
-    def mlflow_sql_url(self) -> str:
-        return self.mlflow_db_url or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
-
-    def client_env(self) -> dict[str, str]:
-        """What a process needs to reach the platform's services (tasks, tests, the demo)."""
-        return {
-            "MODELOPS_BUCKET": self.bucket,
-            "AWS_ENDPOINT_URL": self.aws_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "MLFLOW_TRACKING_URI": self.mlflow_url,
-            "MLFLOW_S3_ENDPOINT_URL": self.aws_url,
-            "MODELOPS_SERVING_URL": self.serving_url,
-            "MODELOPS_SERVING_TOKEN": self.serving_token,
-            "MODELOPS_AIRFLOW_URL": self.airflow_url,
-        }
-
-    def environment(self) -> dict[str, str]:
-        """The full environment of every component: client settings plus Airflow's own."""
-        venv_bin = str(Path(sys.executable).parent)
-        aws_connection = {
-            "conn_type": "aws",
-            "login": self.access_key,
-            "password": self.secret_key,
-            "extra": {"endpoint_url": self.aws_url, "region_name": self.region},
-        }
-        env = {
-            **os.environ,
-            **self.client_env(),
-            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO / "include"), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])
-            ),
-            "AIRFLOW_HOME": str(self.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_sql_url(),
-            "AIRFLOW__API__HOST": self.host,
-            "AIRFLOW__API__PORT": str(self.airflow_port),
-            "AIRFLOW__API__BASE_URL": self.airflow_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": "modelops-local-secret-key",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "modelops-local-jwt-secret-change-me-in-production",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_port),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_server_port),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            # Airflow forks task processes; macOS-style fork safety is irrelevant on Linux, but
-            # GX and MLflow print analytics warnings without these.
-            "GX_ANALYTICS_ENABLED": "False",
-            "MLFLOW_ENABLE_TELEMETRY": "false",
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-            "DO_NOT_TRACK": "true",
-            # Two cores: parallel training tasks must not each spawn a thread per core.
-            "OMP_NUM_THREADS": "1",
-            "MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true",  # local stack only: demos send simulated traffic
-            **self.extra_env,
-        }
-        return env
 
 
 class Stack:
@@ -242,7 +46,7 @@ class Stack:
         if not path.exists():
             return None
         pid = int(path.read_text().strip())
-        return pid if _alive(pid) and processes.belongs(pid, self.home) else None
+        return pid if alive(pid) and processes.belongs(pid, self.home) else None
 
     def _start(self, name: str, argv: list[str]) -> None:
         if self._pid(name):
@@ -307,29 +111,29 @@ class Stack:
             ("airflow-scheduler", cfg.log_server_port),
             ("airflow-triggerer", cfg.trigger_log_server_port),
         ):
-            if not self._pid(name) and _port_busy(cfg.host, port):
+            if not self._pid(name) and port_busy(cfg.host, port):
                 raise RuntimeError(
                     f"port {port} on {cfg.host} is taken by another process; {name} cannot start. "
                     f"Stop it or choose another port (see .env.example)."
                 )
         fresh_endpoint = not self._pid("aws")
-        self._start("aws", [_bin("moto_server"), "-H", cfg.host, "-p", str(cfg.aws_port)])
+        self._start("aws", [bin_path("moto_server"), "-H", cfg.host, "-p", str(cfg.aws_port)])
         wait_for(
-            lambda: _http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log",
+            lambda: http_ok(f"{cfg.aws_url}/moto-api/"), "local AWS endpoint", 60, self.logs / "aws.log",
             alive=lambda: self._pid("aws"),
         )  # fmt: skip
         from modelops.local import bootstrap
 
         bootstrap.create_resources(cfg)
         if fresh_endpoint:
-            restored = bootstrap.restore_snapshot(cfg, self.home / "s3-snapshot")
+            restored = bootstrap.restore_bucket_copy(cfg, self.home / "s3-snapshot")
             if restored:
                 log.info("restored %d objects saved by the last `make down`", restored)
 
         self._start(
             "mlflow",
             [
-                _bin("mlflow"), "server",
+                bin_path("mlflow"), "server",
                 "--backend-store-uri", cfg.mlflow_sql_url(),
                 "--artifacts-destination", f"s3://{cfg.bucket}/mlflow",
                 "--host", cfg.host, "--port", str(cfg.mlflow_port), "--workers", "1",
@@ -338,13 +142,14 @@ class Stack:
         if not self._pid("airflow-scheduler"):
             self._migrate_airflow()
         self._start(
-            "airflow-api-server", [_bin("airflow"), "api-server", "--port", str(cfg.airflow_port), "--host", cfg.host]
+            "airflow-api-server",
+            [bin_path("airflow"), "api-server", "--port", str(cfg.airflow_port), "--host", cfg.host],
         )
-        self._start("airflow-scheduler", [_bin("airflow"), "scheduler"])
-        self._start("airflow-dag-processor", [_bin("airflow"), "dag-processor"])
-        self._start("airflow-triggerer", [_bin("airflow"), "triggerer"])
+        self._start("airflow-scheduler", [bin_path("airflow"), "scheduler"])
+        self._start("airflow-dag-processor", [bin_path("airflow"), "dag-processor"])
+        self._start("airflow-triggerer", [bin_path("airflow"), "triggerer"])
         wait_for(
-            lambda: _http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log",
+            lambda: http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log",
             alive=lambda: self._pid("mlflow"),
         )  # fmt: skip
         # Serving loads each model's champion at start, so it starts once MLflow answers.
@@ -352,7 +157,7 @@ class Stack:
             "serving", [sys.executable, "-m", "modelops.serving", "--host", cfg.host, "--port", str(cfg.serving_port)]
         )
         wait_for(
-            lambda: _http_ok(f"{cfg.serving_url}/health"), "serving", 120, self.logs / "serving.log",
+            lambda: http_ok(f"{cfg.serving_url}/health"), "serving", 120, self.logs / "serving.log",
             alive=lambda: self._pid("serving"),
         )  # fmt: skip
         airflow_parts = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
@@ -369,7 +174,7 @@ class Stack:
             from modelops.local import bootstrap
 
             try:
-                saved = bootstrap.save_snapshot(self.config, self.home / "s3-snapshot")
+                saved = bootstrap.save_bucket_copy(self.config, self.home / "s3-snapshot")
                 log.info("saved %d objects to %s", saved, self.home / "s3-snapshot")
             except Exception:  # the stop must go on even if the endpoint is sick
                 log.exception("could not save the S3 snapshot; local S3 data is lost")
@@ -391,7 +196,7 @@ class Stack:
     def _migrate_airflow(self) -> None:
         started = time.monotonic()
         result = subprocess.run(
-            [_bin("airflow"), "db", "migrate"],
+            [bin_path("airflow"), "db", "migrate"],
             env=self.config.environment(),
             capture_output=True,
             text=True,
@@ -414,10 +219,10 @@ class Stack:
         cfg = self.config
         running = self.running()
         probes = {
-            "aws": (cfg.aws_url, lambda: _http_ok(f"{cfg.aws_url}/moto-api/")),
-            "mlflow": (cfg.mlflow_url, lambda: _http_ok(f"{cfg.mlflow_url}/health")),
-            "serving": (cfg.serving_url, lambda: _http_ok(f"{cfg.serving_url}/health")),
-            "airflow-api-server": (cfg.airflow_url, lambda: _http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
+            "aws": (cfg.aws_url, lambda: http_ok(f"{cfg.aws_url}/moto-api/")),
+            "mlflow": (cfg.mlflow_url, lambda: http_ok(f"{cfg.mlflow_url}/health")),
+            "serving": (cfg.serving_url, lambda: http_ok(f"{cfg.serving_url}/health")),
+            "airflow-api-server": (cfg.airflow_url, lambda: http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
         }
         report = {}
         for name in COMPONENTS:
@@ -430,60 +235,6 @@ class Stack:
                 "orphans": [p.pid for p in processes.orphans(self.home, name, running[name])],
             }
         return report
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
-
-
-def _port_busy(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except OSError:
-        return False
-
-
-def wait_for(
-    condition, what: str, timeout: float, logfile: Path | None = None, interval: float = 0.5, alive=None
-) -> None:
-    """Poll ``condition``; give up at ``timeout`` or as soon as ``alive()`` says the process died."""
-    deadline = time.monotonic() + timeout
-    problem = f"did not come up within {timeout:.0f} s"
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if alive is not None and not alive():
-            problem = "exited while starting"
-            break
-        time.sleep(interval)
-    tail = ""
-    if logfile and logfile.exists():
-        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-40:])
-    raise TimeoutError(f"{what} {problem}. Last lines of {logfile}:\n{tail}")
 
 
 def _print_welcome(cfg: StackConfig) -> None:

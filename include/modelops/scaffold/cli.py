@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if suite["meta"].get("label_balance", "").startswith("not drafted"):
         print(f"label balance {suite['meta']['label_balance']}")
     if args.upload:
-        from modelops.local.stack import StackConfig
+        from modelops.local.stack_config import StackConfig
 
         for key, value in StackConfig.from_env().client_env().items():
             os.environ.setdefault(key, value)

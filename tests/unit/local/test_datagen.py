@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops.batches import BatchReadError, read_batch, to_csv_bytes
 from modelops.config import get_model
 from modelops.local import datagen
-from modelops.local.datagen import BatchReadError, corrupt_batch, generate_batch, read_batch, to_csv_bytes
+from modelops.local.datagen import corrupt_batch, generate_batch
 
 DAY = datetime.date(2026, 11, 1)
 MODELS = ["churn", "delivery_time"]
@@ -55,7 +56,8 @@ def test_output_does_not_depend_on_the_process_hash_seed() -> None:
     expected = hashlib.sha256(to_csv_bytes(generate_batch("churn", DAY, 200, scenario="new_category"))).hexdigest()
     code = (
         "import datetime, hashlib, sys\n"
-        "from modelops.local.datagen import generate_batch, to_csv_bytes\n"
+        "from modelops.batches import to_csv_bytes\n"
+        "from modelops.local.datagen import generate_batch\n"
         "df = generate_batch('churn', datetime.date(2026, 11, 1), 200, scenario='new_category')\n"
         "sys.stdout.write(hashlib.sha256(to_csv_bytes(df)).hexdigest())\n"
     )

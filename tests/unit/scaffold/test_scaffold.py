@@ -272,7 +272,7 @@ def test_upload_provisions_the_ingest_queue_first_so_the_files_are_announced(aws
 def test_true_false_and_numeric_code_categories_keep_their_type_in_the_suite(tmp_path):
     """Raw files read back True/False and numeric codes as bool and int: the drafted suite must
     list them so, or every batch of such a model would fail validation (text is for capture)."""
-    from modelops.local import datagen
+    from modelops.batches import read_batch
 
     frame = sample().assign(vip=lambda f: f["items"] > 6)
     data = tmp_path / "orders.csv"
@@ -287,7 +287,7 @@ def test_true_false_and_numeric_code_categories_keep_their_type_in_the_suite(tmp
     assert sorted(sets["vip"]) == [False, True] and sorted(sets["items"]) == list(range(1, 12))
     assert sets["channel"] == ["app", "phone", "web"]
     day = frame[frame["placed_at"].str.startswith("2026-10-02")]
-    raw = datagen.read_batch(day.to_csv(index=False).encode(), "csv", "day.csv")  # as ingest and retrain read it
+    raw = read_batch(day.to_csv(index=False).encode(), "csv", "day.csv")  # as ingest and retrain read it
     assert validate_dataframe(raw, tmp_path / "orders.json", data_name="day.csv").success
 
 

@@ -19,7 +19,9 @@ import psutil
 import pytest
 
 from modelops.local import processes
-from modelops.local.stack import Stack, StackConfig, _port_busy, free_port
+from modelops.local.probes import port_busy
+from modelops.local.stack import Stack
+from modelops.local.stack_config import StackConfig, free_port
 
 CHILD = textwrap.dedent(
     """
@@ -85,7 +87,7 @@ def _start_crashing_scheduler(stack: Stack, tmp_path: Path) -> int:
     child = _child_pid(pidfile)
     os.kill(stack._pid("airflow-scheduler"), signal.SIGKILL)
     _poll(lambda: stack._pid("airflow-scheduler") is None, "the scheduler to die")
-    assert not _gone(child) and _port_busy("127.0.0.1", stack.config.log_server_port)
+    assert not _gone(child) and port_busy("127.0.0.1", stack.config.log_server_port)
     return child
 
 
@@ -96,7 +98,7 @@ def test_down_stops_the_orphans_of_a_crashed_component(stack, tmp_path):
     stack.down(save=False)
 
     assert _gone(child), "the orphan of the killed scheduler is still running"
-    assert not _port_busy("127.0.0.1", stack.config.log_server_port)
+    assert not port_busy("127.0.0.1", stack.config.log_server_port)
 
 
 def test_up_first_clears_a_crashed_components_leftovers_and_frees_its_port(stack, tmp_path):
@@ -105,7 +107,7 @@ def test_up_first_clears_a_crashed_components_leftovers_and_frees_its_port(stack
     stack._clear_leftovers()  # the first step of `up`
 
     assert _gone(child)
-    assert not _port_busy("127.0.0.1", stack.config.log_server_port)
+    assert not port_busy("127.0.0.1", stack.config.log_server_port)
 
 
 def test_processes_of_another_stack_are_never_signalled(stack, tmp_path):

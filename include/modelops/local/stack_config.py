@@ -1,0 +1,213 @@
+"""Where the local stack lives and listens, and the environment every component runs with.
+
+Kept apart from :mod:`modelops.local.stack` (which starts and stops the processes) because the
+demo, the bootstrap and the scaffold only need the addresses: ``StackConfig.from_env()`` reads
+``.env`` and the environment, ``client_env()`` is what a client needs to reach the services, and
+``environment()`` is the full environment of an Airflow, MLflow or moto process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: The repository root (include/modelops/local/stack_config.py is three folders below it).
+REPO = Path(__file__).resolve().parents[3]
+COMPONENTS = (
+    "aws",
+    "mlflow",
+    "serving",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments and blanks ignored); the real environment wins."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    host: str = "127.0.0.1"
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
+    aws_port: int = 4566
+    serving_port: int = 8000
+    log_server_port: int = 8793
+    trigger_log_server_port: int = 8794
+    bucket: str = "modelops"
+    region: str = "us-east-1"
+    access_key: str = "testing"
+    secret_key: str = "testing"
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+    airflow_db_url: str | None = None
+    mlflow_db_url: str | None = None
+    serving_token: str = "local-dev-token"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
+        values = {**_read_env_file(REPO / ".env"), **(env if env is not None else os.environ)}
+
+        def get(name: str, default):
+            raw = values.get(name)
+            return type(default)(raw) if raw not in (None, "") else default
+
+        return cls(
+            home=Path(values.get("MODELOPS_HOME") or REPO / ".local"),
+            host=get("MODELOPS_HOST", "127.0.0.1"),
+            airflow_port=get("AIRFLOW_PORT", 8080),
+            mlflow_port=get("MLFLOW_PORT", 5000),
+            aws_port=get("AWS_ENDPOINT_PORT", 4566),
+            serving_port=get("SERVING_PORT", 8000),
+            log_server_port=get("AIRFLOW_LOG_SERVER_PORT", 8793),
+            trigger_log_server_port=get("AIRFLOW_TRIGGER_LOG_SERVER_PORT", 8794),
+            bucket=get("MODELOPS_BUCKET", "modelops"),
+            region=get("AWS_DEFAULT_REGION", "us-east-1"),
+            access_key=get("AWS_ACCESS_KEY_ID", "testing"),
+            secret_key=get("AWS_SECRET_ACCESS_KEY", "testing"),
+            admin_user=get("AIRFLOW_ADMIN_USER", "admin"),
+            admin_password=get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+            airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
+            mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
+            serving_token=get("MODELOPS_SERVING_TOKEN", "local-dev-token"),
+        )
+
+    @classmethod
+    def ephemeral(cls, home: Path, **overrides) -> StackConfig:
+        """A stack on free ports in its own folder: what the integration tests run."""
+        ports = {
+            name: free_port()
+            for name in (
+                "airflow_port",
+                "mlflow_port",
+                "aws_port",
+                "serving_port",
+                "log_server_port",
+                "trigger_log_server_port",
+            )
+        }
+        return cls(home=home, **{**ports, **overrides})
+
+    # Addresses --------------------------------------------------------------------------------
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://{self.host}:{self.serving_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    def airflow_sql_url(self) -> str:
+        return self.airflow_db_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
+
+    def mlflow_sql_url(self) -> str:
+        return self.mlflow_db_url or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    def client_env(self) -> dict[str, str]:
+        """What a process needs to reach the platform's services (tasks, tests, the demo)."""
+        return {
+            "MODELOPS_BUCKET": self.bucket,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_S3_ENDPOINT_URL": self.aws_url,
+            "MODELOPS_SERVING_URL": self.serving_url,
+            "MODELOPS_SERVING_TOKEN": self.serving_token,
+            "MODELOPS_AIRFLOW_URL": self.airflow_url,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The full environment of every component: client settings plus Airflow's own."""
+        venv_bin = str(Path(sys.executable).parent)
+        aws_connection = {
+            "conn_type": "aws",
+            "login": self.access_key,
+            "password": self.secret_key,
+            "extra": {"endpoint_url": self.aws_url, "region_name": self.region},
+        }
+        env = {
+            **os.environ,
+            **self.client_env(),
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO / "include"), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])
+            ),
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_sql_url(),
+            "AIRFLOW__API__HOST": self.host,
+            "AIRFLOW__API__PORT": str(self.airflow_port),
+            "AIRFLOW__API__BASE_URL": self.airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": "modelops-local-secret-key",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "modelops-local-jwt-secret-change-me-in-production",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_server_port),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            # Airflow forks task processes; macOS-style fork safety is irrelevant on Linux, but
+            # GX and MLflow print analytics warnings without these.
+            "GX_ANALYTICS_ENABLED": "False",
+            "MLFLOW_ENABLE_TELEMETRY": "false",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            "DO_NOT_TRACK": "true",
+            # Two cores: parallel training tasks must not each spawn a thread per core.
+            "OMP_NUM_THREADS": "1",
+            "MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true",  # local stack only: demos send simulated traffic
+            **self.extra_env,
+        }
+        return env
