@@ -13,7 +13,6 @@ The constraints are turned into a Great Expectations suite as a plain dict
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 from modelops.config import ModelConfig
@@ -40,13 +39,6 @@ NULL_FRACTION_MARGIN = 0.05
 RANGE_IQR_MARGIN = 0.5
 RANGE_MOSTLY = 0.99
 IN_SET_MOSTLY = 0.99
-
-
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def histogram(values: Any, edges: list[float]) -> list[int]:

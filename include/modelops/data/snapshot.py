@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from modelops.config import ModelConfig
-from modelops.layout import partition_date, snapshot_key
+from modelops.layout import partition_date, snapshot_key, validated_prefix
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ class Window:
 
 
 def source_prefix(model: ModelConfig) -> str:
-    return model.raw_prefix if model.data.training_source == "raw" else f"validated/{model.name}/"
+    """Where training reads batches: the raw zone, or the validated copies ingestion made."""
+    return model.raw_prefix if model.data.training_source == "raw" else validated_prefix(model.name)
 
 
 def take_snapshot(
