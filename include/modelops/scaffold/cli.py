@@ -23,7 +23,7 @@ import argparse
 import datetime as dt
 import io
 import json
-import math
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,14 +32,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, expectations_dir, models_dir
+from modelops.config import ConfigError, ModelConfig, expectations_dir, models_dir
+from modelops.scaffold.declaration import METRICS, ScaffoldError, infer_declaration, parse_timestamps
 from modelops.scaffold.drafts import categorical_hints, draft_floor, keep_range_signs, label_balance
 
-#: A numeric label with more distinct values than this is a regression target.
-MAX_CLASSES = 50
-REGRESSION_MIN_DISTINCT = 20
-#: A categorical feature with at most this many values may be the gate's slice column.
-MAX_SLICE_VALUES = 20
+log = logging.getLogger(__name__)
+
 #: Column dtypes a numeric feature may have when a raw file is read (nulls make ints float).
 NUMERIC_TYPES = [
     *(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)),
@@ -48,19 +46,6 @@ NUMERIC_TYPES = [
     "Float32",
     "Float64",
 ]
-#: A text column with more distinct values than this, and more than half its rows distinct, is
-#: free text or an identifier, not a category (one-hot columns per row, every new value "drift").
-MAX_TEXT_CATEGORIES = 50
-
-METRICS = {
-    "binary_classification": {"primary": "roc_auc", "secondary": ["f1", "accuracy", "log_loss"]},
-    "multiclass_classification": {"primary": "f1_macro", "secondary": ["accuracy", "log_loss"]},
-    "regression": {"primary": "rmse", "secondary": ["mae", "r2"]},
-}
-
-
-class ScaffoldError(ValueError):
-    """The sample cannot describe a model; the message names the column or option at fault."""
 
 
 def read_sample(path: Path) -> pd.DataFrame:
@@ -81,168 +66,6 @@ def read_sample(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise ScaffoldError(f"--data: {path.name} has no rows")
     return frame
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def infer_problem_type(label: pd.Series) -> str:
-    values = label.dropna()
-    distinct = values.nunique()
-    if distinct < 2:
-        raise ScaffoldError(f"target '{label.name}': needs at least two distinct values, found {distinct}")
-    if distinct == 2:
-        return "binary_classification"
-    if _is_numeric(values):
-        whole = bool((values.astype(float) % 1 == 0).all())
-        if distinct > REGRESSION_MIN_DISTINCT or not whole:
-            return "regression"
-    if distinct > MAX_CLASSES:
-        raise ScaffoldError(
-            f"target '{label.name}': {distinct} distinct non-numeric values is too many classes "
-            f"(at most {MAX_CLASSES}); pass --problem-type if this is intended"
-        )
-    return "multiclass_classification"
-
-
-def infer_declaration(
-    frame: pd.DataFrame,
-    name: str,
-    target: str,
-    *,
-    problem_type: str | None = None,
-    timestamp_column: str | None = None,
-    id_column: str | None = None,
-    categorical: tuple[str, ...] = (),
-    drop: tuple[str, ...] = (),
-    file_format: str = "csv",
-    description: str = "",
-    owner: str = "modelops",
-) -> dict[str, Any]:
-    """The model declaration for ``frame`` as a plain dict (what the YAML file holds)."""
-    if not NAME_PATTERN.match(name):
-        raise ScaffoldError(
-            f"name {name!r}: must be lower-case letters, digits and underscores, starting with a letter"
-        )
-    named = {"--target": target, "--timestamp-column": timestamp_column, "--id-column": id_column}
-    for option, column in named.items():
-        if column and column not in frame.columns:
-            raise ScaffoldError(f"{option}: no column '{column}' in the sample; columns: {list(frame.columns)}")
-    for option, columns in {"--categorical": categorical, "--drop": drop}.items():
-        unknown = [c for c in columns if c not in frame.columns]
-        if unknown:
-            raise ScaffoldError(f"{option}: no column(s) {unknown} in the sample")
-    if frame[target].isna().any():
-        raise ScaffoldError(f"target '{target}': {int(frame[target].isna().sum())} row(s) have no label")
-    problem_type = problem_type or infer_problem_type(frame[target])
-    if problem_type == "regression" and not _is_numeric(frame[target]):
-        raise ScaffoldError(f"target '{target}': regression needs a numeric label, got {frame[target].dtype}")
-
-    skip = {target, timestamp_column, id_column, *drop}
-    features = []
-    for column in frame.columns:
-        if column in skip:
-            continue
-        series = frame[column]
-        if series.isna().all():
-            raise ScaffoldError(f"column '{column}' is empty in the sample: pass --drop {column} or a fuller sample")
-        kind = "categorical" if column in categorical or not _is_numeric(series) else "numeric"
-        distinct, present = series.nunique(), int(series.notna().sum())
-        if (
-            kind == "categorical"
-            and column not in categorical
-            and distinct > MAX_TEXT_CATEGORIES
-            and distinct > present / 2
-        ):
-            raise ScaffoldError(
-                f"column '{column}' has {distinct} distinct values in {present} rows: free text or an identifier is "
-                f"not a categorical feature; pass --drop {column} (or --id-column {column}), or --categorical "
-                f"{column} if it really is a category"
-            )  # fmt: skip
-        feature: dict[str, Any] = {"name": str(column), "type": kind}
-        if series.isna().any():
-            feature["nullable"] = True
-        features.append(feature)
-    if not features:
-        raise ScaffoldError("no feature columns left besides the target, timestamp and id")
-
-    slice_column = next(
-        (f["name"] for f in features if f["type"] == "categorical" and frame[f["name"]].nunique() <= MAX_SLICE_VALUES),
-        None,
-    )
-    if problem_type == "regression":
-        spread = float(frame[target].std(ddof=0) or 0.0)
-        tolerance = round(0.01 * spread, 6)
-    else:
-        tolerance = 0.005
-    gate: dict[str, Any] = {"tolerance": tolerance}
-    floor, _ = draft_floor(frame[target], problem_type, METRICS[problem_type]["primary"])
-    if floor is not None:  # without one, any first model is promoted (it has no champion to beat)
-        gate["min_primary"] = floor
-    if slice_column:
-        gate["slice_column"] = slice_column
-
-    window_days = 30
-    if timestamp_column:
-        times = _timestamps(frame[timestamp_column], timestamp_column)
-        window_days = max(1, min(3650, (times.max().date() - times.min().date()).days + 1))
-
-    declaration: dict[str, Any] = {
-        "name": name,
-        "description": description or f"Declared from a sample of {len(frame)} rows by modelops.scaffold.cli.",
-        "owner": owner,
-        "problem_type": problem_type,
-        "target": target,
-        "features": features,
-        "data": {"file_format": file_format},
-        "training": {"window_days": window_days},
-        "metrics": METRICS[problem_type],
-        "gate": gate,
-        "schedule": {"retrain": "@weekly", "monitor": "@daily"},
-    }
-    if timestamp_column:
-        declaration["data"]["timestamp_column"] = timestamp_column
-    if id_column:
-        declaration["data"]["id_column"] = id_column
-    try:
-        config = ModelConfig.model_validate(declaration)
-    except Exception as exc:  # pydantic's message names the field
-        raise ScaffoldError(f"the inferred declaration is invalid: {exc}") from exc
-    if problem_type == "regression" and slice_column:
-        # The slice limit is in the primary metric's units: the 0.05 default suits scores in [0, 1],
-        # not an rmse in the label's units, where it would refuse every slightly worse slice.
-        gate["max_slice_regression"] = _slice_limit(frame, config, fallback=0.05 * spread)
-    return declaration
-
-
-def _slice_limit(frame: pd.DataFrame, config: ModelConfig, fallback: float) -> float:
-    """5% of a plain linear model's in-sample error on the sample: how much worse a slice may get."""
-    import numpy as np
-
-    from modelops.training.pipelines import build_pipeline
-
-    try:
-        label = frame[config.target].astype(float).to_numpy()
-        fitted = build_pipeline(config, "linear").fit(frame[config.feature_names], label)
-        errors = np.asarray(fitted.predict(frame[config.feature_names]), dtype=float) - label
-        error = float(np.sqrt(np.mean(errors**2)) if config.metrics.primary == "rmse" else np.mean(np.abs(errors)))
-    except Exception:  # noqa: BLE001 - a draft value; the label's spread stands in
-        error = 0.0
-    limit = 0.05 * error if math.isfinite(error) and error > 0 else fallback
-    return float(f"{limit:.3g}") if limit > 0 else 0.0
-
-
-def _timestamps(series: pd.Series, column: str) -> pd.Series:
-    from modelops.training.time_split import parse_times
-
-    times = parse_times(series)
-    if times.isna().any():
-        examples = series[times.isna()].head(3).tolist()
-        raise ScaffoldError(
-            f"--timestamp-column '{column}': {int(times.isna().sum())} row(s) have no readable time, e.g. {examples}"
-        )
-    return times
 
 
 def draft_suite(frame: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
@@ -328,7 +151,7 @@ def daily_batches(frame: pd.DataFrame, config: ModelConfig, today: dt.date) -> d
     column = config.data.timestamp_column
     if not column:
         return {today - dt.timedelta(days=1): frame}
-    days = _timestamps(frame[column], column).dt.date
+    days = parse_timestamps(frame[column], column).dt.date
     return {day: part for day, part in frame.groupby(days.to_numpy(), sort=True)}
 
 
@@ -380,7 +203,7 @@ def write_files(
     return yaml_path, suite_path
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m modelops.scaffold", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="model name: lower-case letters, digits, underscores")
     parser.add_argument("--data", type=Path, required=True, help="a sample of the data (.csv or .parquet)")
@@ -399,44 +222,48 @@ def main(argv: list[str] | None = None) -> int:
         "--expectations-dir", type=Path, default=None, help="default: expectations/ (MODELOPS_EXPECTATIONS_DIR)"
     )
     parser.add_argument("--upload", action="store_true", help="also put the sample into raw/<name>/dt=.../")
-    args = parser.parse_args(argv)
+    return parser
 
-    def columns(text: str) -> tuple[str, ...]:
-        return tuple(c.strip() for c in text.split(",") if c.strip())
 
-    try:
-        frame = read_sample(args.data)
-        declaration = infer_declaration(
-            frame,
-            args.name,
-            args.target,
-            problem_type=args.problem_type,
-            timestamp_column=args.timestamp_column,
-            id_column=args.id_column,
-            categorical=columns(args.categorical),
-            drop=columns(args.drop),
-            file_format="parquet" if args.data.suffix.lower() == ".parquet" else "csv",
-            owner=args.owner,
-        )
-        config = ModelConfig.model_validate(declaration)
-        suite = draft_suite(frame, config)
-        outcome = _validate_sample(frame, suite, args.data.name)
-        if not outcome.success:
-            from modelops.data.validation import summarize_failures
+def _columns(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
 
-            raise ScaffoldError(f"the sample fails its own drafted suite:\n{summarize_failures(outcome)}")
-        _, floor_note = draft_floor(frame[config.target], config.problem_type, config.metrics.primary)
-        yaml_path, suite_path = write_files(
-            declaration,
-            suite,
-            args.force,
-            args.models_dir or models_dir(),
-            args.expectations_dir or expectations_dir(),
-            floor_note=floor_note,
-        )
-    except (ScaffoldError, ConfigError) as exc:
-        print(f"scaffold: {exc}", file=sys.stderr)
-        return 2
+
+def _draft_and_write(args: argparse.Namespace, frame: pd.DataFrame):
+    """Infer the declaration, draft the suite, check the sample passes it, then write both files."""
+    declaration = infer_declaration(
+        frame,
+        args.name,
+        args.target,
+        problem_type=args.problem_type,
+        timestamp_column=args.timestamp_column,
+        id_column=args.id_column,
+        categorical=_columns(args.categorical),
+        drop=_columns(args.drop),
+        file_format="parquet" if args.data.suffix.lower() == ".parquet" else "csv",
+        owner=args.owner,
+    )
+    config = ModelConfig.model_validate(declaration)
+    suite = draft_suite(frame, config)
+    outcome = _validate_sample(frame, suite, args.data.name)
+    if not outcome.success:
+        from modelops.data.validation import summarize_failures
+
+        raise ScaffoldError(f"the sample fails its own drafted suite:\n{summarize_failures(outcome)}")
+    _, floor_note = draft_floor(frame[config.target], config.problem_type, config.metrics.primary)
+    paths = write_files(
+        declaration,
+        suite,
+        args.force,
+        args.models_dir or models_dir(),
+        args.expectations_dir or expectations_dir(),
+        floor_note=floor_note,
+    )
+    return declaration, config, suite, paths
+
+
+def _print_written(frame: pd.DataFrame, declaration: dict[str, Any], suite: dict[str, Any], paths) -> None:
+    yaml_path, suite_path = paths
     features = declaration["features"]
     kinds = {k: sum(f["type"] == k for f in features) for k in ("numeric", "categorical")}
     print(
@@ -448,28 +275,44 @@ def main(argv: list[str] | None = None) -> int:
         print(hint)
     if suite["meta"].get("label_balance", "").startswith("not drafted"):
         print(f"label balance {suite['meta']['label_balance']}")
-    if args.upload:
-        from modelops.local.stack_config import StackConfig
 
-        for key, value in StackConfig.from_env().client_env().items():
-            os.environ.setdefault(key, value)
-        # Queue, dead-letter queue and bucket notification first, so the upload is announced to ingest_<name>.
-        from modelops.local import bootstrap
 
-        bootstrap.create_resources(None, {config.name: config})
+def _provision_and_upload(frame: pd.DataFrame, config: ModelConfig, stem: str) -> None:
+    """``--upload``: the model's ingest queue first (so the upload is announced), then the daily files."""
+    from modelops.local.stack_config import StackConfig
+
+    for key, value in StackConfig.from_env().client_env().items():
+        os.environ.setdefault(key, value)
+    # Queue, dead-letter queue and bucket notification first, so the upload is announced to ingest_<name>.
+    from modelops.local import bootstrap
+
+    bootstrap.create_resources(None, {config.name: config})
+    print(
+        f"ingest queue {bootstrap.queue_name(config.name)} (+ dead-letter queue) receives new files under "
+        f"{config.raw_prefix}"
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    keys = upload(frame, config, stem, today)
+    last = max(daily_batches(frame, config, today))
+    print(f"uploaded {len(keys)} daily file(s) to raw/{config.name}/ (last day {last})")
+    if last < today - dt.timedelta(days=config.training.window_days):
         print(
-            f"ingest queue {bootstrap.queue_name(config.name)} (+ dead-letter queue) receives new files under "
-            f"{config.raw_prefix}"
+            f"the data ends before the training window of a run today: trigger retrain_{config.name} with "
+            f"logical date {last + dt.timedelta(days=1)}T00:00:00Z (it reads the complete days before it)"
         )
-        today = dt.datetime.now(dt.UTC).date()
-        keys = upload(frame, config, args.data.stem, today)
-        last = max(daily_batches(frame, config, today))
-        print(f"uploaded {len(keys)} daily file(s) to raw/{config.name}/ (last day {last})")
-        if last < today - dt.timedelta(days=config.training.window_days):
-            print(
-                f"the data ends before the training window of a run today: trigger retrain_{config.name} with "
-                f"logical date {last + dt.timedelta(days=1)}T00:00:00Z (it reads the complete days before it)"
-            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        frame = read_sample(args.data)
+        declaration, config, suite, paths = _draft_and_write(args, frame)
+    except (ScaffoldError, ConfigError) as exc:
+        print(f"scaffold: {exc}", file=sys.stderr)
+        return 2
+    _print_written(frame, declaration, suite, paths)
+    if args.upload:
+        _provision_and_upload(frame, config, args.data.stem)
     print(f"within ~30 s the DAGs retrain_{args.name}, monitor_{args.name}, ... appear in the Airflow UI (paused)")
     print(
         f"unpausing retrain_{args.name} starts one scheduled run by itself; if no batch is in its window it ends "
