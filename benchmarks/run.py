@@ -54,7 +54,7 @@ def bench_retrain() -> dict:
     """retrain_churn through Airflow vs the same steps in one plain Python process."""
     from modelops.airflow_api import AirflowClient
     from modelops.config import get_model
-    from modelops.training.steps import run_chain
+    from modelops.training.chain import run_chain
 
     model = get_model("churn")
     with running_stack() as stack:

@@ -273,17 +273,11 @@ def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[by
     import mlflow
     from mlflow.pyfunc.scoring_server import infer_and_parse_data, predictions_to_json
 
-    from modelops.serving.app import (
-        ModelSlot,
-        PendingPrediction,
-        check_records,
-        frame_of_columns,
-        load_model_version,
-        parse_json_body,
-        records_of_body,
-        score_batch,
-    )
-    from modelops.serving.capture import _Rows
+    from modelops.serving.blocks import RowParts as _Rows
+    from modelops.serving.champion import ModelSlot, load_model_version
+    from modelops.serving.columns import check_records, frame_of_columns
+    from modelops.serving.scoring import PendingPrediction, score_batch
+    from modelops.serving.validation import parse_json_body, records_of_body
 
     class _Blocks:
         """Stands in for the capture writer: keeps what the request path hands over."""

@@ -31,7 +31,14 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.config import KNOWN_CANDIDATES
-from modelops.dagkit import START_DATE, as_of, declared_models, default_args, guard_run_params, retrain_schedule
+from modelops.dagkit import (
+    as_of,
+    dag_header,
+    declared_models,
+    fail_without_retry,
+    guard_run_params,
+    retrain_schedule,
+)
 
 
 def _params(model) -> dict:
@@ -75,24 +82,23 @@ def _params(model) -> dict:
 
 
 def build_retrain_dag(model):
-    @dag(
-        dag_id=f"retrain_{model.name}",
-        doc_md=__doc__,
-        description=f"Retrain, gate and promote model '{model.name}'",
-        schedule=retrain_schedule(model),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "retrain", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(hours=2),
-        params=_params(model),
-        render_template_as_native_obj=False,
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model,
+            "retrain",
+            doc_md=__doc__,
+            description=f"Retrain, gate and promote model '{model.name}'",
+            schedule=retrain_schedule(model),
+            timeout=dt.timedelta(hours=2),
+            params=_params(model),
+            render_template_as_native_obj=False,
+        )
     )
     def retrain():
         @task
         def snapshot_training_data() -> dict:
-            from modelops.training import steps
+            """Snapshot the complete daily batches of the training window; failing files are excluded."""
+            from modelops.data import steps
 
             context = get_current_context()
             window = context["params"]["training_window_days"]
@@ -101,82 +107,91 @@ def build_retrain_dag(model):
         @task.short_circuit
         def has_training_data(snapshot: dict) -> bool:
             """An empty window is not an error: skip the rest, the run ends quickly as success."""
-            import logging
+            from modelops.data import steps
 
-            if snapshot.get("nothing_to_train"):
-                logging.getLogger(__name__).warning("%s; skipping the rest of the run", snapshot["message"])
-                return False
-            return True
+            return steps.has_training_data(snapshot)
 
         @task
         def validate_training_data(snapshot: dict) -> dict:
-            from airflow.sdk.exceptions import AirflowFailException
+            """Run the model's expectation suite on the snapshot; bad data fails the run without retries."""
+            from modelops.data import steps
 
-            from modelops.training import steps
-
-            try:
+            with fail_without_retry(steps.TrainingDataInvalid):
                 return steps.validate_training_data(model, get_current_context()["run_id"])
-            except steps.TrainingDataInvalid as exc:
-                raise AirflowFailException(str(exc)) from None  # bad data: a retry cannot help
 
         @task
         def profile_baseline(validation: dict) -> dict:
-            from modelops.training import steps
+            """Profile per-feature statistics of the snapshot: what monitoring compares live data with."""
+            from modelops.data import steps
 
-            return steps.profile_training_baseline(model, get_current_context()["run_id"])
+            return steps.profile_baseline(model, get_current_context()["run_id"])
 
         @task
         def start_tracking(snapshot: dict, validation: dict) -> dict:
+            """Open (or find again) the MLflow parent run the candidates nest under."""
             from modelops.training import steps
 
             context = get_current_context()
-            return steps.start_parent_run(model, context["run_id"], context["dag"].dag_id, snapshot)
+            return steps.start_tracking(model, context["run_id"], context["dag"].dag_id, snapshot)
 
         @task
         def candidates_to_try() -> list[str]:
-            return list(get_current_context()["params"]["candidates"])
+            """The candidates chosen in the trigger form (one mapped training task each)."""
+            from modelops.training import steps
+
+            return steps.candidates_to_try(get_current_context()["params"])
 
         @task(max_active_tis_per_dagrun=2, execution_timeout=dt.timedelta(minutes=45))
         def train_candidates(candidate: str, parent: dict) -> dict:
+            """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
             from modelops.training import steps
 
-            return steps.train_candidate(model, get_current_context()["run_id"], candidate, parent)
+            return steps.train_candidates(model, get_current_context()["run_id"], candidate, parent)
 
         @task
         def select_best(results) -> dict:
+            """Pick the best passing candidate; if none passed, the best failing one goes to the gate."""
             from modelops.training import steps
 
             return steps.select_best(model, list(results))
 
         @task
         def evaluate(best: dict) -> dict:
+            """Measure candidate and champion on the same held-out split."""
             from modelops.training import steps
 
             return steps.evaluate(model, get_current_context()["run_id"], best)
 
         @task
         def gate(best: dict, evaluated: dict, snapshot: dict, validation: dict, baseline: dict) -> dict:
+            """Decide promotion on the evaluation; every decision, pass or fail, is written to S3."""
             from modelops.training import steps
 
             context = get_current_context()
             params = context["params"]
-            overrides = {
-                "min_primary": params["min_primary"],
-                "tolerance": params["tolerance"],
-                "force_promote": params["force_promote"],
-            }
             return steps.gate(
-                model, context["run_id"], context["dag"].dag_id, best, evaluated, snapshot, validation, baseline,
-                overrides, params["dry_run"],
-            )  # fmt: skip
+                model,
+                run_id=context["run_id"],
+                dag_id=context["dag"].dag_id,
+                best=best,
+                evaluated=evaluated,
+                snapshot=snapshot,
+                validation=validation,
+                baseline=baseline,
+                overrides={name: params[name] for name in ("min_primary", "tolerance", "force_promote")},
+                dry_run=params["dry_run"],
+            )
 
         @task.short_circuit
         def promotion_allowed(decided: dict) -> bool:
             """Skips registration and promotion when the gate said no, or on a dry run."""
-            return bool(decided["promote"] and not decided["dry_run"])
+            from modelops.training import steps
+
+            return steps.promotion_allowed(decided)
 
         @task
         def register(best: dict, snapshot: dict, validation: dict, baseline: dict, decided: dict) -> dict:
+            """Register a registry version with lineage tags and the baseline attached; alias challenger."""
             from modelops.training import steps
 
             context = get_current_context()
@@ -186,7 +201,10 @@ def build_retrain_dag(model):
 
         @task.branch
         def approval_needed() -> str:
-            return "approve_promotion" if get_current_context()["params"]["require_approval"] else "promote"
+            """Hold for a human approval if the trigger form asked for one, else promote at once."""
+            from modelops.training import steps
+
+            return steps.approval_needed(get_current_context()["params"])
 
         approve_promotion = ApprovalOperator(
             task_id="approve_promotion",
@@ -201,6 +219,7 @@ def build_retrain_dag(model):
 
         @task(trigger_rule="none_failed_min_one_success")
         def promote(registered: dict, decided: dict) -> dict:
+            """Move the registry alias champion to the registered version."""
             from modelops.training import steps
 
             context = get_current_context()
@@ -208,18 +227,12 @@ def build_retrain_dag(model):
 
         @task
         def deploy(promoted: dict) -> dict:
-            """Hot-swap serving to the champion, smoke-test it live; roll back and fail if it misbehaves."""
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from modelops.deploy.rollout import PostDeployCheckFailed as SmokeTestFailed, deploy_and_verify
+            """Hot-swap serving to the champion, check it live; roll back and fail if it misbehaves."""
+            from modelops.training import steps
 
             context = get_current_context()
-            try:
-                return deploy_and_verify(
-                    model, promoted["champion"], actor=context["dag"].dag_id, run_id=context["run_id"]
-                )
-            except SmokeTestFailed as exc:
-                raise AirflowFailException(str(exc)) from None
+            with fail_without_retry(steps.PostDeployCheckFailed):
+                return steps.deploy(model, promoted, actor=context["dag"].dag_id, run_id=context["run_id"])
 
         snapshot = snapshot_training_data()
         validation = validate_training_data(snapshot)

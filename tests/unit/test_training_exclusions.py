@@ -9,7 +9,7 @@ from modelops import batches
 from modelops.config import get_model
 from modelops.layout import partition
 from modelops.local import datagen
-from modelops.training import steps as retrain
+from modelops.data import steps as retrain
 
 
 def test_excluded_batches_reach_the_summary_and_validation_passes_on_the_rest(store):
