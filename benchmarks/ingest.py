@@ -56,7 +56,7 @@ def _percentile(values: list[float], q: float) -> float:
 def bench_burst() -> dict:
     from modelops import batches, settings
     from modelops.airflow_api import AirflowClient
-    from modelops.ingest import consumer as ingest
+    from modelops import ingest
     from modelops.local import bootstrap, datagen
     from modelops.local.stack import Stack, StackConfig
     from modelops.store import Store

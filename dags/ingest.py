@@ -19,7 +19,7 @@ New files under `raw/<model>/dt=YYYY-MM-DD/` make the bucket send an S3 event to
 
 **dead_letters_&lt;model&gt;** (`@continuous`): the same sensor on the dead-letter queue; records each
 dead letter at `dead-letters/<model>/<message-id>.json` (body, receive count, first/last error,
-times), alerts (log, optional webhook `MODELOPS_DEAD_LETTER_WEBHOOK_URL`), then deletes it.
+times), notifies (log, optional webhook `MODELOPS_DEAD_LETTER_WEBHOOK_URL`), then deletes it.
 
 **redrive_&lt;model&gt;** (trigger only): sends the dead letters you name (or all) back to the source
 queue and marks them `redriven`. Same as `python -m modelops.ingest.dead_letters redrive`.
@@ -36,24 +36,15 @@ or being processed is announced again harmlessly: its marker makes the second me
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, declared_models, default_args, guard_run_params
-from modelops.ingest.queues import dead_letter_queue_name, queue_name
+from modelops.dagkit import dag_header, declared_models, default_args, fail_without_retry, guard_run_params
+from modelops.ingest.steps import queue_watch
 from modelops_airflow.sqs_watch import WaitForQueueMessages
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-
-
-def _poll_seconds() -> float:
-    return float(os.environ.get("MODELOPS_INGEST_POLL_SECONDS") or 5)
-
-
-def _idle_seconds() -> float:
-    return float(os.environ.get("MODELOPS_INGEST_IDLE_SECONDS") or 3600)
 
 
 def _consumer_args(model) -> dict:
@@ -62,107 +53,82 @@ def _consumer_args(model) -> dict:
 
 
 def build_ingest_dag(model):
-    @dag(
-        dag_id=f"ingest_{model.name}",
-        doc_md=__doc__,
-        description=f"Validate each new '{model.name}' raw file once: SQS → validated/ or quarantine/",
-        schedule="@continuous",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "ingest", model.name],
-        default_args=_consumer_args(model),
-        dagrun_timeout=dt.timedelta(hours=3),
-    )
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "ingest", doc_md=__doc__,
+            description=f"Validate each new '{model.name}' raw file once: SQS → validated/ or quarantine/",
+            schedule="@continuous", timeout=dt.timedelta(hours=3), args=_consumer_args(model),
+        )
+    )  # fmt: skip
     def ingest():
         @task(execution_timeout=dt.timedelta(hours=1))
         def consume(waited: dict) -> dict:
-            from modelops.ingest.consumer import consume as consume_queue
+            """Validate the files the queue announces; copy each to validated/ or quarantine/ with its report."""
+            from modelops.ingest import steps
 
-            return {"sensor": waited, **consume_queue(model)}
+            return steps.consume(model, waited)
 
-        waited = WaitForQueueMessages(
-            task_id="wait_for_messages",
-            queue_name=queue_name(model.name),
-            poll_seconds=_poll_seconds(),
-            idle_seconds=_idle_seconds(),
-        )
+        waited = WaitForQueueMessages(task_id="wait_for_messages", **queue_watch(model.name))
         consume(waited.output)
 
     return ingest()
 
 
 def build_dead_letters_dag(model):
-    @dag(
-        dag_id=f"dead_letters_{model.name}",
-        doc_md=__doc__,
-        description=f"Record and alert on '{model.name}' messages that reached the dead-letter queue",
-        schedule="@continuous",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "ingest", "dead-letters", model.name],
-        default_args=_consumer_args(model),
-        dagrun_timeout=dt.timedelta(hours=3),
-    )
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "dead_letters", doc_md=__doc__,
+            description=f"Record and alert on '{model.name}' messages that reached the dead-letter queue",
+            schedule="@continuous", timeout=dt.timedelta(hours=3), tags=["ingest", "dead-letters"],
+            args=_consumer_args(model),
+        )
+    )  # fmt: skip
     def dead_letters():
         @task(execution_timeout=dt.timedelta(minutes=30))
         def record_dead_letters(waited: dict) -> dict:
-            from modelops.ingest.dead_letters import record_dead_letters as record
+            """Record each dead letter in S3, notify about it, then delete it from the dead-letter queue."""
+            from modelops.ingest import steps
 
-            return {"sensor": waited, **record(model.name)}
+            return steps.record_dead_letters(model, waited)
 
-        waited = WaitForQueueMessages(
-            task_id="wait_for_dead_letters",
-            queue_name=dead_letter_queue_name(model.name),
-            poll_seconds=_poll_seconds(),
-            idle_seconds=_idle_seconds(),
-        )
+        waited = WaitForQueueMessages(task_id="wait_for_dead_letters", **queue_watch(model.name, dead_letter=True))
         record_dead_letters(waited.output)
 
     return dead_letters()
 
 
 def build_redrive_dag(model):
-    @dag(
-        dag_id=f"redrive_{model.name}",
-        doc_md=__doc__,
-        description=f"Send recorded '{model.name}' dead letters back to the ingest queue",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "ingest", "dead-letters", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(minutes=30),
-        params={
-            "message_ids": Param(
-                [], type="array", items={"type": "string", "pattern": MESSAGE_ID_PATTERN}, uniqueItems=True,
-                maxItems=1000, title="Dead letters to redrive",
-                description="Message ids from `dead-letters/<model>/` (or `python -m modelops.ingest.dead_letters list`). "
-                "Leave empty and tick 'all' to redrive every dead letter.",
-            ),
-            "all": Param(
-                False, type="boolean", title="Redrive all",
-                description="Every record with status 'dead' (then leave the list empty).",
-            ),
-        },
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "redrive", doc_md=__doc__,
+            description=f"Send recorded '{model.name}' dead letters back to the ingest queue",
+            schedule=None, timeout=dt.timedelta(minutes=30), tags=["ingest", "dead-letters"],
+            params={
+                "message_ids": Param(
+                    [], type="array", items={"type": "string", "pattern": MESSAGE_ID_PATTERN}, uniqueItems=True,
+                    maxItems=1000, title="Dead letters to redrive",
+                    description="Message ids from `dead-letters/<model>/` (or `python -m modelops.ingest.dead_letters list`). "
+                    "Leave empty and tick 'all' to redrive every dead letter.",
+                ),
+                "all": Param(
+                    False, type="boolean", title="Redrive all",
+                    description="Every record with status 'dead' (then leave the list empty).",
+                ),
+            },
+        )
     )  # fmt: skip
     def redrive():
         @task
         def redrive_dead_letters() -> dict:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from modelops.ingest.dead_letters import redrive as send_back
+            """Send the chosen dead letters back to the ingest queue and mark them redriven."""
+            from modelops.ingest import steps
 
             context = get_current_context()
-            params = context["params"]
             user = getattr(context["dag_run"], "triggering_user_name", None)
-            actor = f"{user} via {context['dag'].dag_id}" if user else context["dag"].dag_id
-            try:
-                return send_back(model.name, list(params["message_ids"]), all_dead=bool(params["all"]), actor=actor)
-            except (ValueError, LookupError) as exc:  # bad request: retrying will not help
-                raise AirflowFailException(f"params: {exc}") from None
+            with fail_without_retry(*steps.REFUSALS, prefix="params: "):  # bad request: retrying will not help
+                return steps.redrive_dead_letters(
+                    model, context["params"], dag_id=context["dag"].dag_id, triggering_user=user
+                )
 
         redrive_dead_letters()
         guard_run_params()
@@ -171,39 +137,31 @@ def build_redrive_dag(model):
 
 
 def build_reconcile_dag(model):
-    @dag(
-        dag_id=f"reconcile_{model.name}",
-        doc_md=__doc__,
-        description=f"Re-announce '{model.name}' raw files whose notification never arrived",
-        schedule="@daily",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "ingest", "reconcile", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(hours=1),
-        params={
-            "since": Param(
-                None, type=["null", "string"], format="date", pattern=DATE_PATTERN, title="Partitions from",
-                description=f"Only `dt=` partitions of {model.raw_prefix} on or after this day (YYYY-MM-DD). "
-                "Leave empty to check every partition (what the daily run does).",
-            ),
-            "dry_run": Param(
-                False, type="boolean", title="Dry run",
-                description="Count and list the files without a result marker; send nothing.",
-            ),
-        },
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "reconcile", doc_md=__doc__,
+            description=f"Re-announce '{model.name}' raw files whose notification never arrived",
+            schedule="@daily", timeout=dt.timedelta(hours=1), tags=["ingest", "reconcile"],
+            params={
+                "since": Param(
+                    None, type=["null", "string"], format="date", pattern=DATE_PATTERN, title="Partitions from",
+                    description=f"Only `dt=` partitions of {model.raw_prefix} on or after this day (YYYY-MM-DD). "
+                    "Leave empty to check every partition (what the daily run does).",
+                ),
+                "dry_run": Param(
+                    False, type="boolean", title="Dry run",
+                    description="Count and list the files without a result marker; send nothing.",
+                ),
+            },
+        )
     )  # fmt: skip
     def reconcile():
         @task(execution_timeout=dt.timedelta(minutes=30))
         def announce_unprocessed_files() -> dict:
-            from modelops import settings
-            from modelops.ingest.consumer import reconcile as announce
-            from modelops.store import Store
+            """Announce on the queue every raw file that has no result marker (its notification was lost)."""
+            from modelops.ingest import steps
 
-            params = get_current_context()["params"]
-            since = dt.date.fromisoformat(params["since"]) if params.get("since") else None
-            return announce(model, Store(), settings.sqs_client(), since=since, dry_run=bool(params["dry_run"]))
+            return steps.announce_unprocessed_files(model, get_current_context()["params"])
 
         announce_unprocessed_files()
         guard_run_params()

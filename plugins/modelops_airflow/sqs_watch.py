@@ -8,9 +8,10 @@ dead-letter queue. This trigger only reads ``ApproximateNumberOfMessages`` (GetQ
 which never counts as a receive) and fires when it is above zero; the ``consume`` task then
 receives only what it can process now.
 
-The trigger runs in the triggerer, which imports it by class path (``include/`` is on its
-``PYTHONPATH``, as on every component's). It reads the endpoint and region from the environment
-like every other client here (``AWS_ENDPOINT_URL`` locally, unset in AWS).
+The trigger runs in the triggerer, which imports it by the class path it was serialized with,
+``modelops_airflow.sqs_watch.QueueHasMessagesTrigger`` (``plugins/`` and ``include/`` are on the
+``PYTHONPATH`` of every component). It reads the endpoint and region from the environment like
+every other client here (``AWS_ENDPOINT_URL`` locally, unset in AWS).
 """
 
 from __future__ import annotations

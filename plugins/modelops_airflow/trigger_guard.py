@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 
 from modelops.run_params import RunParamsError, check_not_future
+
+log = logging.getLogger(__name__)
 
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 

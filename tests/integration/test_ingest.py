@@ -21,7 +21,7 @@ import pytest
 
 from modelops import batches
 from modelops.airflow_api import AirflowError
-from modelops.ingest import consumer as ingest
+from modelops import ingest
 from modelops.local import bootstrap, datagen
 
 pytestmark = pytest.mark.integration

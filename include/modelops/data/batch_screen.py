@@ -20,7 +20,7 @@ MIN_TRAINING_ROWS = 50
 
 @functools.lru_cache(maxsize=8)
 def _validator(suite_path):
-    from modelops.ingest.consumer import SuiteValidator
+    from modelops.ingest.validator import SuiteValidator
 
     return SuiteValidator(suite_path)
 
@@ -33,7 +33,7 @@ def raw_key_of(model: ModelConfig, key: str) -> str:
 
 def ingest_verdict(model: ModelConfig, key: str, etag: str, store: Store) -> dict | None:
     """Ingestion's verdict on this very file version, or None when it has not judged it."""
-    from modelops.ingest.consumer import result_key
+    from modelops.layout import ingest_result_key as result_key
 
     marker = result_key(model.name, raw_key_of(model, key), etag)
     if not store.exists(marker):
@@ -53,7 +53,7 @@ def judge(model: ModelConfig, key: str, etag: str, body: bytes, store: Store) ->
     """``{"passed", "reason", "failed_expectations", "verdict_source"}`` for one file version."""
     from modelops import batches
     from modelops.data import validation
-    from modelops.ingest.consumer import unreadable_outcome
+    from modelops.ingest.validator import unreadable_outcome
 
     reused = ingest_verdict(model, key, etag, store)
     if reused is not None:

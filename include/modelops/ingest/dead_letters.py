@@ -1,10 +1,10 @@
-"""Dead letters are handled, not parked: record, alert, list, redrive.
+"""Dead letters are handled, not parked: record, notify, list, redrive.
 
 ``record_dead_letters`` (what ``dead_letters_<model>`` runs) drains a model's dead-letter queue:
 each message becomes ``dead-letters/<model>/<message-id>.json`` (body, receive count, first and
-last error from the consumer's error record, times, status ``dead``), an alert is logged and, if
-``MODELOPS_DEAD_LETTER_WEBHOOK_URL`` is set, posted as JSON; only then is the message deleted from
-the dead-letter queue. ``redrive`` sends chosen records' bodies back to the source queue and marks
+last error from the consumer's error record, times, status ``dead``), a notification is logged
+and, if ``MODELOPS_DEAD_LETTER_WEBHOOK_URL`` is set, posted as JSON; only then is the message
+deleted from the dead-letter queue. ``redrive`` sends chosen records' bodies back to the source queue and marks
 them ``redriven``. Both are also a CLI::
 
     python -m modelops.ingest.dead_letters list [--model churn] [--status dead|redriven|all]
@@ -18,22 +18,19 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import urllib.request
 
 from modelops import settings as _settings
-from modelops.ingest import consumer as ingest
+from modelops.ingest.queues import queue_url
+from modelops.ingest.settings import dead_letter_webhook_url
+from modelops.layout import dead_letter_key, dead_letters_prefix, ingest_error_key
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("dead", "redriven")
 REDRIVEN_FROM = "modelops-redriven-from"
-
-
-def record_key(model: str, message_id: str) -> str:
-    return f"dead-letters/{model}/{message_id}.json"
 
 
 def _ms_to_iso(value: str | None) -> str | None:
@@ -70,7 +67,7 @@ def build_record(model: str, message: dict, error: dict | None, now: dt.datetime
     }
 
 
-def alert(record: dict, webhook_url: str | None = None) -> bool:
+def notify_dead_letter(record: dict, webhook_url: str | None = None) -> bool:
     """Log the dead letter; POST it to the webhook if one is configured. Never raises."""
     log.warning(
         "DEAD LETTER %s/%s after %s receives: %s",
@@ -79,7 +76,7 @@ def alert(record: dict, webhook_url: str | None = None) -> bool:
         record["receive_count"],
         record["last_error"],
     )
-    webhook_url = webhook_url if webhook_url is not None else os.environ.get("MODELOPS_DEAD_LETTER_WEBHOOK_URL")
+    webhook_url = webhook_url if webhook_url is not None else dead_letter_webhook_url()
     if not webhook_url:
         return False
     payload = {
@@ -101,7 +98,7 @@ def record_dead_letters(model_name: str, *, store: Store | None = None, sqs=None
     """Drain the model's DLQ into records; each message is deleted only after its record is written."""
     store = store or Store()
     sqs = sqs or _settings.sqs_client()
-    url = ingest.queue_url(sqs, model_name, dead_letter=True)
+    url = queue_url(sqs, model_name, dead_letter=True)
     recorded, seen = [], 0
     while seen < max_messages:
         response = sqs.receive_message(
@@ -117,17 +114,17 @@ def record_dead_letters(model_name: str, *, store: Store | None = None, sqs=None
             break
         for message in messages:
             seen += 1
-            key = record_key(model_name, message["MessageId"])
-            if store.exists(key):  # written before a crash, not yet deleted: do not alert twice
+            key = dead_letter_key(model_name, message["MessageId"])
+            if store.exists(key):  # written before a crash, not yet deleted: do not notify twice
                 existing = store.get_json(key)
                 if existing.get("status") == "dead":
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                     continue
-            error_key = ingest.error_key(model_name, message["MessageId"])
+            error_key = ingest_error_key(model_name, message["MessageId"])
             error = store.get_json(error_key) if store.exists(error_key) else None
             record = build_record(model_name, message, error, dt.datetime.now(dt.UTC))
             store.put_json(key, record)
-            alert(record)
+            notify_dead_letter(record)
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             recorded.append(record["message_id"])
     return {"model": model_name, "recorded": recorded, "count": len(recorded)}
@@ -138,7 +135,7 @@ def list_dead_letters(model_name: str, *, status: str = "dead", store: Store | N
     if status not in (*STATUSES, "all"):
         raise ValueError(f"status must be one of {[*STATUSES, 'all']}, got {status!r}")
     store = store or Store()
-    records = [store.get_json(item.key) for item in store.list(f"dead-letters/{model_name}/")]
+    records = [store.get_json(item.key) for item in store.list(dead_letters_prefix(model_name))]
     records = [r for r in records if status == "all" or r.get("status") == status]
     return sorted(records, key=lambda r: (r.get("dead_lettered_at") or "", r["message_id"]))
 
@@ -166,17 +163,17 @@ def redrive(
     else:
         records, missing = [], []
         for message_id in dict.fromkeys(message_ids):
-            key = record_key(model_name, message_id)
+            key = dead_letter_key(model_name, message_id)
             if store.exists(key):
                 records.append(store.get_json(key))
             else:
                 missing.append(message_id)
         if missing:
             raise LookupError(
-                f"no dead-letter record for {missing} under s3://{store.bucket}/dead-letters/{model_name}/; "
+                f"no dead-letter record for {missing} under {store.uri(dead_letters_prefix(model_name))}; "
                 f"`python -m modelops.ingest.dead_letters list --model {model_name}` shows them"
             )
-    url = ingest.queue_url(sqs, model_name)
+    url = queue_url(sqs, model_name)
     redriven, skipped = [], []
     for record in records:
         if record.get("status") != "dead":
@@ -193,7 +190,7 @@ def redrive(
             *record.get("redrives", []),
             {"at": now, "by": actor, "new_message_id": sent["MessageId"]},
         ]
-        store.put_json(record_key(model_name, record["message_id"]), record)
+        store.put_json(dead_letter_key(model_name, record["message_id"]), record)
         redriven.append({"message_id": record["message_id"], "new_message_id": sent["MessageId"]})
         log.info("redrove dead letter %s/%s as %s", model_name, record["message_id"], sent["MessageId"])
     return {"model": model_name, "redriven": redriven, "skipped_not_dead": skipped}

@@ -91,7 +91,7 @@ def test_single_class_file_is_excluded_and_named(store):
 
 
 def test_ingest_quarantine_verdict_is_reused_for_the_same_etag(store):
-    from modelops.ingest.consumer import result_key
+    from modelops.layout import ingest_result_key as result_key
 
     model = get_model("churn")
     kept = put_day(store, model, dt.date(2026, 3, 1))

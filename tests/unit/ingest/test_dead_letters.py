@@ -8,13 +8,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from tests.unit.test_ingest import _consume, _depth, _event, _keys, aws, model  # noqa: F401 - fixtures
+from tests.unit.ingest.ingest_helpers import _consume, _csv, _depth, _event, _keys
 
-from modelops.ingest import consumer as ingest
 from modelops.ingest import dead_letters
+from modelops.layout import ingest_error_key
 
 
-def _poison_to_dlq(aws, model, body: str) -> None:  # noqa: F811
+def _poison_to_dlq(aws, model, body: str) -> None:
     aws["sqs"].send_message(QueueUrl=aws["url"], MessageBody=body)
     _consume(aws, model)
     assert _depth(aws, aws["dlq"])["visible"] >= 1
@@ -35,7 +35,7 @@ def test_build_record_takes_errors_from_the_consumer_record():
     assert without["receive_count"] == 5 and "no error recorded" in without["last_error"]
 
 
-def test_dead_letters_are_recorded_alerted_and_removed_from_the_dlq(aws, model, monkeypatch, caplog):  # noqa: F811
+def test_dead_letters_are_recorded_alerted_and_removed_from_the_dlq(aws, model, monkeypatch, caplog):
     received = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -62,7 +62,7 @@ def test_dead_letters_are_recorded_alerted_and_removed_from_the_dlq(aws, model, 
     assert _depth(aws, aws["dlq"]) == {"visible": 0, "in_flight": 0}
 
 
-def test_redrive_sends_back_marks_and_never_twice(aws, model):  # noqa: F811
+def test_redrive_sends_back_marks_and_never_twice(aws, model):
     key = "raw/churn/dt=2026-11-01/late.csv"
     _poison_to_dlq(aws, model, _event(key))
     dead_letters.record_dead_letters("churn", store=aws["store"], sqs=aws["sqs"])
@@ -72,8 +72,6 @@ def test_redrive_sends_back_marks_and_never_twice(aws, model):  # noqa: F811
         dead_letters.redrive("churn", ["nope"], store=aws["store"], sqs=aws["sqs"])
     with pytest.raises(ValueError, match="not both and not neither"):
         dead_letters.redrive("churn", [], store=aws["store"], sqs=aws["sqs"])
-
-    from tests.unit.test_ingest import _csv
 
     aws["store"].put_bytes(key, _csv())  # the fix: the file arrives after all
     out = dead_letters.redrive("churn", [record["message_id"]], store=aws["store"], sqs=aws["sqs"], actor="ops")
@@ -86,7 +84,7 @@ def test_redrive_sends_back_marks_and_never_twice(aws, model):  # noqa: F811
     assert _keys(aws["store"], "validated/") == ["validated/churn/dt=2026-11-01/late.csv"]
 
 
-def test_cli_lists_and_refuses_unknown_models(aws, model, capsys):  # noqa: F811
+def test_cli_lists_and_refuses_unknown_models(aws, model, capsys):
     _poison_to_dlq(aws, model, "garbage")
     dead_letters.record_dead_letters("churn", store=aws["store"], sqs=aws["sqs"])
     assert dead_letters.main(["list", "--model", "churn"]) == 0
@@ -95,7 +93,7 @@ def test_cli_lists_and_refuses_unknown_models(aws, model, capsys):  # noqa: F811
         dead_letters.main(["list", "--model", "nobody"])
     assert "unknown model(s) ['nobody']" in capsys.readouterr().err
     assert dead_letters.main(["redrive", "--model", "churn"]) == 2
-    assert ingest.error_key("churn", "x") == "ingest/churn/errors/x.json"
+    assert ingest_error_key("churn", "x") == "ingest/churn/errors/x.json"
 
 
 def test_cli_says_where_to_point_the_shell_when_the_endpoint_does_not_answer(monkeypatch, capsys):

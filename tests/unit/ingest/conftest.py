@@ -1,0 +1,44 @@
+"""Fixtures of the ingest unit tests: the churn model and moto's in-process S3 + SQS with the
+model's queue and dead-letter queue, as provisioning creates them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto import mock_aws
+from tests.unit.ingest.ingest_helpers import BUCKET
+
+from modelops.config import get_model
+from modelops.local import bootstrap
+from modelops.store import Store
+
+
+@pytest.fixture
+def model():
+    return get_model("churn")
+
+
+@pytest.fixture
+def aws(monkeypatch, model):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MODELOPS_BUCKET": BUCKET,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        import boto3
+
+        store = Store(BUCKET)
+        store.ensure_bucket()
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName=bootstrap.dead_letter_queue_name("churn"))["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=bootstrap.queue_name("churn"),
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
+        )["QueueUrl"]
+        yield {"store": store, "sqs": sqs, "url": url, "dlq": dlq}
