@@ -147,6 +147,11 @@ def dead_letter_key(model: str, message_id: str) -> str:
 # --- serving: captured traffic and feedback ---------------------------------------------------
 
 
+def capture_file_key(stream: str, model: str, day: dt.date, file_id: str) -> str:
+    """``<stream>/<model>/dt=YYYY-MM-DD/<file_id>.parquet``: one capture file (``stream`` is ``capture`` or ``feedback``)."""
+    return f"{partition(stream, model, day)}{file_id}.parquet"
+
+
 # --- monitoring: daily reports ------------------------------------------------------------------
 
 

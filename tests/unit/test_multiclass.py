@@ -33,10 +33,11 @@ from modelops.config import ModelConfig
 from modelops.data.baseline import profile_baseline
 from modelops.layout import partition
 from modelops.metrics import metric_names
-from modelops.monitoring import report as monitoring
+from modelops.monitoring import day_report as monitoring
 from modelops.scaffold import cli as scaffold
-from modelops.serving.app import ServingOptions, create_app
+from modelops.serving.app import create_app
 from modelops.serving.capture import CaptureOptions
+from modelops.serving.options import ServingOptions
 from modelops.settings import Settings
 from modelops.store import Store
 from modelops.training.candidate import train_candidate

@@ -38,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 import threading
 import time
 import uuid
@@ -47,7 +46,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelops.layout import partition
+from modelops.layout import capture_file_key
+from modelops.serving.blocks import ColumnBlock, RowParts
+from modelops.settings import env_float, env_int
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,14 @@ CAPTURE = "capture"
 FEEDBACK = "feedback"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
-_ENV = {
-    "flush_records": "MODELOPS_CAPTURE_FLUSH_RECORDS",
-    "flush_seconds": "MODELOPS_CAPTURE_FLUSH_SECONDS",
-    "max_buffered": "MODELOPS_CAPTURE_MAX_BUFFERED",
-    "retry_initial_seconds": "MODELOPS_CAPTURE_RETRY_INITIAL_SECONDS",
-    "retry_max_seconds": "MODELOPS_CAPTURE_RETRY_MAX_SECONDS",
-    "shutdown_timeout_seconds": "MODELOPS_CAPTURE_SHUTDOWN_TIMEOUT_SECONDS",
+#: Option -> (variable, type, least value the variable may hold); ranges between fields are checked by the options.
+_ENV: dict[str, tuple[str, type, float]] = {
+    "flush_records": ("MODELOPS_CAPTURE_FLUSH_RECORDS", int, 1),
+    "flush_seconds": ("MODELOPS_CAPTURE_FLUSH_SECONDS", float, 0),
+    "max_buffered": ("MODELOPS_CAPTURE_MAX_BUFFERED", int, 1),
+    "retry_initial_seconds": ("MODELOPS_CAPTURE_RETRY_INITIAL_SECONDS", float, 0),
+    "retry_max_seconds": ("MODELOPS_CAPTURE_RETRY_MAX_SECONDS", float, 0),
+    "shutdown_timeout_seconds": ("MODELOPS_CAPTURE_SHUTDOWN_TIMEOUT_SECONDS", float, 0),
 }
 
 
@@ -98,190 +100,11 @@ class CaptureOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CaptureOptions:
         """Defaults overridden by ``MODELOPS_CAPTURE_*`` variables; a bad value names its variable."""
-        environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for name, variable in _ENV.items():
-            raw = environ.get(variable)
-            if raw in (None, ""):
-                continue
-            kind = int if name in {"flush_records", "max_buffered"} else float
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
+        for name, (variable, kind, least) in _ENV.items():
+            read = env_int if kind is int else env_float
+            values[name] = read(variable, getattr(cls, name), minimum=least, environ=environ)
         return cls(**values)
-
-
-@dataclass(frozen=True)
-class Repeat:
-    """One value for every row of a :class:`ColumnBlock` (a model name, a version, the class list)."""
-
-    value: Any
-
-
-class ColumnBlock:
-    """Rows held as columns: ``name -> numpy array | list | Repeat``, all of ``length`` rows.
-
-    A 2-D array becomes a list column (one row of the array per row). Columns the schema has but
-    the block lacks are written as nulls; in float arrays NaN is null. Slicing shares the arrays,
-    so cutting a block (file boundaries, the memory bound) copies nothing.
-    """
-
-    __slots__ = ("columns", "length")
-
-    def __init__(self, columns: Mapping[str, Any], length: int):
-        self.columns = dict(columns)
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def slice(self, start: int, stop: int) -> ColumnBlock:
-        start, stop = max(0, start), min(self.length, stop)
-        if start == 0 and stop == self.length:
-            return self
-        columns = {k: v if isinstance(v, Repeat) else v[start:stop] for k, v in self.columns.items()}
-        return ColumnBlock(columns, max(0, stop - start))
-
-    @staticmethod
-    def concat(blocks: list[ColumnBlock]) -> list[ColumnBlock]:
-        """Consecutive blocks joined column by column, so a file converts to Arrow once rather
-        than once per request (thousands of small blocks under single-record load). Blocks whose
-        columns do not line up (another set of names, a probability matrix of another width)
-        start a new group."""
-        import numpy as np
-
-        def shape(block: ColumnBlock) -> tuple:
-            return tuple(
-                (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
-            )
-
-        groups: list[list[ColumnBlock]] = []
-        for block in blocks:
-            if groups and shape(groups[-1][-1]) == shape(block):
-                groups[-1].append(block)
-            else:
-                groups.append([block])
-        return [group[0] if len(group) == 1 else ColumnBlock._join(group) for group in groups]
-
-    @staticmethod
-    def _join(group: list[ColumnBlock]) -> ColumnBlock:
-        import numpy as np
-
-        columns: dict[str, Any] = {}
-        for name in group[0].columns:
-            values = [b.columns[name] for b in group]
-            if all(isinstance(v, Repeat) for v in values) and all(v == values[0] for v in values):
-                columns[name] = values[0]
-            elif all(isinstance(v, np.ndarray) for v in values) and len({v.dtype.kind for v in values}) == 1:
-                columns[name] = np.concatenate(values)
-            else:  # lists, repeats of different values, mixed kinds: one Python list
-                joined: list = []
-                for block, value in zip(group, values, strict=True):
-                    if isinstance(value, Repeat):
-                        joined += [value.value] * block.length
-                    elif isinstance(value, np.ndarray):
-                        joined += list(value)  # 2-D: one row array per row, as a list column takes
-                    else:
-                        joined += value
-                columns[name] = joined
-        return ColumnBlock(columns, sum(b.length for b in group))
-
-    def to_arrow(self, schema: Any) -> Any:
-        """A ``pyarrow.Table`` with ``schema`` (run on the writer thread)."""
-        import numpy as np
-        import pyarrow as pa
-
-        n = self.length
-        arrays = []
-        for column in schema:
-            value = self.columns.get(column.name)
-            if value is None:
-                arrays.append(pa.nulls(n, column.type))
-            elif isinstance(value, Repeat):
-                if value.value is None:
-                    arrays.append(pa.nulls(n, column.type))
-                else:
-                    arrays.append(pa.repeat(pa.scalar(value.value, column.type), n))
-            elif isinstance(value, np.ndarray) and value.ndim == 2:
-                width = value.shape[1]
-                offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
-                flat = pa.array(np.ascontiguousarray(value, dtype=np.float64).reshape(-1), from_pandas=True)
-                arrays.append(pa.ListArray.from_arrays(offsets, flat).cast(column.type))
-            else:
-                arrays.append(pa.array(value, type=column.type, from_pandas=True))
-        return pa.Table.from_arrays(arrays, schema=schema)
-
-
-class _Rows:
-    """The rows of a chunk: a sequence of parts (lists of dicts or column blocks).
-
-    Parts are never mutated once added (cutting replaces the head part with a slice), so a copy
-    taken for a write in progress stays valid while the buffer is cut under it.
-    """
-
-    __slots__ = ("parts", "n")
-
-    def __init__(self, parts: list | None = None):
-        self.parts: list = parts or []
-        self.n = sum(len(p) for p in self.parts)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def extend(self, part: list[dict] | ColumnBlock) -> None:
-        if len(part):
-            self.parts.append(part if isinstance(part, ColumnBlock) else list(part))
-            self.n += len(part)
-
-    @staticmethod
-    def _cut(part: list[dict] | ColumnBlock, start: int, stop: int) -> list[dict] | ColumnBlock:
-        return part.slice(start, stop) if isinstance(part, ColumnBlock) else part[start:stop]
-
-    def __getitem__(self, span: slice) -> _Rows:
-        start, stop, _ = span.indices(self.n)
-        out, offset = [], 0
-        for part in self.parts:
-            size = len(part)
-            if offset + size > start and offset < stop:
-                out.append(self._cut(part, max(0, start - offset), min(size, stop - offset)))
-            offset += size
-            if offset >= stop:
-                break
-        return _Rows(out)
-
-    def __delitem__(self, span: slice) -> None:
-        """Only ``del rows[:k]`` (drop the oldest k rows)."""
-        if span.start not in (None, 0) or span.step not in (None, 1):
-            raise ValueError("only the oldest rows can be cut")
-        k = min(self.n, span.stop if span.stop is not None else self.n)
-        while k > 0 and self.parts:
-            head = self.parts[0]
-            if len(head) <= k:
-                self.parts.pop(0)
-                k -= len(head)
-                self.n -= len(head)
-            else:
-                self.parts[0] = self._cut(head, k, len(head))
-                self.n -= k
-                k = 0
-
-    def copy(self) -> _Rows:
-        return _Rows(list(self.parts))
-
-    def to_arrow(self, schema: Any) -> Any:
-        import pyarrow as pa
-
-        tables, blocks = [], []
-        for part in [*self.parts, None]:
-            if isinstance(part, ColumnBlock):
-                blocks.append(part)
-                continue
-            tables += [b.to_arrow(schema) for b in ColumnBlock.concat(blocks)]
-            blocks = []
-            if part is not None:
-                tables.append(pa.Table.from_pylist(part, schema=schema))
-        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 @dataclass
@@ -301,7 +124,7 @@ class _Chunk:
     day: dt.date
     schema: Any
     opened_at: float
-    rows: _Rows = field(default_factory=_Rows)
+    rows: RowParts = field(default_factory=RowParts)
     key: str | None = None
     in_flight: bool = False
     #: Rows cut (counted as dropped) while the file's write was in progress.
@@ -449,7 +272,7 @@ class CaptureWriter:
         for start in range(0, len(chunk.rows), size):
             piece = _Chunk(chunk.stream, chunk.model, chunk.day, chunk.schema, chunk.opened_at)
             piece.rows = chunk.rows[start : start + size]
-            piece.key = partition(chunk.stream, chunk.model, chunk.day) + f"{uuid.uuid4().hex}.parquet"
+            piece.key = capture_file_key(chunk.stream, chunk.model, chunk.day, uuid.uuid4().hex)
             self._sealed.append(piece)
 
     def _seal_due(self, now: float) -> None:
@@ -534,7 +357,7 @@ class CaptureWriter:
                 self._finish(chunk, rows, outcome)
                 self._cond.notify_all()
 
-    def _finish(self, chunk: _Chunk, rows: _Rows, outcome: str) -> None:
+    def _finish(self, chunk: _Chunk, rows: RowParts, outcome: str) -> None:
         """Account for one write attempt of ``chunk`` (``rows`` is what the attempt held)."""
         chunk.in_flight = False
         counts = self._count(chunk.stream, chunk.model)
@@ -559,7 +382,7 @@ class CaptureWriter:
         elif queued:  # "unwritable"
             counts.dropped += len(chunk.rows)
 
-    def _write(self, chunk: _Chunk, rows: _Rows) -> str:
+    def _write(self, chunk: _Chunk, rows: RowParts) -> str:
         """``written``, ``retry`` (S3 failed) or ``unwritable`` (cannot become Parquet)."""
         try:
             import pyarrow.parquet as pq

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from modelops.config import ModelConfig
+from modelops.serving.problems import problem
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,6 @@ def check_inputs(
 
     Vectorised: one comparison per feature column; only the offending rows are visited.
     """
-    from modelops.serving.app import problem
-
     single = location[-1] == "record"
     problems: list[dict] = []
     for name, array in numeric.items():

@@ -25,8 +25,9 @@ from tests.unit.local_mlflow import local_mlflow
 
 from modelops import registry
 from modelops.config import ModelConfig
-from modelops.serving.app import ServingOptions, create_app
-from modelops.serving.capture import CaptureOptions, CaptureWriter
+from modelops.serving.app import create_app
+from modelops.serving.capture import CaptureOptions
+from modelops.serving.options import ServingOptions
 from modelops.settings import Settings
 from modelops.store import Store
 from modelops.training.pipelines import build_pipeline
@@ -394,72 +395,6 @@ def test_capture_keeps_serving_when_s3_fails_and_bounds_memory(env):
     assert ids[0] not in set(got["request_id"])  # the oldest was dropped
 
 
-class _FlakyStore:
-    def __init__(self, failures: int):
-        self.failures, self.objects = failures, {}
-
-    def put_bytes(self, key, data, content_type):
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionError("S3 is down")
-        self.objects[key] = data
-
-
-def test_capture_writer_retries_then_drops_what_shutdown_cannot_write():
-    import pyarrow as pa
-
-    schema = pa.schema([pa.field("i", pa.int64())])
-    day = dt.date(2026, 11, 25)
-    options = CaptureOptions(flush_records=3, flush_seconds=0.01, max_buffered=6, retry_initial_seconds=0.01,
-                             retry_max_seconds=0.02, shutdown_timeout_seconds=0.2)  # fmt: skip
-    flaky = CaptureWriter(_FlakyStore(failures=2), options)
-    flaky.start()
-    flaky.enqueue("capture", "m", day, [{"i": i} for i in range(5)], schema)
-    assert flaky.flush(2.0)  # two failed attempts, then written with the same keys
-    stats = flaky.close()
-    assert stats["written"] == 5 and stats["dropped"] == 0 and stats["write_failures"] == 2
-    assert stats["writer_cpu_seconds"] > 0  # three attempts' Parquet + puts, counted on the writer thread
-    assert sorted(len(pd.read_parquet(io.BytesIO(b))) for b in flaky.store.objects.values()) == [2, 3]
-
-    down = CaptureWriter(_FlakyStore(failures=10**9), options)
-    down.start()
-    down.enqueue("capture", "m", day, [{"i": i} for i in range(9)], schema)
-    assert down.stats()["pending"] == 6 and down.stats()["dropped"] == 3  # the 3 oldest
-    started = time.monotonic()
-    stats = down.close()
-    assert time.monotonic() - started < 3
-    assert stats["written"] == 0 and stats["dropped"] == 9 and stats["pending"] == 0
-    down.enqueue("capture", "m", day, [{"i": 0}], schema)  # after shutdown: counted, not kept
-    assert down.stats()["dropped"] == 10
-
-
-class _SlowStore:
-    def __init__(self):
-        self.entered, self.release, self.objects = threading.Event(), threading.Event(), {}
-
-    def put_bytes(self, key, data, content_type):
-        self.entered.set()
-        assert self.release.wait(5)
-        self.objects[key] = data
-
-
-def test_capture_writer_counts_rows_cut_from_a_file_in_flight_back_when_it_lands():
-    import pyarrow as pa
-
-    schema = pa.schema([pa.field("i", pa.int64())])
-    options = CaptureOptions(flush_records=3, flush_seconds=60, max_buffered=6)
-    writer = CaptureWriter(_SlowStore(), options)
-    writer.start()
-    writer.enqueue("capture", "m", dt.date(2026, 11, 25), [{"i": i} for i in range(3)], schema)
-    assert writer.store.entered.wait(5)  # the first file is being written
-    writer.enqueue("capture", "m", dt.date(2026, 11, 25), [{"i": i} for i in range(3, 9)], schema)
-    assert writer.stats()["dropped"] == 3 and writer.stats()["pending"] == 6  # the oldest: the file in flight
-    writer.store.release.set()
-    assert writer.flush(5.0)
-    stats = writer.close()
-    assert stats["written"] == 9 and stats["dropped"] == 0 and stats["files"] == 3
-
-
 def test_feedback_lands_in_s3(env):
     app = make_app(env)
     with TestClient(app) as client:
@@ -677,16 +612,9 @@ def test_fast_path_reads_records_exactly_as_the_checked_path():
     """The fast path (columns straight from the parsed JSON) and validate_records + build_frame
     agree on every kind of valid value: ints for floats, nulls, omitted nullable features,
     numeric category codes, pass-through columns."""
-    from modelops.serving.app import (
-        InputSpec,
-        RequestInvalid,
-        build_frame,
-        columns_of_rows,
-        fast_columns,
-        frame_of_columns,
-        kind_problems,
-        validate_records,
-    )
+    from modelops.serving.columns import InputSpec, columns_of_rows, fast_columns, frame_of_columns, kind_problems
+    from modelops.serving.problems import RequestInvalid
+    from modelops.serving.validation import build_frame, validate_records
 
     config = CONFIGS["toy"]
     spec = InputSpec.of(config)
@@ -820,88 +748,6 @@ def test_serving_options_from_env():
         ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
 
 
-# Column blocks in the capture buffer -------------------------------------------------------------------
-
-
-def test_capture_writer_takes_column_blocks_cut_and_split_like_rows():
-    import pyarrow as pa
-
-    from modelops.serving.capture import ColumnBlock, Repeat
-
-    schema = pa.schema(
-        [pa.field("i", pa.int64()), pa.field("x", pa.float64()), pa.field("s", pa.string()),
-         pa.field("m", pa.string()), pa.field("p", pa.list_(pa.float64())), pa.field("missing", pa.string())]
-    )  # fmt: skip
-
-    def block(start: int, n: int) -> ColumnBlock:
-        i = np.arange(start, start + n)
-        x = np.where(i % 3 == 0, np.nan, i / 2)
-        probabilities = np.column_stack([i / 10, 1 - i / 10])
-        return ColumnBlock({"i": i, "x": x, "s": [f"s{k}" if k % 4 else None for k in i], "m": Repeat("toy"),
-                            "p": probabilities}, n)  # fmt: skip
-
-    options = CaptureOptions(flush_records=4, flush_seconds=60, max_buffered=8)
-    writer = CaptureWriter(_FlakyStore(failures=0), options)
-    writer.start()
-    day = dt.date(2026, 11, 25)
-    writer.enqueue("capture", "m", day, block(0, 3), schema)
-    writer.enqueue("capture", "m", day, [{"i": 100, "x": 1.5, "s": "d", "m": "toy", "p": [0.5, 0.5]}], schema)
-    writer.enqueue("capture", "m", day, block(3, 3), schema)
-    assert writer.flush(5.0)
-    # 3 + 1 + 3 rows become files of at most 4 rows, in order, dicts and blocks alike.
-    stats = writer.close()
-    assert stats["written"] == 7 and stats["files"] == 2
-    frames = [pd.read_parquet(io.BytesIO(b)) for b in writer.store.objects.values()]
-    rows = pd.concat(sorted(frames, key=len, reverse=True), ignore_index=True)
-    assert rows["i"].tolist() == [0, 1, 2, 100, 3, 4, 5]
-    assert rows["x"].isna().tolist() == [True, False, False, False, True, False, False]
-    assert [None if pd.isna(v) else v for v in rows["s"]] == [None, "s1", "s2", "d", "s3", None, "s5"]
-    assert set(rows["m"]) == {"toy"} and rows["missing"].isna().all()
-    assert [list(p) for p in rows["p"]][:2] == [[0.0, 1.0], [0.1, 0.9]]
-
-    down = CaptureWriter(_FlakyStore(failures=10**9), CaptureOptions(flush_records=4, flush_seconds=60, max_buffered=5))
-    down.enqueue("capture", "m", day, block(0, 3), schema)
-    down.enqueue("capture", "m", day, block(3, 4), schema)  # 7 rows, room for 5: the 2 oldest go
-    assert down.stats()["pending"] == 5 and down.stats()["dropped"] == 2
-    # Sealed as files of 4 + 3 rows; the cut then took the first file's two oldest rows, across blocks.
-    assert [c.rows.to_arrow(schema).column("i").to_pylist() for c in down._sealed] == [[2, 3], [4, 5, 6]]
-    assert down.close(timeout=0)["dropped"] == 7
-
-
-def test_a_file_of_many_small_blocks_converts_as_one_and_equals_block_by_block():
-    """The writer joins a file's blocks before Arrow; blocks that do not line up (a hot swap to a
-    version with other classes, a dict part) are converted apart, and the table is the same."""
-    import pyarrow as pa
-
-    from modelops.serving.capture import ColumnBlock, Repeat, _Rows
-
-    schema = pa.schema(
-        [pa.field("i", pa.int64()), pa.field("s", pa.string()), pa.field("v", pa.string()),
-         pa.field("p", pa.list_(pa.float64())), pa.field("c", pa.list_(pa.string()))]
-    )  # fmt: skip
-
-    def block(start: int, n: int, version: str, classes: list[str]) -> ColumnBlock:
-        i = np.arange(start, start + n)
-        p = np.full((n, len(classes)), 1 / len(classes))
-        s = [f"s{k}" if k % 3 else None for k in i] if start % 2 else np.asarray([f"t{k}" for k in i], dtype=object)
-        return ColumnBlock({"i": i, "s": s, "v": Repeat(version), "p": p, "c": Repeat(classes)}, n)
-
-    parts = [block(k, 1, "1", ["a", "b"]) for k in range(5)]
-    parts += [block(5, 2, "2", ["a", "b"]), [{"i": 7, "s": "d", "v": "2", "p": [0.5, 0.5], "c": ["a", "b"]}]]
-    parts += [block(8, 3, "3", ["a", "b", "c"]), block(11, 1, "3", ["a", "b", "c"])]
-    rows = _Rows(parts)
-    joined = rows.to_arrow(schema)
-    one_by_one = pa.concat_tables(
-        [p.to_arrow(schema) if isinstance(p, ColumnBlock) else pa.Table.from_pylist(p, schema=schema) for p in parts]
-    )
-    assert joined.equals(one_by_one)
-    assert joined.column("i").to_pylist() == list(range(12))
-    assert joined.column("v").to_pylist() == ["1"] * 5 + ["2"] * 3 + ["3"] * 4
-    assert [len(p) for p in joined.column("p").to_pylist()] == [2] * 8 + [3] * 4
-    # Blocks of the same shape are joined (versions 1 and 2 alike); the 3-class blocks are a group of their own.
-    assert [len(b) for b in ColumnBlock.concat([p for p in parts if isinstance(p, ColumnBlock)])] == [7, 4]
-
-
 def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_path, monkeypatch):
     """Serving reads the models folder: a new declaration needs no restart, only the deploy's reload."""
     import yaml
@@ -943,7 +789,9 @@ def test_categories_learned_as_true_false_refuse_text_with_a_message_that_says_s
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder
 
-    from modelops.serving.app import RequestInvalid, build_frame, categorical_kinds
+    from modelops.serving.champion import categorical_kinds
+    from modelops.serving.problems import RequestInvalid
+    from modelops.serving.validation import build_frame
 
     frame = pd.DataFrame({"b": [True, False, True], "n": [1, 2, 3], "s": ["a", "b", "a"]})
     encoder = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["b", "n", "s"])]).fit(frame)

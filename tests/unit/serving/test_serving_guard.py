@@ -10,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
 from tests.unit.local_mlflow import local_mlflow
-from tests.unit.test_serving import BUCKET, CONFIGS, log_and_register, make_frame, record
+from tests.unit.serving.test_endpoint import BUCKET, CONFIGS, log_and_register, make_frame, record
 
 from modelops import registry
 from modelops.data.baseline import profile_baseline
 from modelops.serving import guard
-from modelops.serving.app import ServingOptions, create_app
+from modelops.serving.app import create_app
 from modelops.serving.capture import CaptureOptions
+from modelops.serving.options import ServingOptions
 from modelops.settings import Settings
 from modelops.store import Store
 from modelops.training.pipelines import build_pipeline

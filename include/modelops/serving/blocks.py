@@ -1,0 +1,188 @@
+"""Rows held as columns: how the predict path hands a scored batch to the capture buffer.
+
+The request path already holds a batch as numpy arrays and lists; :class:`ColumnBlock` keeps
+them as they are (slicing shares the arrays), and only the capture writer's thread turns them
+into Arrow. :class:`RowParts` is a buffered file's rows: a sequence of blocks and lists of dicts
+that can be cut from the front while a copy of it is being written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """One value for every row of a :class:`ColumnBlock` (a model name, a version, the class list)."""
+
+    value: Any
+
+
+class ColumnBlock:
+    """Rows held as columns: ``name -> numpy array | list | Repeat``, all of ``length`` rows.
+
+    A 2-D array becomes a list column (one row of the array per row). Columns the schema has but
+    the block lacks are written as nulls; in float arrays NaN is null. Slicing shares the arrays,
+    so cutting a block (file boundaries, the memory bound) copies nothing.
+    """
+
+    __slots__ = ("columns", "length")
+
+    def __init__(self, columns: Mapping[str, Any], length: int):
+        self.columns = dict(columns)
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def slice(self, start: int, stop: int) -> ColumnBlock:
+        start, stop = max(0, start), min(self.length, stop)
+        if start == 0 and stop == self.length:
+            return self
+        columns = {k: v if isinstance(v, Repeat) else v[start:stop] for k, v in self.columns.items()}
+        return ColumnBlock(columns, max(0, stop - start))
+
+    @staticmethod
+    def concat(blocks: list[ColumnBlock]) -> list[ColumnBlock]:
+        """Consecutive blocks joined column by column, so a file converts to Arrow once rather
+        than once per request (thousands of small blocks under single-record load). Blocks whose
+        columns do not line up (another set of names, a probability matrix of another width)
+        start a new group."""
+        import numpy as np
+
+        def shape(block: ColumnBlock) -> tuple:
+            return tuple(
+                (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
+            )
+
+        groups: list[list[ColumnBlock]] = []
+        for block in blocks:
+            if groups and shape(groups[-1][-1]) == shape(block):
+                groups[-1].append(block)
+            else:
+                groups.append([block])
+        return [group[0] if len(group) == 1 else ColumnBlock._join(group) for group in groups]
+
+    @staticmethod
+    def _join(group: list[ColumnBlock]) -> ColumnBlock:
+        import numpy as np
+
+        columns: dict[str, Any] = {}
+        for name in group[0].columns:
+            values = [b.columns[name] for b in group]
+            if all(isinstance(v, Repeat) for v in values) and all(v == values[0] for v in values):
+                columns[name] = values[0]
+            elif all(isinstance(v, np.ndarray) for v in values) and len({v.dtype.kind for v in values}) == 1:
+                columns[name] = np.concatenate(values)
+            else:  # lists, repeats of different values, mixed kinds: one Python list
+                joined: list = []
+                for block, value in zip(group, values, strict=True):
+                    if isinstance(value, Repeat):
+                        joined += [value.value] * block.length
+                    elif isinstance(value, np.ndarray):
+                        joined += list(value)  # 2-D: one row array per row, as a list column takes
+                    else:
+                        joined += value
+                columns[name] = joined
+        return ColumnBlock(columns, sum(b.length for b in group))
+
+    def to_arrow(self, schema: Any) -> Any:
+        """A ``pyarrow.Table`` with ``schema`` (run on the writer thread)."""
+        import numpy as np
+        import pyarrow as pa
+
+        n = self.length
+        arrays = []
+        for column in schema:
+            value = self.columns.get(column.name)
+            if value is None:
+                arrays.append(pa.nulls(n, column.type))
+            elif isinstance(value, Repeat):
+                if value.value is None:
+                    arrays.append(pa.nulls(n, column.type))
+                else:
+                    arrays.append(pa.repeat(pa.scalar(value.value, column.type), n))
+            elif isinstance(value, np.ndarray) and value.ndim == 2:
+                width = value.shape[1]
+                offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
+                flat = pa.array(np.ascontiguousarray(value, dtype=np.float64).reshape(-1), from_pandas=True)
+                arrays.append(pa.ListArray.from_arrays(offsets, flat).cast(column.type))
+            else:
+                arrays.append(pa.array(value, type=column.type, from_pandas=True))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class RowParts:
+    """The rows of a chunk: a sequence of parts (lists of dicts or column blocks).
+
+    Parts are never mutated once added (cutting replaces the head part with a slice), so a copy
+    taken for a write in progress stays valid while the buffer is cut under it.
+    """
+
+    __slots__ = ("parts", "n")
+
+    def __init__(self, parts: list | None = None):
+        self.parts: list = parts or []
+        self.n = sum(len(p) for p in self.parts)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def extend(self, part: list[dict] | ColumnBlock) -> None:
+        if len(part):
+            self.parts.append(part if isinstance(part, ColumnBlock) else list(part))
+            self.n += len(part)
+
+    @staticmethod
+    def _cut(part: list[dict] | ColumnBlock, start: int, stop: int) -> list[dict] | ColumnBlock:
+        return part.slice(start, stop) if isinstance(part, ColumnBlock) else part[start:stop]
+
+    def __getitem__(self, span: slice) -> RowParts:
+        start, stop, _ = span.indices(self.n)
+        out, offset = [], 0
+        for part in self.parts:
+            size = len(part)
+            if offset + size > start and offset < stop:
+                out.append(self._cut(part, max(0, start - offset), min(size, stop - offset)))
+            offset += size
+            if offset >= stop:
+                break
+        return RowParts(out)
+
+    def __delitem__(self, span: slice) -> None:
+        """Only ``del rows[:k]`` (drop the oldest k rows)."""
+        if span.start not in (None, 0) or span.step not in (None, 1):
+            raise ValueError("only the oldest rows can be cut")
+        k = min(self.n, span.stop if span.stop is not None else self.n)
+        while k > 0 and self.parts:
+            head = self.parts[0]
+            if len(head) <= k:
+                self.parts.pop(0)
+                k -= len(head)
+                self.n -= len(head)
+            else:
+                self.parts[0] = self._cut(head, k, len(head))
+                self.n -= k
+                k = 0
+
+    def copy(self) -> RowParts:
+        return RowParts(list(self.parts))
+
+    def to_arrow(self, schema: Any) -> Any:
+        import pyarrow as pa
+
+        tables, blocks = [], []
+        for part in [*self.parts, None]:
+            if isinstance(part, ColumnBlock):
+                blocks.append(part)
+                continue
+            tables += [b.to_arrow(schema) for b in ColumnBlock.concat(blocks)]
+            blocks = []
+            if part is not None:
+                tables.append(pa.Table.from_pylist(part, schema=schema))
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

@@ -1,0 +1,55 @@
+"""Serving knobs that are not addresses (those live in :mod:`modelops.settings`), from the environment.
+
+One frozen value built once at start: request handlers read plain attributes, never the
+environment. A bad ``MODELOPS_SERVING_*`` value stops the server at start, naming the variable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from modelops.serving.capture import CaptureOptions
+from modelops.settings import env_bool, env_float, env_int
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """Serving knobs that are not addresses (those live in :mod:`modelops.settings`)."""
+
+    #: Records per predict request at most.
+    max_batch: int = 1000
+    #: Labels per feedback request at most.
+    max_feedback: int = 10_000
+    capture_enabled: bool = True
+    capture: CaptureOptions = field(default_factory=CaptureOptions)
+    #: Rows one model call takes at most when concurrent requests are scored together.
+    batch_max_rows: int = 2000
+    #: How long a model call waits for more requests to join it (0: none, only what queued meanwhile).
+    batch_wait_ms: float = 0.0
+    #: Honour ``X-Modelops-Event-Time`` (with the bearer token): for simulated traffic only.
+    accept_event_time: bool = False
+    #: A champion that failed to load (registry or artifact store unreachable at start) is tried
+    #: again after this many seconds, doubling per failure up to 5 minutes; 0 turns retrying off.
+    load_retry_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
+        """Defaults overridden by ``MODELOPS_SERVING_*`` / ``MODELOPS_CAPTURE_*``; a bad value names its variable."""
+        return cls(
+            max_batch=env_int("MODELOPS_SERVING_MAX_BATCH", cls.max_batch, minimum=1, environ=environ),
+            max_feedback=env_int("MODELOPS_SERVING_MAX_FEEDBACK", cls.max_feedback, minimum=1, environ=environ),
+            capture_enabled=env_bool("MODELOPS_CAPTURE_ENABLED", cls.capture_enabled, environ=environ),
+            capture=CaptureOptions.from_env(environ),
+            batch_max_rows=env_int("MODELOPS_SERVING_BATCH_MAX_ROWS", cls.batch_max_rows, minimum=1, environ=environ),
+            batch_wait_ms=env_float(
+                "MODELOPS_SERVING_BATCH_WAIT_MS", cls.batch_wait_ms, minimum=0, maximum=100, environ=environ
+            ),
+            accept_event_time=env_bool("MODELOPS_SERVING_ACCEPT_EVENT_TIME", cls.accept_event_time, environ=environ),
+            load_retry_seconds=env_float(
+                "MODELOPS_SERVING_LOAD_RETRY_SECONDS", cls.load_retry_seconds, minimum=0, environ=environ
+            ),
+        )

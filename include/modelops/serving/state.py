@@ -1,0 +1,155 @@
+"""What the routes share (``app.state.serving``): the model slots, options, capture writer, metrics.
+
+It also owns the champions' life cycle outside requests: loading them at start, retrying a load
+that failed (registry or artifact store unreachable) in the background, and adding a model
+declared after start so its first deploy needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from modelops import settings as _settings
+from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model
+from modelops.serving.capture import CaptureWriter
+from modelops.serving.champion import LoadedModel, ModelSlot, NoChampion, load_model_version
+from modelops.serving.options import ServingOptions
+from modelops.serving.prometheus import Metrics
+from modelops.serving.scoring import Batcher
+from modelops.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ServingState:
+    """Everything the routes share; ``app.state.serving``."""
+
+    def __init__(
+        self,
+        settings: _settings.Settings,
+        configs: Mapping[str, ModelConfig],
+        options: ServingOptions,
+        writer: CaptureWriter | None,
+        discover_models: bool = False,
+    ):
+        self.settings = settings
+        self.options = options
+        self.slots = {name: ModelSlot(config) for name, config in sorted(configs.items())}
+        #: Models served, shared with the metrics middleware (labels stay bounded to these).
+        self.model_names = set(self.slots)
+        #: Declared-after-start models are picked up on reload when serving reads the models folder.
+        self.discover_models = discover_models
+        self._discover_lock = threading.Lock()
+        self.writer = writer
+        self.metrics = Metrics()
+        #: Model calls run here (one per model at a time); created and shut down by the lifespan.
+        self.executor: ThreadPoolExecutor | None = None
+        for slot in self.slots.values():
+            slot.batcher = Batcher(slot, self)
+
+    def slot(self, model: str) -> ModelSlot:
+        slot = self.slots.get(model)
+        if slot is None:
+            raise HTTPException(404, f"unknown model '{model}'; this server serves {sorted(self.slots)}")
+        return slot
+
+    def discover(self, model: str) -> ModelSlot | None:
+        """A model declared after the server started (its YAML now in the models folder): add its
+        slot, so the first deploy of a new model needs no serving restart. None if not declared."""
+        if not self.discover_models or not NAME_PATTERN.match(model):
+            return None
+        with self._discover_lock:
+            if model in self.slots:
+                return self.slots[model]
+            try:
+                config = get_model(model)
+            except ConfigError as exc:
+                log.info("reload of undeclared model '%s': %s", model, exc)
+                return None
+            if config.name != model:
+                return None
+            slot = ModelSlot(config)
+            slot.batcher = Batcher(slot, self)
+            self.slots = {**self.slots, model: slot}  # readers iterate a complete dict, old or new
+            self.model_names.add(model)
+            log.info("%s: newly declared model added (no restart needed)", model)
+            return slot
+
+    def load(self, slot: ModelSlot, version: str | None = None) -> LoadedModel:
+        return load_model_version(slot.config, self.settings.mlflow_tracking_uri, version)
+
+    def load_all(self) -> None:
+        """Load every champion; a model without one (or failing to load) stays "not loaded"."""
+        for slot in self.slots.values():
+            self._load_champion(slot)
+
+    def _load_champion(self, slot: ModelSlot) -> bool:
+        name = slot.config.name
+        try:
+            loaded = self.load(slot)
+        except NoChampion as exc:
+            slot.reason, slot.retry_at = "no champion is registered yet", None
+            log.warning("%s", exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - one broken model must not stop the others
+            retry = self.options.load_retry_seconds
+            slot.reason = f"loading the champion failed: {exc}"
+            if retry > 0:
+                slot.retry_delay = min(300.0, slot.retry_delay * 2 if slot.retry_delay else retry)
+                slot.retry_at = time.monotonic() + slot.retry_delay
+                slot.reason += f" (next attempt in {slot.retry_delay:.0f} s)"
+            log.exception("%s: loading the champion failed; retried in the background, or POST /models/%s/reload", name, name)  # fmt: skip
+            return False
+        slot.current, slot.reason, slot.retry_at, slot.retry_delay = loaded, None, None, 0.0
+        log.info("%s: serving version %s (%s)", name, loaded.version, loaded.model_uri)
+        return True
+
+    def retry_failed_loads(self) -> list[str]:
+        """One pass: load the champions whose earlier load failed and whose retry time has come.
+        A reload in progress wins (the slot is skipped); a model loaded meanwhile is left alone."""
+        loaded = []
+        for name, slot in list(self.slots.items()):
+            if slot.retry_at is None or time.monotonic() < slot.retry_at:
+                continue
+            if not slot.reload_lock.acquire(blocking=False):
+                continue
+            try:
+                if slot.current is not None:
+                    slot.retry_at = None
+                elif self._load_champion(slot):
+                    loaded.append(name)
+            finally:
+                slot.reload_lock.release()
+        return loaded
+
+
+async def retry_failed_loads_forever(state: ServingState) -> None:
+    """Background task of the lifespan: a champion that could not be loaded at start (MLflow or S3
+    unreachable) is served as soon as a retry succeeds, without a reload call or a restart."""
+    while True:
+        await asyncio.sleep(min(1.0, state.options.load_retry_seconds))
+        if any(slot.retry_at is not None for slot in state.slots.values()):
+            for name in await run_in_threadpool(state.retry_failed_loads):
+                log.info("%s: champion loaded on retry", name)
+
+
+def default_store(settings: _settings.Settings) -> Store:
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts: the writer thread retries on its own schedule, and shutdown must not hang.
+    config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
+    return Store(bucket=settings.bucket, client=boto3.client("s3", config=config, **settings.boto3_kwargs()))
+
+
+def state_of(request: Request) -> ServingState:
+    """The :class:`ServingState` of the app serving ``request`` (set by ``create_app``)."""
+    return request.app.state.serving
