@@ -12,11 +12,14 @@ are ever signalled: other stacks (other people's tests) on the same machine are 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from pathlib import Path
 
 import psutil
+
+log = logging.getLogger(__name__)
 
 HOME_VARIABLE = "MODELOPS_STACK_HOME"
 COMPONENT_VARIABLE = "MODELOPS_COMPONENT"

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class Stack:
+    """One local stack's processes: started, watched and stopped by the pid files under its home."""
+
     def __init__(self, config: StackConfig):
         self.config = config
         self.home = config.home

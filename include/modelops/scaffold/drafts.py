@@ -1,15 +1,19 @@
 """The scaffold's judgement calls on a sample: the gate's floor, label balance, range signs, type hints.
 
-Kept apart from :mod:`modelops.scaffold.cli` (which reads options and writes files) so each rule is
+Kept apart from :mod:`modelops.scaffold.cli` (which reads options and writes files) and
+:mod:`modelops.scaffold.declaration` (which infers the model's YAML) so each rule is
 small and testable on its own.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 #: How far above chance (as a share of the way from chance to a perfect score) a score must be.
 FLOOR_ABOVE_CHANCE = 0.2
