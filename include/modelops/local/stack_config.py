@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelops.settings import env_int, env_str
+
 log = logging.getLogger(__name__)
 
 #: The repository root (include/modelops/local/stack_config.py is three folders below it).
@@ -74,30 +76,33 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
+        """``.env`` overlaid with the environment; a bad port raises SettingError naming the variable."""
         values = {**_read_env_file(REPO / ".env"), **(env if env is not None else os.environ)}
 
-        def get(name: str, default):
-            raw = values.get(name)
-            return type(default)(raw) if raw not in (None, "") else default
+        def port(name: str, default: int) -> int:
+            return env_int(name, default, minimum=1, maximum=65535, environ=values)
+
+        def text(name: str, default: str) -> str:
+            return env_str(name, default, environ=values)
 
         return cls(
             home=Path(values.get("MODELOPS_HOME") or REPO / ".local"),
-            host=get("MODELOPS_HOST", "127.0.0.1"),
-            airflow_port=get("AIRFLOW_PORT", 8080),
-            mlflow_port=get("MLFLOW_PORT", 5000),
-            aws_port=get("AWS_ENDPOINT_PORT", 4566),
-            serving_port=get("SERVING_PORT", 8000),
-            log_server_port=get("AIRFLOW_LOG_SERVER_PORT", 8793),
-            trigger_log_server_port=get("AIRFLOW_TRIGGER_LOG_SERVER_PORT", 8794),
-            bucket=get("MODELOPS_BUCKET", "modelops"),
-            region=get("AWS_DEFAULT_REGION", "us-east-1"),
-            access_key=get("AWS_ACCESS_KEY_ID", "testing"),
-            secret_key=get("AWS_SECRET_ACCESS_KEY", "testing"),
-            admin_user=get("AIRFLOW_ADMIN_USER", "admin"),
-            admin_password=get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+            host=text("MODELOPS_HOST", "127.0.0.1"),
+            airflow_port=port("AIRFLOW_PORT", 8080),
+            mlflow_port=port("MLFLOW_PORT", 5000),
+            aws_port=port("AWS_ENDPOINT_PORT", 4566),
+            serving_port=port("SERVING_PORT", 8000),
+            log_server_port=port("AIRFLOW_LOG_SERVER_PORT", 8793),
+            trigger_log_server_port=port("AIRFLOW_TRIGGER_LOG_SERVER_PORT", 8794),
+            bucket=text("MODELOPS_BUCKET", "modelops"),
+            region=text("AWS_DEFAULT_REGION", "us-east-1"),
+            access_key=text("AWS_ACCESS_KEY_ID", "testing"),
+            secret_key=text("AWS_SECRET_ACCESS_KEY", "testing"),
+            admin_user=text("AIRFLOW_ADMIN_USER", "admin"),
+            admin_password=text("AIRFLOW_ADMIN_PASSWORD", "admin"),
             airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
             mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
-            serving_token=get("MODELOPS_SERVING_TOKEN", "local-dev-token"),
+            serving_token=text("MODELOPS_SERVING_TOKEN", "local-dev-token"),
         )
 
     @classmethod
