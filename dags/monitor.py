@@ -23,72 +23,51 @@ import datetime as dt
 
 from airflow.sdk import dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, declared_models, default_args, retrain_request_asset
-
-
-def _day(context) -> dt.date:
-    """The day a run judges: its data interval (a daily run at midnight judges the day before);
-    a zero-length interval (a manual run of an unscheduled DAG) judges the day before it."""
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    if start is not None and end is not None and end > start:
-        return start.astimezone(dt.UTC).date()
-    moment = end if end is not None else context["dag_run"].run_after
-    return (moment.astimezone(dt.UTC) - dt.timedelta(days=1)).date()
-
-
-def _now(context) -> dt.datetime:
-    end = context.get("data_interval_end")
-    return end if end is not None else context["dag_run"].run_after
+from modelops.dagkit import dag_header, declared_models, retrain_request_asset
 
 
 def build_monitor_dag(model):
     request = retrain_request_asset(model.name)
 
-    @dag(
-        dag_id=f"monitor_{model.name}",
-        doc_md=__doc__,
-        description=f"Daily drift, quality and performance of '{model.name}' against its training baseline",
-        schedule=model.schedule.monitor,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=4,
-        tags=["modelops", "monitor", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(hours=1),
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model,
+            "monitor",
+            doc_md=__doc__,
+            description=f"Daily drift, quality and performance of '{model.name}' against its training baseline",
+            schedule=model.schedule.monitor,
+            timeout=dt.timedelta(hours=1),
+            max_active_runs=4,
+        )
     )
     def monitor():
         @task
         def build_report() -> dict:
-            from modelops.monitoring.report import run_monitor
+            """Report the run's day of live traffic against the training baseline (JSON + HTML in S3)."""
+            from modelops.monitoring import steps
 
-            context = get_current_context()
-            return run_monitor(model, _day(context), _now(context))
+            return steps.build_report(model, get_current_context())
 
         @task
         def decide(summary: dict) -> dict:
-            from modelops.monitoring.report import run_decide
+            """Decide whether the day asks for a retrain (cooldown and budget honoured) and record it."""
+            from modelops.monitoring import steps
 
-            context = get_current_context()
-            return run_decide(model, dt.date.fromisoformat(summary["day"]), _now(context))
+            return steps.decide(model, summary, get_current_context())
 
         @task.short_circuit
         def retrain_requested(decision: dict) -> bool:
-            return bool(decision["emit_retrain_request"])
+            """Go on to request_retrain only if the decision asks for a new retrain."""
+            from modelops.monitoring import steps
+
+            return steps.retrain_requested(decision)
 
         @task(outlets=[request])
         def request_retrain(decision: dict, summary: dict) -> dict:
-            context = get_current_context()
-            extra = {
-                "model": model.name,
-                "day": decision["day"],
-                # The instant the monitored run stands for: the retrain trains on the window
-                # ending there (a replayed or backfilled day is not "now").
-                "as_of": _now(context).isoformat(),
-                "reasons": decision["reasons"],
-                "report_uri": summary["report_uri"],
-            }
-            context["outlet_events"][request].extra = extra
-            return extra
+            """Emit the retrain request (an Asset event carrying the reasons and the run's as_of)."""
+            from modelops.monitoring import steps
+
+            return steps.request_retrain(model, decision, summary, get_current_context(), request)
 
         summary = build_report()
         decision = decide(summary)

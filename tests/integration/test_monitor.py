@@ -10,7 +10,7 @@ import time
 
 from modelops import registry
 from modelops.local import demo
-from modelops.monitoring import report as monitoring
+from modelops.monitoring import storage as monitoring
 
 MONITOR = "monitor_churn"
 NORMAL_DAY = dt.date(2026, 11, 16)

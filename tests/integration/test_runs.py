@@ -8,7 +8,7 @@ import pytest
 
 from modelops.airflow_api import AirflowError
 from modelops.backfill import BackfillError, start_backfill, wait_for_backfill
-from modelops.monitoring.report import report_keys
+from modelops.monitoring.storage import report_keys
 
 pytestmark = pytest.mark.integration
 

@@ -36,7 +36,7 @@ from modelops import registry
 from modelops.airflow_api import AirflowClient
 from modelops.config import ModelConfig, get_model
 from modelops.local import datagen
-from modelops.monitoring import report as monitoring
+from modelops.monitoring import capture_format, storage
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def captured_rows(store: Store, model: str, day: dt.date) -> int:
     import pyarrow.parquet as pq
 
     total = 0
-    for item in store.list(monitoring.partition(monitoring.CAPTURE, model, day)):
+    for item in store.list(capture_format.capture_partition(model, day)):
         if item.key.endswith(".parquet"):
             total += pq.ParquetFile(io.BytesIO(store.get_bytes(item.key))).metadata.num_rows
     return total
@@ -265,7 +265,7 @@ class Demo:
             if time.monotonic() > deadline:
                 raise DemoError(
                     f"only {found} of {rows} rows of {day} reached s3://{self.store.bucket}/"
-                    f"{monitoring.partition(monitoring.CAPTURE, self.model, day)} after {self.timeout:.0f} s: "
+                    f"{capture_format.capture_partition(self.model, day)} after {self.timeout:.0f} s: "
                     f"see the serving log and GET {self.serving_url}/metrics (modelops_capture_*)"
                 )
             time.sleep(1)
@@ -284,7 +284,7 @@ class Demo:
         self._wait_for_success(dag_id, run["dag_run_id"])
         summary = self.airflow.xcom(dag_id, run["dag_run_id"], "build_report")
         decision = self.airflow.xcom(dag_id, run["dag_run_id"], "decide")
-        keys = monitoring.report_keys(self.model, day)
+        keys = storage.report_keys(self.model, day)
         drifted = summary.get("drifted_features") or []
         self.out(
             f"[monitor] {day}: status {summary['status']}"
@@ -293,7 +293,7 @@ class Demo:
             + (" (already requested for this day)" if decision.get("already_requested") else "")
             + f"\n          run: {self.run_url(dag_id, run['dag_run_id'])}"
             + f"\n          report: s3://{self.store.bucket}/{keys['report_html']}"
-            + f"\n          open it: {monitoring.presigned_url(self.store, keys['report_html'])}"
+            + f"\n          open it: {storage.presigned_url(self.store, keys['report_html'])}"
         )
         return {"run_id": run["dag_run_id"], "summary": summary, "decision": decision}
 

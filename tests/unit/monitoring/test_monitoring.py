@@ -16,10 +16,16 @@ from modelops.config import ModelConfig, get_model
 from modelops.data.baseline import profile_baseline
 from modelops.layout import partition
 from modelops.local.datagen import generate_batch
-from modelops.monitoring import report as monitoring
+from modelops.monitoring.day_report import monitor_day
+from modelops.monitoring.decision import decide
+from modelops.monitoring.live_data import collect
+from modelops.monitoring.notify import notify_decision
+from modelops.monitoring.report import SCHEMA_VERSION, build_report
+from modelops.monitoring.report_html import render_report_html
+from modelops.monitoring.storage import append_decision, load_decision_history, write_report
 from modelops.store import Store
-from modelops.training.pipelines import build_pipeline
 from modelops.training.evaluation import evaluate_model
+from modelops.training.pipelines import build_pipeline
 
 BUCKET = "monitoring-test"
 TRAIN_DAYS = [dt.date(2024, 2, 1), dt.date(2024, 2, 2)]
@@ -98,7 +104,7 @@ def _parquet(frame: pd.DataFrame, schema) -> bytes:
 
 def capture_frame(config, model, frame: pd.DataFrame, day: dt.date, version: str) -> pd.DataFrame:
     """What serving's ``capture_rows`` writes: 10 records per request, strings for categories."""
-    from modelops.serving.app import category_text
+    from modelops.serving.validation import category_text
 
     X = frame[config.feature_names]
     n = len(frame)
@@ -138,7 +144,7 @@ def write_day(
     frame: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Capture files for ``day``; labels for the first ``label_share`` rows, half of them a day late."""
-    from modelops.serving.app import capture_schema, feedback_schema
+    from modelops.serving.capture_schema import capture_schema, feedback_schema
 
     frame = generate_batch("churn", day, rows, scenario=scenario) if frame is None else frame
     captured = capture_frame(config, model, frame, day, version)
@@ -175,7 +181,7 @@ def reports(store, config, trained, gx_context):
             write_day(store, config, model, day, scenario=None if name == "normal" else name)
     out = {}
     for name, day in DAYS.items():
-        out[name] = monitoring.monitor_day(
+        out[name] = monitor_day(
             store,
             config,
             day,
@@ -204,7 +210,7 @@ def test_normal_day_is_ok_with_a_stable_json_safe_schema(reports, config):
     assert report["data_quality"]["status"] == "ok"
     assert report["performance"]["status"] == "ok"
     assert report["prediction_drift"]["status"] == "ok" and not report["prediction_drift"]["drifted"]
-    assert report["schema_version"] == monitoring.SCHEMA_VERSION
+    assert report["schema_version"] == SCHEMA_VERSION
     assert report["main_version"] == "1"
     assert report["rows"] == {
         "captured": ROWS,
@@ -218,7 +224,7 @@ def test_normal_day_is_ok_with_a_stable_json_safe_schema(reports, config):
     assert report["links"]["report_json_key"] == "monitoring/churn/dt=2024-03-01/report.json"
     assert set(report) >= {"model", "day", "served_versions", "verdict", "drift", "histograms", "performance"}
     json.dumps(report, allow_nan=False)  # JSON-safe: no NaN, no numpy
-    decision = monitoring.decide(report, [], config, NOW)
+    decision = decide(report, [], config, NOW)
     assert decision["action"] == "no_action" and decision["alerts"] == []
 
 
@@ -231,7 +237,7 @@ def test_covariate_shift_drifts_monthly_charges_and_requests_a_retrain(reports, 
     histogram = next(h for h in report["histograms"] if h["feature"] == "monthly_charges")
     assert len(histogram["labels"]) == len(histogram["reference"]) == len(histogram["current"])
     assert sum(histogram["current"]) == pytest.approx(1.0)
-    decision = monitoring.decide(report, [], config, NOW)
+    decision = decide(report, [], config, NOW)
     assert decision["action"] == "retrain" and decision["triggers"] == ["drift"]
     assert any("monthly_charges" in reason for reason in decision["reasons"])
 
@@ -244,7 +250,7 @@ def test_new_category_drifts_plan_and_breaks_the_allowed_set(reports, config):
     violation = next(v for v in report["data_quality"]["violations"] if v["column"] == "plan")
     assert violation["expectation"] == "expect_column_values_to_be_in_set"
     assert "enterprise" in violation["sample_values"]
-    assert monitoring.decide(report, [], config, NOW)["action"] == "retrain"
+    assert decide(report, [], config, NOW)["action"] == "retrain"
 
 
 def test_null_column_is_a_quality_violation_that_alerts_without_retraining(reports, config):
@@ -256,7 +262,7 @@ def test_null_column_is_a_quality_violation_that_alerts_without_retraining(repor
     assert violation["unexpected_percent"] == pytest.approx(100.0)
     session = next(f for f in report["drift"]["features"] if f["feature"] == "avg_session_minutes")
     assert session["status"] == "no_data"  # nothing to compare, so no drift verdict from a broken feed
-    decision = monitoring.decide(report, [], config, NOW)
+    decision = decide(report, [], config, NOW)
     assert decision["action"] == "no_action"
     assert [a["kind"] for a in decision["alerts"]] == ["quality"]
     assert any("bad data is not drift" in r for r in decision["reasons"])
@@ -264,15 +270,15 @@ def test_null_column_is_a_quality_violation_that_alerts_without_retraining(repor
 
 def test_a_day_without_capture_files_is_a_no_data_report(store, config, trained):
     day = dt.date(2025, 1, 1)
-    data = monitoring.collect(store, config.name, day, {"1": trained["baseline"]})
+    data = collect(store, config.name, day, {"1": trained["baseline"]})
     assert data.no_data and data.files == [] and data.main_version is None
-    report = monitoring.build_report(data)
+    report = build_report(data)
     assert report["status"] == "no_data"
     assert "no captured traffic" in report["verdict"]["messages"][0]
     assert report["drift"] is None and report["performance"] is None
     json.dumps(report, allow_nan=False)
-    assert "no_data" in monitoring.render_report_html(report)
-    decision = monitoring.decide(report, [], config, NOW)
+    assert "no_data" in render_report_html(report)
+    decision = decide(report, [], config, NOW)
     assert decision["action"] == "no_action" and decision["alerts"] == []
 
 
@@ -292,7 +298,7 @@ def test_labels_are_joined_from_the_day_and_the_next_day(reports):
 
 def test_late_and_duplicate_labels(store, config, trained):
     """The last label received for a record wins; labels of other days' requests are not joined."""
-    from modelops.serving.app import feedback_schema
+    from modelops.serving.capture_schema import feedback_schema
 
     day = dt.date(2024, 4, 1)
     captured = write_day(store, config, trained["model"], day, rows=300, label_share=0.0, files=1)
@@ -314,7 +320,7 @@ def test_late_and_duplicate_labels(store, config, trained):
         partition("feedback", config.name, day + dt.timedelta(days=1)) + "extra-b.parquet",
         _parquet(feedback.iloc[1:], feedback_schema(config)),
     )
-    data = monitoring.collect(store, config.name, day, {"1": trained["baseline"]})
+    data = collect(store, config.name, day, {"1": trained["baseline"]})
     labels = data.versions["1"].labels.set_index(["request_id", "record_index"])["label"].to_dict()
     assert labels == {(first["request_id"].iloc[0], 0): "0", (first["request_id"].iloc[0], 1): "1"}
     assert data.duplicate_labels == 1 and data.labels_received == 4
@@ -329,34 +335,12 @@ def test_concept_shift_with_labels_degrades_performance(reports, config, trained
     assert performance["reference"]["primary"] == pytest.approx(trained["evaluation"]["primary"])
     assert performance["primary_drop"] > performance["tolerance"] >= config.gate.tolerance
     assert report["status"] == "performance"
-    decision = monitoring.decide(report, [], config, NOW)
+    decision = decide(report, [], config, NOW)
     assert decision["action"] == "retrain" and decision["triggers"] == ["performance"]
     # On the normal day the same scorers agree with the test metrics within the tolerance.
     normal = reports["normal"][0]["performance"]
     assert abs(normal["primary_drop"]) < normal["tolerance"]
     assert set(normal["metrics"]) == {"roc_auc", "f1", "accuracy", "log_loss"}
-
-
-def test_performance_needs_enough_labels_and_handles_regression():
-    churn = get_model("churn")
-    few = pd.DataFrame({"prediction": ["1", "0"] * 10, "label": ["1", "1"] * 10})
-    result = monitoring.performance(churn, few, {"primary_metric": "roc_auc", "primary": 0.8, "metrics": {}})
-    assert result["status"] == "insufficient_labels" and result["labels"] == 20 and result["primary"] is None
-
-    delivery = get_model("delivery_time")
-    rng = np.random.default_rng(0)
-    y = rng.uniform(10, 60, 500)
-    reference = {"primary_metric": "rmse", "primary": 3.0, "metrics": {"rmse": 3.0, "mae": 2.4, "r2": 0.9}}
-    good = monitoring.performance(
-        delivery, pd.DataFrame({"prediction": y + rng.normal(0, 3, 500), "label": y}), reference
-    )
-    bad = monitoring.performance(
-        delivery, pd.DataFrame({"prediction": y + rng.normal(0, 6, 500), "label": y}), reference
-    )
-    assert good["status"] == "ok" and good["primary"] == pytest.approx(3.0, abs=0.4)
-    assert bad["status"] == "degraded" and bad["primary_drop"] > 0  # rmse up = worse
-    assert bad["tolerance"] == pytest.approx(max(delivery.gate.tolerance, 0.3))  # 10% of the reference
-    assert monitoring.performance(delivery, pd.DataFrame({"prediction": y, "label": y}))["status"] == "no_reference"
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,7 +358,7 @@ def test_traffic_of_several_versions_is_grouped_per_version(store, config, train
         loaded.append(version)
         return trained["baseline"] if version == "1" else None  # version 2's baseline is missing
 
-    report, data = monitoring.monitor_day(store, config, day, loader)
+    report, data = monitor_day(store, config, day, loader)
     assert sorted(loaded) == ["1", "2"]  # one lookup per version, however many chunks
     assert report["rows"]["by_version"] == {"1": 1200, "2": 300}
     assert report["rows"]["versions_without_baseline"] == ["2"]
@@ -389,34 +373,13 @@ def test_state_is_bounded_by_features_and_bins_not_rows(store, config, trained):
     write_day(store, config, trained["model"], large, rows=10_000, files=5, label_share=0.0)
     sizes, samples = [], []
     for day in (small, large):
-        data = monitoring.collect(
-            store, config.name, day, {"1": trained["baseline"]}, chunk_rows=700, quality_sample_rows=500
-        )
+        data = collect(store, config.name, day, {"1": trained["baseline"]}, chunk_rows=700, quality_sample_rows=500)
         version = data.versions["1"]
         sizes.append(version.profile.state_size())
         samples.append(len(version.quality_sample))
         assert version.profile.rows == data.rows
     assert sizes[0] == sizes[1]
     assert samples == [500, 500]
-
-
-def test_quality_sample_does_not_depend_on_chunking_or_order():
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "request_id": [f"r{i // 7}" for i in range(3000)],
-            "record_index": np.arange(3000) % 7,
-            "x": rng.normal(size=3000),
-        }
-    )
-    forward = monitoring.QualitySample(200)
-    for start in range(0, 3000, 250):
-        forward.add(frame.iloc[start : start + 250])
-    backward = monitoring.QualitySample(200)
-    for start in reversed(range(0, 3000, 999)):
-        backward.add(frame.iloc[start : start + 999])
-    pd.testing.assert_frame_equal(forward.frame, backward.frame)
-    assert len(forward) == 200 and forward.seen == 3000
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,7 +390,7 @@ def test_quality_sample_does_not_depend_on_chunking_or_order():
 def test_html_is_self_contained_shows_the_verdict_and_escapes_values(reports):
     report, _ = reports["script"]
     assert "region" in drifted(report)
-    page = monitoring.render_report_html(report)
+    page = render_report_html(report)
     assert page.startswith("<!DOCTYPE html>")
     assert 'class="badge s-drift">drift</span>' in page
     assert page.index("badge") < page.index("<h2>Drift</h2>")  # verdict first
@@ -435,7 +398,7 @@ def test_html_is_self_contained_shows_the_verdict_and_escapes_values(reports):
     assert "<script" not in page.lower()
     assert "&lt;script&gt;" in page
     assert "<link" not in page and "src=" not in page  # no external assets
-    covariate = monitoring.render_report_html(reports["covariate_shift"][0])
+    covariate = render_report_html(reports["covariate_shift"][0])
     assert covariate.count("<svg") == len(reports["covariate_shift"][0]["histograms"]) >= 1
     assert covariate.index("monthly_charges") < covariate.index("support_calls")  # sorted by drift
 
@@ -452,14 +415,14 @@ def _retrain(day: str, at: dt.datetime) -> dict:
 def test_decide_honours_the_cooldown(reports, config):
     report, _ = reports["covariate_shift"]
     recent = [_retrain("2024-03-02", NOW - dt.timedelta(hours=config.drift.cooldown_hours - 1))]
-    decision = monitoring.decide(report, recent, config, NOW)
+    decision = decide(report, recent, config, NOW)
     assert decision["action"] == "no_action" and decision["suppressed_by"] == "cooldown"
     assert {a["kind"] for a in decision["alerts"]} >= {"drift", "suppressed"}  # still alerted
     older = [_retrain("2024-03-01", NOW - dt.timedelta(hours=config.drift.cooldown_hours + 1))]
-    assert monitoring.decide(report, older, config, NOW)["action"] == "retrain"
+    assert decide(report, older, config, NOW)["action"] == "retrain"
     # A backfill deciding an older day sees later requests as recent: no burst of retrains.
     later = [_retrain("2024-03-25", NOW + dt.timedelta(days=5))]
-    assert monitoring.decide(report, later, config, NOW)["suppressed_by"] == "cooldown"
+    assert decide(report, later, config, NOW)["suppressed_by"] == "cooldown"
 
 
 def test_decide_honours_the_budget_per_window(reports, config):
@@ -468,28 +431,28 @@ def test_decide_honours_the_budget_per_window(reports, config):
     budget = [
         _retrain(f"2024-03-{10 + i}", NOW - dt.timedelta(days=2 + i)) for i in range(spec.max_retrains_per_window)
     ]
-    decision = monitoring.decide(report, budget, config, NOW)
+    decision = decide(report, budget, config, NOW)
     assert decision["action"] == "no_action" and decision["suppressed_by"] == "budget"
     assert decision["retrains_in_window"] == spec.max_retrains_per_window
     outside = [_retrain("2024-03-01", NOW - dt.timedelta(days=spec.retrain_window_days, hours=1)), *budget[1:]]
-    assert monitoring.decide(report, outside, config, NOW)["action"] == "retrain"
+    assert decide(report, outside, config, NOW)["action"] == "retrain"
     no_budget = config.model_copy(update={"drift": spec.model_copy(update={"max_retrains_per_window": 0})})
-    assert monitoring.decide(report, [], no_budget, NOW)["suppressed_by"] == "budget"
+    assert decide(report, [], no_budget, NOW)["suppressed_by"] == "budget"
 
 
 def test_decide_is_idempotent_per_day(reports, config):
     report, _ = reports["covariate_shift"]
-    first = monitoring.decide(report, [], config, NOW)
+    first = decide(report, [], config, NOW)
     assert first["action"] == "retrain" and not first["already_requested"]
     later = NOW + dt.timedelta(hours=3)
-    again = monitoring.decide(report, [first], config, later)
+    again = decide(report, [first], config, later)
     assert again["action"] == "retrain" and again["already_requested"] is True
     assert again["requested_at"] == first["requested_at"]  # the cooldown stays anchored on the first request
     # Even if a re-run sees less (e.g. a report rebuilt differently), the day's request stands.
-    calm = monitoring.decide(reports["normal"][0] | {"day": report["day"]}, [first], config, later)
+    calm = decide(reports["normal"][0] | {"day": report["day"]}, [first], config, later)
     assert calm["action"] == "retrain" and calm["already_requested"]
     # A no_action entry of the same day does not block a new verdict for that day.
-    assert monitoring.decide(report, [{**first, "action": "no_action"}], config, later)["already_requested"] is False
+    assert decide(report, [{**first, "action": "no_action"}], config, later)["already_requested"] is False
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,36 +462,36 @@ def test_decide_is_idempotent_per_day(reports, config):
 
 def test_reports_and_decisions_are_stored_per_day_and_overwritten(store, reports, config):
     report, _ = reports["covariate_shift"]
-    html_text = monitoring.render_report_html(report)
-    uris = monitoring.write_report(store, config.name, report["day"], report, html_text)
+    html_text = render_report_html(report)
+    uris = write_report(store, config.name, report["day"], report, html_text)
     assert uris["report_json"] == f"s3://{BUCKET}/monitoring/churn/dt=2024-03-03/report.json"
-    monitoring.write_report(store, config.name, report["day"], report, html_text)  # re-run: same keys
+    write_report(store, config.name, report["day"], report, html_text)  # re-run: same keys
     keys = [o.key for o in store.list("monitoring/churn/dt=2024-03-03/")]
     assert keys == ["monitoring/churn/dt=2024-03-03/report.html", "monitoring/churn/dt=2024-03-03/report.json"]
     assert store.get_json(keys[1]) == report
 
-    assert monitoring.load_decision_history(store, "churn") == []
-    first = monitoring.decide(report, [], config, NOW)
-    monitoring.append_decision(store, "churn", first)
-    history = monitoring.load_decision_history(store, "churn")
-    again = monitoring.decide(report, history, config, NOW + dt.timedelta(hours=1))
-    monitoring.append_decision(store, "churn", again)
-    other = monitoring.decide(reports["normal"][0], history, config, NOW)
-    monitoring.append_decision(store, "churn", other)
-    history = monitoring.load_decision_history(store, "churn")
+    assert load_decision_history(store, "churn") == []
+    first = decide(report, [], config, NOW)
+    append_decision(store, "churn", first)
+    history = load_decision_history(store, "churn")
+    again = decide(report, history, config, NOW + dt.timedelta(hours=1))
+    append_decision(store, "churn", again)
+    other = decide(reports["normal"][0], history, config, NOW)
+    append_decision(store, "churn", other)
+    history = load_decision_history(store, "churn")
     assert [(d["day"], d["action"]) for d in history] == [("2024-03-01", "no_action"), ("2024-03-03", "retrain")]
     assert history[1]["already_requested"] is True
-    assert monitoring.load_decision_history(store, "churn", since="2024-03-02") == [history[1]]
+    assert load_decision_history(store, "churn", since="2024-03-02") == [history[1]]
 
 
 def test_alert_logs_posts_and_never_raises(reports, config, caplog):
-    decision = monitoring.decide(reports["null_column"][0], [], config, NOW)
+    decision = decide(reports["null_column"][0], [], config, NOW)
     hooked = config.model_copy(
         update={"drift": config.drift.model_copy(update={"alert_webhook": "https://hooks.example/secret-path"})}
     )
     sent = []
-    with caplog.at_level(logging.WARNING, logger="modelops.monitoring.report"):
-        outcome = monitoring.alert(
+    with caplog.at_level(logging.WARNING, logger="modelops.monitoring.notify"):
+        outcome = notify_decision(
             decision, hooked, post=lambda url, payload, timeout: sent.append((url, payload, timeout))
         )
     assert outcome["webhook"] == "sent" and outcome["logged"] == 1
@@ -542,13 +505,13 @@ def test_alert_logs_posts_and_never_raises(reports, config, caplog):
         raise TimeoutError("timed out")
 
     caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="modelops.monitoring.report"):
-        assert monitoring.alert(decision, hooked, post=failing)["webhook"] == "failed"
+    with caplog.at_level(logging.ERROR, logger="modelops.monitoring.notify"):
+        assert notify_decision(decision, hooked, post=failing)["webhook"] == "failed"
     assert "secret-path" not in caplog.text and "hooks.example" in caplog.text
-    assert monitoring.alert(decision, hooked, post=lambda *a: 500)["webhook"] == "failed"
-    assert monitoring.alert(decision, config, post=failing)["webhook"] == "not_configured"
-    assert monitoring.alert({**decision, "alerts": []}, hooked, post=failing)["webhook"] == "skipped"
-    assert monitoring.alert({"broken": object()}, hooked, post=failing)["webhook"] in {"skipped", "failed"}
+    assert notify_decision(decision, hooked, post=lambda *a: 500)["webhook"] == "failed"
+    assert notify_decision(decision, config, post=failing)["webhook"] == "not_configured"
+    assert notify_decision({**decision, "alerts": []}, hooked, post=failing)["webhook"] == "skipped"
+    assert notify_decision({"broken": object()}, hooked, post=failing)["webhook"] in {"skipped", "failed"}
 
 
 def test_decide_accepts_airflows_pendulum_datetimes(reports, config):
@@ -558,7 +521,7 @@ def test_decide_accepts_airflows_pendulum_datetimes(reports, config):
     report, _ = reports["covariate_shift"]
     now = pendulum.instance(NOW)
     recent = [_retrain("2024-03-02", NOW - dt.timedelta(hours=config.drift.cooldown_hours - 1))]
-    assert monitoring.decide(report, recent, config, now)["suppressed_by"] == "cooldown"
+    assert decide(report, recent, config, now)["suppressed_by"] == "cooldown"
 
 
 def test_a_24h_cooldown_holds_back_the_next_daily_request(reports, config):
@@ -571,25 +534,7 @@ def test_a_24h_cooldown_holds_back_the_next_daily_request(reports, config):
     for offset in range(3):
         now = NOW + dt.timedelta(days=offset)
         day = (now - dt.timedelta(days=1)).date().isoformat()
-        decision = monitoring.decide({**report, "day": day}, history, config, now)
+        decision = decide({**report, "day": day}, history, config, now)
         actions.append((decision["action"], decision["suppressed_by"]))
         history.append(decision)
     assert actions == [("retrain", None), ("no_action", "cooldown"), ("retrain", None)]
-
-
-def test_prediction_drift_wording_puts_the_p_value_beside_its_threshold():
-    prediction = {"method": "chi_square", "statistic": 0.562, "p_value": 0.45, "threshold": 0.05}
-    text = monitoring.prediction_drift_text(prediction)
-    assert text == "chi_square p = 0.45 (drift below p 0.05)", text
-    violation = monitoring._violation(
-        {
-            "expectation_type": "x",
-            "column": "c",
-            "unexpected_count": 1926,
-            "element_count": 2000,
-            "unexpected_percent": 100.0,
-        }
-    )
-    assert violation["observed"] == "1926 of 2000 values unexpected (96.3%)"
-    bounds = monitoring._violation({"expectation_type": "x", "kwargs": {"max_value": 31.380000000000003}})
-    assert bounds["expected"] == {"max_value": 31.38}

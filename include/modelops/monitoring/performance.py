@@ -1,0 +1,208 @@
+"""Realised performance of the served predictions against late labels, vs the test metrics.
+
+The served predictions are replayed through the training scorers, so a live number and the
+champion's test number mean the same thing; a drop counts only past a tolerance wide enough for
+the noise of a few hundred labels (see :func:`drop_tolerance`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from modelops.config import ModelConfig
+from modelops.jsonsafe import finite, json_safe
+from modelops.metrics import higher_is_better, metric_names, worse_by
+from modelops.monitoring.capture_format import LABEL, PREDICTION, PROBABILITIES
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Joined labels needed before realised metrics are judged.
+MIN_LABELS = 100
+#: Tolerance floors for live metrics: ``config.gate.tolerance`` is a paired comparison of two
+#: models on the same test rows, while a live metric over a few hundred labels moves by several
+#: points on noise alone. Absolute for bounded metrics, relative to the reference for errors.
+BOUNDED_TOLERANCE_FLOOR = 0.05
+RELATIVE_TOLERANCE_FLOOR = 0.10
+
+
+def _replayed_model(is_classifier: bool, predictions: Any, probabilities: Any, classes: list[str] | None) -> Any:
+    """An estimator that answers with what serving answered, so the training scorers apply as is."""
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+    if is_classifier:
+
+        class ReplayedClassifier(ClassifierMixin, BaseEstimator):
+            def __init__(self) -> None:
+                self.classes_ = np.asarray(classes if classes is not None else [], dtype=object)
+
+            def predict(self, X: Any) -> Any:
+                return predictions
+
+            def predict_proba(self, X: Any) -> Any:
+                if probabilities is None:
+                    raise ValueError("no probabilities were captured for these predictions")
+                return probabilities
+
+        return ReplayedClassifier()
+
+    class ReplayedRegressor(RegressorMixin, BaseEstimator):
+        def predict(self, X: Any) -> Any:
+            return predictions
+
+    return ReplayedRegressor()
+
+
+def _probability_matrix(column: pd.Series, n_classes: int) -> Any:
+    """The captured probability lists as an (n, k) array, or None if any row lacks them."""
+    import numpy as np
+
+    if n_classes < 2 or column.isna().any():
+        return None
+    try:
+        matrix = np.vstack([np.asarray(p, dtype=float) for p in column])
+    except ValueError:
+        return None
+    return matrix if matrix.shape == (len(column), n_classes) and np.isfinite(matrix).all() else None
+
+
+def drop_tolerance(config: ModelConfig, reference: float | None, override: float | None) -> tuple[float, str]:
+    """The primary-metric drop that counts as degraded, and where it comes from (for the report)."""
+    if override is not None:
+        return float(override), "argument"
+    gate = float(config.gate.tolerance)
+    if not higher_is_better(config.metrics.primary):
+        floor = RELATIVE_TOLERANCE_FLOOR * abs(reference) if reference is not None else 0.0
+        source = f"max(gate.tolerance, {RELATIVE_TOLERANCE_FLOOR:.0%} of the reference)"
+    else:
+        floor = BOUNDED_TOLERANCE_FLOOR
+        source = f"max(gate.tolerance, {BOUNDED_TOLERANCE_FLOOR})"
+    return max(gate, floor), source
+
+
+def _reference(config: ModelConfig, baseline_metrics: Mapping[str, Any] | None) -> tuple[float | None, dict]:
+    """The reference primary value and metrics, or ``(None, {})`` if they are for another metric."""
+    primary = config.metrics.primary
+    reference_metrics = dict((baseline_metrics or {}).get("metrics") or {})
+    reference_primary = finite((baseline_metrics or {}).get("primary", reference_metrics.get(primary)))
+    if baseline_metrics and baseline_metrics.get("primary_metric") not in (None, primary):
+        log.warning(
+            "%s: reference metrics are for %s, the config's primary is %s; no comparison",
+            config.name,
+            baseline_metrics.get("primary_metric"),
+            primary,
+        )
+        return None, {}
+    return reference_primary, reference_metrics
+
+
+def _live_metrics(config: ModelConfig, frame: pd.DataFrame, classes: list[str] | None) -> dict[str, float | None]:
+    """The training scorers applied to what serving answered for the labelled rows."""
+    import numpy as np
+
+    from modelops.training.candidate import build_scorers, score
+
+    if config.is_classifier:
+        y = frame[LABEL].astype(str).to_numpy(dtype=object)
+        predictions = frame[PREDICTION].astype(str).to_numpy(dtype=object)
+        known = classes or sorted(set(y.tolist()) | set(predictions.tolist()))
+        probabilities = (
+            _probability_matrix(frame[PROBABILITIES], len(known))
+            if classes and PROBABILITIES in frame.columns
+            else None
+        )
+    else:
+        y = frame[LABEL].astype(float).to_numpy()
+        predictions = frame[PREDICTION].astype(float).to_numpy()
+        known, probabilities = None, None
+    model = _replayed_model(config.is_classifier, predictions, probabilities, known)
+    scorers = build_scorers(config, list(known) if known else None)
+    X = np.zeros((len(frame), 1))
+    return {m: score(s, m, model, X, y) for m, s in scorers.items()}
+
+
+def _judge(result: dict[str, Any], n: int, reference_primary: float | None) -> None:
+    """Set ``status``, ``message`` and ``degraded`` from the live and reference primary values."""
+    primary, live_primary = result["primary_metric"], result["primary"]
+    primary_drop, used_tolerance = result["primary_drop"], result["tolerance"]
+    if live_primary is None:
+        result["status"] = "undefined"
+        result["message"] = (
+            f"{primary} cannot be computed on these {n} labels (a single class, or no captured probabilities)"
+        )
+    elif reference_primary is None:
+        result["status"] = "no_reference"
+        result["message"] = f"{primary}={live_primary:.4g} on {n} labels; no reference metrics to compare with"
+    else:
+        degraded = primary_drop is not None and primary_drop > used_tolerance
+        result["degraded"] = bool(degraded)
+        result["status"] = "degraded" if degraded else "ok"
+        result["message"] = (
+            f"{primary}={live_primary:.4g} on {n} labels vs {reference_primary:.4g} at training: "
+            f"{'worse' if primary_drop > 0 else 'better'} by {abs(primary_drop):.4g} "
+            f"({'beyond' if degraded else 'within'} the tolerance {used_tolerance:.4g})"
+        )
+
+
+def performance(
+    config: ModelConfig,
+    labels_frame: pd.DataFrame,
+    baseline_metrics: Mapping[str, Any] | None = None,
+    *,
+    classes: list[str] | None = None,
+    min_labels: int = MIN_LABELS,
+    tolerance: float | None = None,
+) -> dict[str, Any]:
+    """Realised metrics of the served predictions against their labels, vs the champion's test metrics.
+
+    ``labels_frame`` has ``prediction`` and ``label`` (and ``probabilities`` lists for classifiers,
+    columns in ``classes`` order). ``baseline_metrics`` is the version's evaluation dict
+    (``{"primary_metric", "primary", "metrics"}``). Metrics are the training scorers
+    (:func:`modelops.training.candidate.build_scorers`), so live and test numbers mean the same thing.
+    Status: ``insufficient_labels`` (fewer than ``min_labels``), ``undefined`` (the primary cannot
+    be computed: one class, no probabilities), ``no_reference`` (metrics but nothing to compare
+    with), ``ok`` or ``degraded`` (primary drop above the tolerance).
+    """
+    primary = config.metrics.primary
+    columns = [c for c in (PREDICTION, LABEL) if c in labels_frame.columns]
+    frame = labels_frame.dropna(subset=columns) if len(columns) == 2 else labels_frame.iloc[0:0]
+    n = len(frame) if len(columns) == 2 else 0
+    reference_primary, reference_metrics = _reference(config, baseline_metrics)
+    used_tolerance, tolerance_source = drop_tolerance(config, reference_primary, tolerance)
+    result: dict[str, Any] = {
+        "status": "insufficient_labels",
+        "message": "",
+        "labels": int(n),
+        "min_labels": int(min_labels),
+        "primary_metric": primary,
+        "higher_is_better": higher_is_better(primary),
+        "primary": None,
+        "metrics": {m: None for m in metric_names(config)},
+        "reference": {"primary": reference_primary, "metrics": {k: finite(v) for k, v in reference_metrics.items()}}
+        if reference_primary is not None
+        else None,
+        "drop": {},
+        "primary_drop": None,
+        "tolerance": used_tolerance,
+        "tolerance_source": tolerance_source,
+        "degraded": False,
+    }
+    if n < min_labels:
+        result["message"] = f"{n} joined label(s), at least {min_labels} needed to judge performance"
+        return json_safe(result)
+
+    metrics = _live_metrics(config, frame, classes)
+    live_primary = metrics.get(primary)
+    result["metrics"] = metrics
+    result["primary"] = live_primary
+    result["drop"] = {m: worse_by(m, finite(reference_metrics.get(m)), v) for m, v in metrics.items()}
+    if reference_primary is not None:
+        result["drop"][primary] = worse_by(primary, reference_primary, live_primary)
+    result["primary_drop"] = result["drop"].get(primary)
+    _judge(result, n, reference_primary)
+    return json_safe(result)
