@@ -7,9 +7,9 @@ import datetime as dt
 
 from modelops import batches
 from modelops.config import get_model
+from modelops.data import steps as retrain
 from modelops.layout import partition
 from modelops.local import datagen
-from modelops.data import steps as retrain
 
 
 def test_excluded_batches_reach_the_summary_and_validation_passes_on_the_rest(store):

@@ -1,0 +1,55 @@
+"""Training one candidate: natural metric signs, refusals, on tiny in-test data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from modelops.training.candidate import train_candidate
+from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES
+
+# -- training one candidate --------------------------------------------------------------------
+
+
+def test_train_candidate_classification_reports_natural_signs(cls_data):
+    config, df = cls_data
+    result = train_candidate(config, "linear", df[config.feature_names], df["y"])
+    out = result.to_dict()
+    json.dumps(out, allow_nan=False)
+    assert "model" not in out and result.model is not None
+    assert out["passed"] is True and out["failure_reasons"] == []
+    assert out["params"] in SEARCH_SPACES["linear"]
+    assert len(out["search"]) == len(SEARCH_SPACES["linear"])
+    assert set(out["cv_metrics"]) == {"roc_auc", "f1", "accuracy", "log_loss"}
+    assert len(out["cv_metrics"]["roc_auc"]["folds"]) == 3
+    assert 0.7 < out["cv_primary"] <= 1.0
+    assert out["cv_metrics"]["log_loss"]["mean"] > 0  # natural sign, not sklearn's negated score
+    assert out["train_metrics"]["log_loss"] > 0
+    assert [r["name"] for r in out["rules"]] == [
+        "overfitting_gap",
+        "unstable_cv",
+        "degenerate_predictions",
+        "non_convergence",
+    ]
+    assert out["relative_cost"] == RELATIVE_COST["linear"]
+    assert out["fit_seconds"] >= 0 and out["n_train_rows"] == len(df)
+
+
+def test_train_candidate_regression_reports_positive_errors(reg_data):
+    config, df = reg_data
+    result = train_candidate(config, "hist_gradient_boosting", df[config.feature_names], df["y"])
+    out = result.to_dict()
+    assert out["passed"], out["failure_reasons"]
+    assert out["cv_primary"] > 0 and out["cv_metrics"]["mae"]["mean"] > 0 and out["cv_metrics"]["mape"]["mean"] > 0
+    assert out["cv_metrics"]["r2"]["mean"] <= 1.0
+    assert out["higher_is_better"] is False
+
+
+def test_train_candidate_refuses_missing_targets(cls_data):
+    config, df = cls_data
+    y = df["y"].astype(float).copy()
+    y.iloc[0] = np.nan
+    with pytest.raises(ValueError, match="missing values"):
+        train_candidate(config, "linear", df[config.feature_names], y)
