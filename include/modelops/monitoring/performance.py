@@ -105,7 +105,7 @@ def _live_metrics(config: ModelConfig, frame: pd.DataFrame, classes: list[str] |
     """The training scorers applied to what serving answered for the labelled rows."""
     import numpy as np
 
-    from modelops.training.candidate import build_scorers, score
+    from modelops.training.scoring import build_scorers, score
 
     if config.is_classifier:
         y = frame[LABEL].astype(str).to_numpy(dtype=object)

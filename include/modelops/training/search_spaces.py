@@ -43,7 +43,7 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
 }
 
 #: Types ``skops`` does not trust by default, per candidate, as found by
-#: ``skops.io.get_untrusted_types`` on each fitted pipeline (proven in tests/unit/test_training.py).
+#: ``skops.io.get_untrusted_types`` on each fitted pipeline (proven in tests/unit/training/test_pipelines.py).
 #: ``numpy.dtype`` comes from the numeric SimpleImputer (sklearn 1.9 stores the fitted dtype), the
 #: rest from the trees. STACK-NOTES names only TreePredictor: without ``numpy.dtype`` MLflow's
 #: dump-then-load check refuses every one of these pipelines.
