@@ -6,12 +6,14 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+from moto import mock_aws
 
 from modelops.config import get_model
 from modelops.monitoring import steps
 from modelops.monitoring.day_report import MonitorSummary
 from modelops.monitoring.storage import load_decision_history, write_report
 from modelops.records import RecordError
+from modelops.store import Store
 
 MIDNIGHT = dt.datetime(2024, 5, 2, tzinfo=dt.UTC)
 SUMMARY = {
@@ -60,7 +62,17 @@ def test_request_retrain_puts_the_reasons_and_the_runs_instant_on_the_asset_even
     assert steps.retrain_requested({**decision, "emit_retrain_request": False}) is False
 
 
-def test_deciding_a_day_twice_records_one_decision_and_asks_once(store):
+@pytest.fixture
+def empty_store(aws_env):
+    """An empty mocked bucket of this test's own (the session ``store`` holds other days' decisions)."""
+    with mock_aws():
+        store = Store("steps-test")
+        store.ensure_bucket()
+        yield store
+
+
+def test_deciding_a_day_twice_records_one_decision_and_asks_once(empty_store):
+    store = empty_store
     config = get_model("churn")
     report = {
         "model": "churn",
