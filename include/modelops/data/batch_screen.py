@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from modelops.config import ModelConfig
+from modelops.layout import validated_prefix
 from modelops.store import Store
 
 #: Fewer rows than this left after exclusions fails the run (there is no model-level setting).
@@ -27,7 +28,7 @@ def _validator(suite_path):
 
 def raw_key_of(model: ModelConfig, key: str) -> str:
     """The ``raw/`` key a ``validated/`` copy came from (ingestion markers are keyed by it)."""
-    validated = f"validated/{model.name}/"
+    validated = validated_prefix(model.name)
     return model.raw_prefix + key[len(validated) :] if key.startswith(validated) else key
 
 
