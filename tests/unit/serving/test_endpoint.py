@@ -608,48 +608,6 @@ def test_a_request_the_model_cannot_score_fails_alone(env):
     assert gated.calls[:2] == [1, 4]  # the shared call failed, then each request went alone
 
 
-def test_fast_path_reads_records_exactly_as_the_checked_path():
-    """The fast path (columns straight from the parsed JSON) and validate_records + build_frame
-    agree on every kind of valid value: ints for floats, nulls, omitted nullable features,
-    numeric category codes, pass-through columns."""
-    from modelops.serving.columns import InputSpec, columns_of_rows, fast_columns, frame_of_columns, kind_problems
-    from modelops.serving.problems import RequestInvalid
-    from modelops.serving.validation import build_frame, validate_records
-
-    config = CONFIGS["toy"]
-    spec = InputSpec.of(config)
-    records = [
-        record(0),
-        {"x0": 3, "x1": None, "segment": "low", "region": None},
-        {"x0": -1.5, "segment": 7},  # nullable features omitted, a numeric category code
-        record(2, region=2, row_id=17, event_time="2026-11-25T10:00:00Z"),
-        record(3, segment=True, row_id="r-3"),
-    ]
-    fast = fast_columns(spec, records)
-    assert fast is not None
-    slow = columns_of_rows(spec, validate_records(config, records))
-    for name in fast.numeric:
-        np.testing.assert_array_equal(fast.numeric[name], slow.numeric[name])
-    assert fast.categorical == slow.categorical and fast.passthrough == slow.passthrough
-    rows = validate_records(config, records)
-    with pytest.raises(RequestInvalid) as refused:  # strings for a category learned as numbers
-        build_frame(config, rows, {"region": "number"})
-    assert len(refused.value.problems) == 2
-    assert kind_problems(config, fast, {"region": "number"}, ("body", "records")) == refused.value.problems
-    for kinds in ({"segment": "string", "region": "string"}, {"segment": "string"}, {}):
-        frame, captured = frame_of_columns(config, kinds, [fast])
-        pd.testing.assert_frame_equal(frame, build_frame(config, rows, kinds))
-        assert captured["segment"] == ["low", "low", "7", "low", "True"]
-        assert captured["region"] == ["2", None, None, "2", "2"]
-        assert captured["row_id"] == [None, None, None, "17", "r-3"]
-    # Split into two requests, the frame is the same.
-    parts = [fast_columns(spec, records[:2]), fast_columns(spec, records[2:])]
-    pd.testing.assert_frame_equal(frame_of_columns(config, {}, parts)[0], build_frame(config, rows, {}))
-    # Anything unusual goes to the checked path, which names the problem.
-    for bad in ({"x0": float("inf"), "segment": "a"}, {"x0": 1.0, "segment": float("nan")}, {"segment": "a"}):
-        assert fast_columns(spec, [record(0), bad]) is None
-
-
 def test_predict_body_checks_name_the_problem(client):
     wrong_type = client.post("/models/toy/predict", content=b'{"record": {}}', headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 422 and "application/json" in wrong_type.text
@@ -731,23 +689,6 @@ def test_event_time_sets_capture_day_and_feedback_time(env):
     assert frame["received_at"].tolist() == [pd.Timestamp("2026-11-18T12:00:00Z")]
 
 
-def test_serving_options_from_env():
-    options = ServingOptions.from_env(
-        {"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true", "MODELOPS_SERVING_BATCH_MAX_ROWS": "50",
-         "MODELOPS_SERVING_BATCH_WAIT_MS": "1.5", "MODELOPS_CAPTURE_ENABLED": "no"}
-    )  # fmt: skip
-    assert options.accept_event_time and options.batch_max_rows == 50 and options.batch_wait_ms == 1.5
-    assert not options.capture_enabled
-    assert not ServingOptions.from_env({}).accept_event_time
-    with pytest.raises(ValueError, match="MODELOPS_SERVING_ACCEPT_EVENT_TIME"):
-        ServingOptions.from_env({"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "maybe"})
-    with pytest.raises(ValueError, match="MODELOPS_SERVING_BATCH_WAIT_MS"):
-        ServingOptions.from_env({"MODELOPS_SERVING_BATCH_WAIT_MS": "-1"})
-    assert ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "0"}).load_retry_seconds == 0
-    with pytest.raises(ValueError, match="MODELOPS_SERVING_LOAD_RETRY_SECONDS"):
-        ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
-
-
 def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_path, monkeypatch):
     """Serving reads the models folder: a new declaration needs no restart, only the deploy's reload."""
     import yaml
@@ -783,30 +724,3 @@ def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_p
         assert answer.status_code == 200 and answer.json()["version"] == "1"
         assert [m["name"] for m in client.get("/models").json()["models"]] == ["toy", "toy_reg"]
         assert 'model="toy_reg"' in client.get("/metrics").text  # a label of its own, not "_unknown"
-
-
-def test_categories_learned_as_true_false_refuse_text_with_a_message_that_says_so():
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder
-
-    from modelops.serving.champion import categorical_kinds
-    from modelops.serving.problems import RequestInvalid
-    from modelops.serving.validation import build_frame
-
-    frame = pd.DataFrame({"b": [True, False, True], "n": [1, 2, 3], "s": ["a", "b", "a"]})
-    encoder = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["b", "n", "s"])]).fit(frame)
-    kinds = categorical_kinds(encoder)
-    assert kinds == {"b": "boolean", "n": "number", "s": "string"}
-    config = ModelConfig.model_validate(
-        {"name": "flags", "problem_type": "binary_classification", "target": "y", "metrics": {"primary": "roc_auc"},
-         "features": [{"name": c, "type": "categorical"} for c in ("b", "n", "s")]}
-    )  # fmt: skip
-    built = build_frame(config, [{"b": True, "n": 2, "s": 1}], kinds, ("body", "records"))
-    assert built["b"].tolist() == [True] and built["s"].tolist() == ["1"]
-    with pytest.raises(RequestInvalid) as refused:
-        build_frame(config, [{"b": "True", "n": "2", "s": "a"}], kinds, ("body", "records"))
-    messages = [p["msg"] for p in refused.value.problems]
-    assert messages == [
-        "'b' was learned from true/false values: send true or false, got str 'True'",
-        "'n' was learned from numeric categories: send a number, got str '2'",
-    ]

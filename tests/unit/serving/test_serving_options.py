@@ -1,0 +1,24 @@
+"""Serving options from the environment: each MODELOPS_SERVING_* variable, and a bad value naming its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelops.serving.options import ServingOptions
+
+
+def test_serving_options_from_env():
+    options = ServingOptions.from_env(
+        {"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true", "MODELOPS_SERVING_BATCH_MAX_ROWS": "50",
+         "MODELOPS_SERVING_BATCH_WAIT_MS": "1.5", "MODELOPS_CAPTURE_ENABLED": "no"}
+    )  # fmt: skip
+    assert options.accept_event_time and options.batch_max_rows == 50 and options.batch_wait_ms == 1.5
+    assert not options.capture_enabled
+    assert not ServingOptions.from_env({}).accept_event_time
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_ACCEPT_EVENT_TIME"):
+        ServingOptions.from_env({"MODELOPS_SERVING_ACCEPT_EVENT_TIME": "maybe"})
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_BATCH_WAIT_MS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_BATCH_WAIT_MS": "-1"})
+    assert ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "0"}).load_retry_seconds == 0
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_LOAD_RETRY_SECONDS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
