@@ -18,6 +18,7 @@ Decision schema (what :func:`modelops.monitoring.storage.append_decision` stores
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -34,10 +35,32 @@ from modelops.monitoring.cooldown import (
     suppression,
 )
 from modelops.monitoring.dates import utc
+from modelops.records import Record
 
 log = logging.getLogger(__name__)
 
 DECISION_SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainDecision(Record):
+    """What ``decide`` hands on across XCom: the day's recorded decision (the schema above) and
+    whether this run must emit the retrain request (a retrain, not already requested)."""
+
+    schema_version: int
+    model: str
+    day: str
+    at: str
+    action: str
+    reasons: list[str]
+    alerts: list[dict[str, str]]
+    triggers: list[str]
+    suppressed_by: str | None
+    already_requested: bool
+    requested_at: str | None
+    retrains_in_window: int
+    report_status: str | None
+    emit_retrain_request: bool = False
 
 
 def findings_to_alerts(report: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], list[str]]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.config import ModelConfig
 from modelops.monitoring.cooldown import RETRAIN
 from modelops.monitoring.day_report import MonitorSummary
+from modelops.monitoring.decision import RetrainDecision
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from modelops.store import Store
@@ -70,25 +71,26 @@ def build_report(model: ModelConfig, context: Mapping[str, Any]) -> dict[str, An
 def decide(model: ModelConfig, summary: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Decide whether the day asks for a retrain (cooldown and budget honoured) and record it."""
     day = dt.date.fromisoformat(MonitorSummary.from_json(summary).day)
-    return decide_and_record(model, day, run_instant(context))
+    return RetrainDecision.from_json(decide_and_record(model, day, run_instant(context))).to_json()
 
 
 def retrain_requested(decision: Mapping[str, Any]) -> bool:
     """Go on to request_retrain only if the decision asks for a new retrain."""
-    return bool(decision["emit_retrain_request"])
+    return bool(RetrainDecision.from_json(decision).emit_retrain_request)
 
 
 def request_retrain(
     model: ModelConfig, decision: Mapping[str, Any], summary: Mapping[str, Any], context: Mapping[str, Any], asset
 ) -> dict[str, Any]:
     """Emit the retrain request (an Asset event carrying the reasons and the run's as_of)."""
+    decided = RetrainDecision.from_json(decision)
     extra = {
         "model": model.name,
-        "day": decision["day"],
+        "day": decided.day,
         # The instant the monitored run stands for: the retrain trains on the window
         # ending there (a replayed or backfilled day is not "now").
         "as_of": run_instant(context).isoformat(),
-        "reasons": decision["reasons"],
+        "reasons": decided.reasons,
         "report_uri": MonitorSummary.from_json(summary).report_uri,
     }
     context["outlet_events"][asset].extra = extra

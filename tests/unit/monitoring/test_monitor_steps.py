@@ -11,6 +11,7 @@ from moto import mock_aws
 from modelops.config import get_model
 from modelops.monitoring import steps
 from modelops.monitoring.day_report import MonitorSummary
+from modelops.monitoring.decision import RetrainDecision
 from modelops.monitoring.storage import load_decision_history, write_report
 from modelops.records import RecordError
 from modelops.store import Store
@@ -48,7 +49,22 @@ def test_request_retrain_puts_the_reasons_and_the_runs_instant_on_the_asset_even
     asset = object()
     events = {asset: SimpleNamespace(extra=None)}
     context = {"data_interval_end": MIDNIGHT, "outlet_events": events}
-    decision = {"day": "2024-05-01", "reasons": ["drift: monthly_charges"], "emit_retrain_request": True}
+    decision = RetrainDecision(
+        schema_version=1,
+        model="churn",
+        day="2024-05-01",
+        at=MIDNIGHT.isoformat(),
+        action="retrain",
+        reasons=["drift: monthly_charges"],
+        alerts=[{"kind": "drift", "message": "drift: monthly_charges"}],
+        triggers=["drift"],
+        suppressed_by=None,
+        already_requested=False,
+        requested_at=MIDNIGHT.isoformat(),
+        retrains_in_window=0,
+        report_status="drift",
+        emit_retrain_request=True,
+    ).to_json()
     extra = steps.request_retrain(get_model("churn"), decision, SUMMARY, context, asset)
     assert events[asset].extra == extra
     assert extra == {
@@ -86,3 +102,4 @@ def test_deciding_a_day_twice_records_one_decision_and_asks_once(empty_store):
     assert first["action"] == "retrain" and first["emit_retrain_request"] is True
     assert again["already_requested"] is True and again["emit_retrain_request"] is False
     assert len(load_decision_history(store, "churn")) == 1
+    assert RetrainDecision.from_json(first).to_json() == first  # every key of the decision is a field
