@@ -22,3 +22,29 @@ def test_serving_options_from_env():
     assert ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "0"}).load_retry_seconds == 0
     with pytest.raises(ValueError, match="MODELOPS_SERVING_LOAD_RETRY_SECONDS"):
         ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MODELOPS_SERVING_MAX_BATCH", "lots"),
+        ("MODELOPS_SERVING_MAX_BATCH", "0"),
+        ("MODELOPS_SERVING_MAX_FEEDBACK", "2.5"),
+        ("MODELOPS_SERVING_BATCH_MAX_ROWS", "-1"),
+        ("MODELOPS_SERVING_BATCH_WAIT_MS", "101"),
+        ("MODELOPS_SERVING_LOAD_RETRY_SECONDS", "-1"),
+        ("MODELOPS_CAPTURE_ENABLED", "maybe"),
+        ("MODELOPS_CAPTURE_FLUSH_RECORDS", "many"),
+    ],
+)
+def test_a_bad_serving_variable_is_refused_naming_the_variable_and_the_value(variable, value):
+    with pytest.raises(ValueError, match=f"{variable}='{value}'"):
+        ServingOptions.from_env({variable: value})
+
+
+def test_unset_or_empty_variables_keep_the_defaults():
+    assert ServingOptions.from_env({}) == ServingOptions()
+    assert (
+        ServingOptions.from_env({"MODELOPS_SERVING_MAX_BATCH": "", "MODELOPS_CAPTURE_ENABLED": " "}) == ServingOptions()
+    )
+    assert ServingOptions.from_env({"MODELOPS_SERVING_MAX_BATCH": "5"}).max_batch == 5
