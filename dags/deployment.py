@@ -19,29 +19,24 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, declared_models, default_args, fail_without_retry, guard_run_params
+from modelops.dagkit import dag_header, declared_models, fail_without_retry, guard_run_params
 
 VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
 
 
 def build_deploy_dag(model):
-    @dag(
-        dag_id=f"deploy_{model.name}",
-        doc_md=__doc__,
-        description=f"Load a '{model.name}' version into serving and smoke-test it",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "deploy", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(minutes=30),
-        params={
-            "version": Param(
-                "champion", type="string", pattern=VERSION_PATTERN, title="Version to deploy",
-                description="A version number, or an alias: champion, previous-champion, challenger.",
-            ),
-        },
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "deploy", doc_md=__doc__,
+            description=f"Load a '{model.name}' version into serving and smoke-test it",
+            schedule=None, timeout=dt.timedelta(minutes=30),
+            params={
+                "version": Param(
+                    "champion", type="string", pattern=VERSION_PATTERN, title="Version to deploy",
+                    description="A version number, or an alias: champion, previous-champion, challenger.",
+                ),
+            },
+        )
     )  # fmt: skip
     def deploy():
         @task
@@ -62,27 +57,22 @@ def build_deploy_dag(model):
 
 
 def build_rollback_dag(model):
-    @dag(
-        dag_id=f"rollback_{model.name}",
-        doc_md=__doc__,
-        description=f"Move '{model.name}' champion back to a known-good version",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["modelops", "rollback", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(minutes=30),
-        params={
-            "version": Param(
-                "previous-champion", type="string", pattern=VERSION_PATTERN, title="Version to restore",
-                description="A version number or an alias (default: previous-champion).",
-            ),
-            "reason": Param(
-                "", type="string", minLength=3, maxLength=1000, title="Why",
-                description="Recorded in the alias history with your user name.",
-            ),
-        },
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model, "rollback", doc_md=__doc__,
+            description=f"Move '{model.name}' champion back to a known-good version",
+            schedule=None, timeout=dt.timedelta(minutes=30),
+            params={
+                "version": Param(
+                    "previous-champion", type="string", pattern=VERSION_PATTERN, title="Version to restore",
+                    description="A version number or an alias (default: previous-champion).",
+                ),
+                "reason": Param(
+                    "", type="string", minLength=3, maxLength=1000, title="Why",
+                    description="Recorded in the alias history with your user name.",
+                ),
+            },
+        )
     )  # fmt: skip
     def rollback():
         @task

@@ -13,21 +13,19 @@ import datetime as dt
 
 from airflow.sdk import dag, get_current_context, task
 
-from modelops.dagkit import START_DATE, as_of_date, declared_models, default_args
+from modelops.dagkit import as_of_date, dag_header, declared_models
 
 
 def build_smoke_dag(model):
-    @dag(
-        dag_id=f"smoke_{model.name}",
-        doc_md=__doc__,
-        description=f"Stack check for model '{model.name}': S3 read + MLflow run",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        tags=["modelops", "smoke", model.name],
-        default_args=default_args(model),
-        dagrun_timeout=dt.timedelta(minutes=15),
-        max_active_runs=1,
+    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+        **dag_header(
+            model,
+            "smoke",
+            doc_md=__doc__,
+            description=f"Stack check for model '{model.name}': S3 read + MLflow run",
+            schedule=None,
+            timeout=dt.timedelta(minutes=15),
+        )
     )
     def smoke():
         @task
