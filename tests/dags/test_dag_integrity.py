@@ -50,13 +50,34 @@ def test_every_dag_follows_conventions(dagbag):
 
 
 def test_every_dag_call_states_schedule_and_catchup():
-    """``schedule`` defaults silently; each @dag(...) must say it (and catchup) out loud."""
+    """``schedule`` defaults silently; each @dag(...) must say it (and catchup) out loud, either
+    itself or through ``dagkit.dag_header``, whose ``schedule`` is a required keyword (it sets
+    ``catchup``, ``tags`` and ``default_args`` for every DAG)."""
     for path in DAG_FILES:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in {"dag", "DAG"}:
                 keywords = {kw.arg for kw in node.keywords}
+                headers = [
+                    kw.value
+                    for kw in node.keywords
+                    if kw.arg is None
+                    and isinstance(kw.value, ast.Call)
+                    and getattr(kw.value.func, "id", None) == "dag_header"
+                ]
+                if headers:
+                    keywords |= {kw.arg for kw in headers[0].keywords} | {"catchup", "tags", "default_args"}
                 assert {"schedule", "catchup", "doc_md", "tags", "default_args"} <= keywords, f"{path.name}: {keywords}"
+
+
+def test_every_dag_states_its_conventions(dagbag):
+    """What the header gives every DAG, checked on the parsed DAGs themselves."""
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.doc_md, f"{dag_id}: no doc_md"
+        assert dag.catchup is False, f"{dag_id}: catchup"
+        assert "modelops" in dag.tags, f"{dag_id}: tags {dag.tags}"
+        assert dag.dagrun_timeout is not None, f"{dag_id}: no dagrun_timeout"
+        assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0, dag_id
 
 
 def test_no_heavy_imports_at_module_level():
