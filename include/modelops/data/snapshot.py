@@ -62,25 +62,12 @@ def source_prefix(model: ModelConfig) -> str:
     return model.raw_prefix if model.data.training_source == "raw" else validated_prefix(model.name)
 
 
-def take_snapshot(
-    model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None
-) -> dict:
-    """Write ``snapshots/<model>/<run_id>/manifest.json`` and return the manifest.
-
-    Files that fail the batch suite (unreadable ones included) are left out and listed under
-    ``excluded`` (unreadable ones also under ``unreadable``); fewer than
-    ``batch_screen.MIN_TRAINING_ROWS`` rows left after exclusions is a :class:`SnapshotError`.
-    An empty window returns :func:`nothing_to_train` and writes nothing.
-    """
+def _screen_objects(model: ModelConfig, objects, store: Store) -> tuple[list, list, list, str]:
+    """Hash, count and judge every object of the window, in key order: the kept entries, the
+    unreadable and the excluded ones, and the dataset hash over the kept ones."""
     from modelops.batches import BatchReadError, read_batch
     from modelops.data import batch_screen
 
-    store = store or Store()
-    window = Window.ending_at(as_of, window_days)
-    prefix = source_prefix(model)
-    objects = [o for o in store.list(prefix) if (day := partition_date(o.key)) and window.contains(day)]
-    if not objects:
-        return nothing_to_train(model, window, store, prefix, as_of)
     entries, unreadable, excluded = [], [], []
     dataset_hash = hashlib.sha256()
     for item in sorted(objects, key=lambda o: o.key):
@@ -104,6 +91,28 @@ def take_snapshot(
             continue
         dataset_hash.update(f"{item.key}\0{digest}\n".encode())
         entries.append(entry)
+    return entries, unreadable, excluded, dataset_hash.hexdigest()
+
+
+def take_snapshot(
+    model: ModelConfig, as_of: dt.datetime, window_days: int, run_id: str, store: Store | None = None
+) -> dict:
+    """Write ``snapshots/<model>/<run_id>/manifest.json`` and return the manifest.
+
+    Files that fail the batch suite (unreadable ones included) are left out and listed under
+    ``excluded`` (unreadable ones also under ``unreadable``); fewer than
+    ``batch_screen.MIN_TRAINING_ROWS`` rows left after exclusions is a :class:`SnapshotError`.
+    An empty window returns :func:`nothing_to_train` and writes nothing.
+    """
+    from modelops.data import batch_screen
+
+    store = store or Store()
+    window = Window.ending_at(as_of, window_days)
+    prefix = source_prefix(model)
+    objects = [o for o in store.list(prefix) if (day := partition_date(o.key)) and window.contains(day)]
+    if not objects:
+        return nothing_to_train(model, window, store, prefix, as_of)
+    entries, unreadable, excluded, dataset_hash = _screen_objects(model, objects, store)
     rows = sum(e["rows"] or 0 for e in entries)
     if excluded and rows < batch_screen.MIN_TRAINING_ROWS:
         raise SnapshotError(
@@ -124,7 +133,7 @@ def take_snapshot(
         "unreadable": unreadable,
         "excluded": excluded,
         "rows": rows,
-        "dataset_hash": dataset_hash.hexdigest(),
+        "dataset_hash": dataset_hash,
     }
     key = snapshot_key(model.name, run_id)
     store.put_json(key, manifest)
