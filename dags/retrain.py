@@ -16,7 +16,7 @@ trigger form, and as a backfill. Each run:
 6. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
 7. **register** (lineage tags, alias `challenger`) → optional human **approve_promotion** → **promote**
    (`champion` moves, the old one becomes `previous-champion`, history appended).
-8. **deploy**: serving hot-swaps to the new champion and is smoke-tested live (stored input example and
+8. **deploy**: serving hot-swaps to the new champion and gets its post-deploy check live (stored input example and
    recent training rows must match offline predictions, within a latency budget); a failure rolls the
    champion back to `previous-champion`, reloads serving and fails the run.
 
