@@ -12,10 +12,10 @@ from modelops.config import ModelConfig
 from modelops.stack_check import steps
 
 
-def make_config() -> ModelConfig:
+def make_config(name: str) -> ModelConfig:
     return ModelConfig.model_validate(
         {
-            "name": "toy",
+            "name": name,
             "problem_type": "binary_classification",
             "target": "y",
             "features": [{"name": "x0", "type": "numeric"}],
@@ -25,8 +25,11 @@ def make_config() -> ModelConfig:
     )
 
 
-def put(store, day: str, name: str, body: bytes) -> None:
-    store.put_bytes(f"raw/toy/dt={day}/{name}", body, "text/csv")
+def put(store, day: str, name: str, body: bytes, model: str = "history") -> None:
+    store.put_bytes(f"raw/{model}/dt={day}/{name}", body, "text/csv")
+
+
+# One model name per test: the session may share one mocked bucket between tests.
 
 
 def test_read_raw_history_counts_rows_up_to_as_of(store):
@@ -35,12 +38,12 @@ def test_read_raw_history_counts_rows_up_to_as_of(store):
     put(store, "2026-11-02", "c.csv", b"x0,y\n4,1\n")
     put(store, "2026-11-02", "empty.csv", b"")
     put(store, "2026-11-03", "later.csv", b"x0,y\n5,1\n")
-    summary = steps.read_raw_history(make_config(), dt.date(2026, 11, 2), store)
+    summary = steps.read_raw_history(make_config("history"), dt.date(2026, 11, 2), store)
     assert summary == {
-        "model": "toy",
+        "model": "history",
         "as_of": "2026-11-02",
         "batches": 4,
-        "unreadable": ["raw/toy/dt=2026-11-02/empty.csv"],
+        "unreadable": ["raw/history/dt=2026-11-02/empty.csv"],
         "rows": 4,
         "first_day": "2026-11-01",
         "last_day": "2026-11-02",
@@ -50,9 +53,9 @@ def test_read_raw_history_counts_rows_up_to_as_of(store):
 
 
 def test_read_raw_history_without_batches_says_what_to_do(store):
-    put(store, "2026-11-05", "later.csv", b"x0,y\n5,1\n")
+    put(store, "2026-11-05", "later.csv", b"x0,y\n5,1\n", model="quiet")
     with pytest.raises(
         FileNotFoundError,
-        match=r"no raw batches for model 'toy' in s3://bucket/raw/toy/ on or before 2026-11-02.*make up",
+        match=r"no raw batches for model 'quiet' in s3://bucket/raw/quiet/ on or before 2026-11-02.*make up",
     ):
-        steps.read_raw_history(make_config(), dt.date(2026, 11, 2), store)
+        steps.read_raw_history(make_config("quiet"), dt.date(2026, 11, 2), store)
