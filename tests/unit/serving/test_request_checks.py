@@ -1,6 +1,6 @@
 """Request checks on plain values: the fast column path agrees with the row-by-row path that words the 422.
 
-No app, no registry: the config and records are the endpoint tests' own (``test_endpoint``).
+No app, no registry: the config and records are the endpoint tests' own (``serving_helpers``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.unit.serving.test_endpoint import CONFIGS, record
+from tests.unit.serving.serving_helpers import CONFIGS, record
 
 from modelops.config import ModelConfig
 

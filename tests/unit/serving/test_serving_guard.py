@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
 from tests.unit.local_mlflow import local_mlflow
-from tests.unit.serving.test_endpoint import BUCKET, CONFIGS, log_and_register, make_frame, record
+from tests.unit.serving.serving_helpers import BUCKET, CONFIGS, log_and_register, make_frame, record
 
 from modelops import registry
 from modelops.data.baseline import profile_baseline
