@@ -1,5 +1,6 @@
-"""Session fixtures of the monitoring tests: a trained churn model, its baseline, moto S3 with
-capture-format files, and one monitored day per scenario (computed once for every test file).
+"""Fixtures of the monitoring tests: a trained churn model and its baseline (once per session: pure
+values), moto S3 with capture-format files and one monitored day per scenario (once per test file:
+the AWS mock and its environment must end with the file, or they leak into other packages' tests).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def trained(config):
     return {"model": model, "baseline": baseline, "evaluation": evaluation}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def store():
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {
@@ -71,7 +72,7 @@ def gx_context():
     return make_context()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reports(store, config, trained, gx_context):
     """One monitored day per scenario: ``{name: (report, day_data)}``."""
     model = trained["model"]
