@@ -54,9 +54,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def bench_burst() -> dict:
-    from modelops import batches, settings
+    from modelops import batches, ingest, settings
     from modelops.airflow_api import AirflowClient
-    from modelops import ingest
     from modelops.local import bootstrap, datagen
     from modelops.local.stack import Stack, StackConfig
     from modelops.store import Store

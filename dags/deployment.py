@@ -25,7 +25,7 @@ VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
 
 
 def build_deploy_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "deploy", doc_md=__doc__,
             description=f"Load a '{model.name}' version into serving and smoke-test it",
@@ -57,7 +57,7 @@ def build_deploy_dag(model):
 
 
 def build_rollback_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "rollback", doc_md=__doc__,
             description=f"Move '{model.name}' champion back to a known-good version",

@@ -53,7 +53,7 @@ def _consumer_args(model) -> dict:
 
 
 def build_ingest_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "ingest", doc_md=__doc__,
             description=f"Validate each new '{model.name}' raw file once: SQS → validated/ or quarantine/",
@@ -75,7 +75,7 @@ def build_ingest_dag(model):
 
 
 def build_dead_letters_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "dead_letters", doc_md=__doc__,
             description=f"Record and alert on '{model.name}' messages that reached the dead-letter queue",
@@ -98,7 +98,7 @@ def build_dead_letters_dag(model):
 
 
 def build_redrive_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "redrive", doc_md=__doc__,
             description=f"Send recorded '{model.name}' dead letters back to the ingest queue",
@@ -137,7 +137,7 @@ def build_redrive_dag(model):
 
 
 def build_reconcile_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model, "reconcile", doc_md=__doc__,
             description=f"Re-announce '{model.name}' raw files whose notification never arrived",

@@ -29,7 +29,7 @@ from modelops.dagkit import dag_header, declared_models, retrain_request_asset
 def build_monitor_dag(model):
     request = retrain_request_asset(model.name)
 
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model,
             "monitor",

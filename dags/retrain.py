@@ -82,7 +82,7 @@ def _params(model) -> dict:
 
 
 def build_retrain_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model,
             "retrain",
@@ -196,7 +196,14 @@ def build_retrain_dag(model):
 
             context = get_current_context()
             return steps.register(
-                model, context["run_id"], context["dag"].dag_id, best, snapshot, validation, baseline, decided
+                model,
+                run_id=context["run_id"],
+                dag_id=context["dag"].dag_id,
+                best=best,
+                snapshot=snapshot,
+                validation=validation,
+                baseline=baseline,
+                decided=decided,
             )
 
         @task.branch

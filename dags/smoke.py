@@ -17,7 +17,7 @@ from modelops.dagkit import as_of_date, dag_header, declared_models
 
 
 def build_smoke_dag(model):
-    @dag(  # noqa: AIR002 - the schedule is passed through dag_header
+    @dag(
         **dag_header(
             model,
             "smoke",

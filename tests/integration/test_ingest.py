@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modelops import batches
+from modelops import batches, ingest
 from modelops.airflow_api import AirflowError
-from modelops import ingest
 from modelops.local import bootstrap, datagen
 
 pytestmark = pytest.mark.integration

@@ -93,13 +93,15 @@ def run_steps(env: dict, best: dict, dry_run: bool = False) -> dict:
     """The retrain DAG's last four tasks, as the DAG routes them."""
     config, store = env["config"], env["store"]
     evaluated = retrain.evaluate(config, RUN, best, store)
+    evidence = {"snapshot": env["snapshot"], "validation": env["validation"], "baseline": env["baseline"]}
     decided = retrain.gate(
-        config, RUN, DAG, best, evaluated, env["snapshot"], env["validation"], env["baseline"], {}, dry_run, store
-    )
+        config, run_id=RUN, dag_id=DAG, best=best, evaluated=evaluated, **evidence, overrides={}, dry_run=dry_run,
+        store=store,
+    )  # fmt: skip
     out = {"evaluated": evaluated, "decided": decided}
     if decided["promote"] and not decided["dry_run"]:
         out["registered"] = retrain.register(
-            config, RUN, DAG, best, env["snapshot"], env["validation"], env["baseline"], decided, store
+            config, run_id=RUN, dag_id=DAG, best=best, **evidence, decided=decided, store=store
         )
         out["promoted"] = retrain.promote(config, RUN, DAG, out["registered"], decided, store=store)
     return out

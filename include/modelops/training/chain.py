@@ -42,14 +42,14 @@ def run_chain(
     best = timed("select_best", steps.select_best, model, results)
     evaluated = timed("evaluate", steps.evaluate, model, run_id, best)
     overrides = {k: params[k] for k in ("min_primary", "tolerance", "force_promote") if k in params}
+    run = {"run_id": run_id, "dag_id": dag_id, "best": best}
+    evidence = {"snapshot": snapshot, "validation": validation, "baseline": baseline}
     decided = timed(
-        "gate", steps.gate, model, run_id, dag_id, best, evaluated, snapshot, validation, baseline,
-        overrides, bool(params.get("dry_run")),
+        "gate", steps.gate, model, **run, **evidence, evaluated=evaluated, overrides=overrides,
+        dry_run=bool(params.get("dry_run")),
     )  # fmt: skip
     outcome = {"decision": decided, "timings": timings}
     if steps.promotion_allowed(decided):
-        registered = timed(
-            "register", steps.register, model, run_id, dag_id, best, snapshot, validation, baseline, decided
-        )
+        registered = timed("register", steps.register, model, **run, **evidence, decided=decided)
         outcome["promotion"] = timed("promote", steps.promote, model, run_id, dag_id, registered, decided)
     return outcome

@@ -151,9 +151,7 @@ class CandidateEvidence(ChampionEvidence):
             return evaluation
         if training_passed is None and "training_passed" in evaluation:
             training_passed, failure_reasons = evaluation["training_passed"], evaluation.get("failure_reasons")
-        return cls(
-            evaluation=evaluation, training_passed=training_passed, failure_reasons=tuple(failure_reasons or ())
-        )
+        return cls(evaluation=evaluation, training_passed=training_passed, failure_reasons=tuple(failure_reasons or ()))
 
     @property
     def name(self) -> str:

@@ -145,6 +145,7 @@ def _evaluation_summary(store: Store, key: str, evaluation: dict, champion_versi
 
 def gate(
     model: ModelConfig,
+    *,
     run_id: str,
     dag_id: str,
     best: dict,
@@ -237,6 +238,7 @@ def _lineage_tags(run_id: str, dag_id: str, chosen: BestCandidate, snapshot, val
 
 def register(
     model: ModelConfig,
+    *,
     run_id: str,
     dag_id: str,
     best: dict,
@@ -314,4 +316,3 @@ def deploy(model: ModelConfig, promoted: dict, *, actor: str, run_id: str) -> di
     from modelops.deploy.rollout import deploy_and_verify
 
     return deploy_and_verify(model, promoted["champion"], actor=actor, run_id=run_id)
-
