@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelops.layout import raw_prefix
 from modelops.metrics import BINARY_ONLY_METRICS, CLASSIFICATION_METRICS, REGRESSION_METRICS, higher_is_better
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class ModelConfig(_Strict):
     # Derived names: one place, so DAGs, S3 layout and registry agree.
     @property
     def raw_prefix(self) -> str:
-        return (self.data.raw_prefix or f"raw/{self.name}/").rstrip("/") + "/"
+        return (self.data.raw_prefix or raw_prefix(self.name)).rstrip("/") + "/"
 
     @property
     def feature_names(self) -> list[str]:

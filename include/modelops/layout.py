@@ -40,7 +40,17 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-# --- data: validated zone, GX results, baselines ------------------------------------------
+# --- data: the raw landing zone, validated zone, GX results, baselines ----------------------
+
+
+def raw_prefix(model: str) -> str:
+    """The landing zone of a model's raw batches (a declaration may name another: ``data.raw_prefix``)."""
+    return f"raw/{model}/"
+
+
+def raw_batch_key(model: str, day: dt.date, filename: str) -> str:
+    """A raw batch file in the default landing zone's partition of ``day``."""
+    return f"{partition('raw', model, day)}{filename}"
 
 
 def validated_prefix(model: str) -> str:
@@ -145,6 +155,10 @@ def dead_letter_key(model: str, message_id: str) -> str:
 
 
 # --- serving: captured traffic and feedback ---------------------------------------------------
+
+#: The two streams serving writes (and monitoring reads), each partitioned like ``partition``.
+CAPTURE = "capture"
+FEEDBACK = "feedback"
 
 
 def capture_file_key(stream: str, model: str, day: dt.date, file_id: str) -> str:

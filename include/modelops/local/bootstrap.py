@@ -20,7 +20,7 @@ from modelops.ingest.queues import (
     dead_letter_queue_name,
     queue_name,
 )
-from modelops.layout import partition
+from modelops.layout import raw_batch_key
 from modelops.store import Store
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def history_days(model: model_config.ModelConfig, today: dt.date) -> list[dt.dat
 
 
 def batch_key(model: model_config.ModelConfig, day: dt.date) -> str:
-    return f"{partition('raw', model.name, day)}{model.name}-{day.isoformat()}.{model.data.file_format}"
+    return raw_batch_key(model.name, day, f"{model.name}-{day.isoformat()}.{model.data.file_format}")
 
 
 def load_history(

@@ -10,15 +10,13 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from modelops.layout import partition
+from modelops.layout import CAPTURE, FEEDBACK, partition
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from modelops.store import Store
 
 log = logging.getLogger(__name__)
 
-CAPTURE = "capture"
-FEEDBACK = "feedback"
 
 REQUEST_ID = "request_id"
 RECORD_INDEX = "record_index"

@@ -156,7 +156,7 @@ def daily_batches(frame: pd.DataFrame, config: ModelConfig, today: dt.date) -> d
 
 
 def upload(frame: pd.DataFrame, config: ModelConfig, stem: str, today: dt.date) -> list[str]:
-    from modelops.layout import partition
+    from modelops.layout import raw_batch_key
     from modelops.store import Store
 
     store = Store()
@@ -169,7 +169,7 @@ def upload(frame: pd.DataFrame, config: ModelConfig, stem: str, today: dt.date) 
             buffer = io.BytesIO()
             part.to_parquet(buffer, index=False)
             body, suffix, kind = buffer.getvalue(), "parquet", "application/vnd.apache.parquet"
-        key = f"{partition('raw', config.name, day)}{stem}.{suffix}"
+        key = raw_batch_key(config.name, day, f"{stem}.{suffix}")
         store.put_bytes(key, body, kind)
         keys.append(key)
     return keys

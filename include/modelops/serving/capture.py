@@ -52,8 +52,6 @@ from modelops.settings import env_float, env_int
 
 log = logging.getLogger(__name__)
 
-CAPTURE = "capture"
-FEEDBACK = "feedback"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 #: Option -> (variable, type, least value the variable may hold); ranges between fields are checked by the options.

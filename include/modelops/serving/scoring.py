@@ -21,9 +21,10 @@ from fastapi import HTTPException
 
 from modelops.config import ModelConfig
 from modelops.jsonsafe import finite
+from modelops.layout import CAPTURE
 from modelops.serving import guard
 from modelops.serving.blocks import ColumnBlock, Repeat
-from modelops.serving.capture import CAPTURE, CaptureWriter
+from modelops.serving.capture import CaptureWriter
 from modelops.serving.champion import LoadedModel, ModelSlot
 from modelops.serving.columns import RequestColumns, frame_of_columns, kind_problems
 from modelops.serving.problems import RequestInvalid, problem

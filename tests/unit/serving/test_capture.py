@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from modelops.layout import CAPTURE, FEEDBACK
 from modelops.serving.blocks import ColumnBlock, Repeat, RowParts
-from modelops.serving.capture import CAPTURE, FEEDBACK, CaptureOptions, CaptureWriter
+from modelops.serving.capture import CaptureOptions, CaptureWriter
 
 SCHEMA = pa.schema([pa.field("i", pa.int64())])
 DAY = dt.date(2026, 11, 25)

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from modelops.layout import FEEDBACK
 from modelops.serving.auth import EVENT_TIME_HEADER, EVENT_TIME_PARAM, event_time_of, require_token
-from modelops.serving.capture import FEEDBACK
 from modelops.serving.champion import ModelSlot
 from modelops.serving.problems import RequestInvalid, describe_value, invalid_response, problem, refuse
 from modelops.serving.schemas import FeedbackLabel, FeedbackRequest, FeedbackResponse
