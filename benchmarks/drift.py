@@ -53,7 +53,7 @@ REFERENCE_ROWS = 100_000
 CURRENT_SIZES = (100_000, 1_000_000, 5_000_000)
 EVIDENTLY_SIZES = (100_000, 1_000_000)
 CHUNK_ROWS = 100_000
-#: Rows per record batch the reader hands to StreamingProfile (as modelops.monitoring.report.CHUNK_ROWS).
+#: Rows per record batch the reader hands to StreamingProfile (as modelops.monitoring.live_data.CHUNK_ROWS).
 READ_BATCH_ROWS = 25_000
 #: Evidently at 5M runs only if the 100k -> 1M trend predicts at most this many seconds, the
 #: benchmark as a whole then stays within TOTAL_BUDGET_S...
@@ -64,7 +64,7 @@ EVIDENTLY_5M_MAX_MEMORY_SHARE = 0.5
 EVIDENTLY_TIMEOUT_S = 300
 OURS_TIMEOUT_S = 300
 #: Parquet readers for our side -> ``pre_buffer``. "streaming" is what the figures and targets use;
-#: "default" (pyarrow's default, as ``modelops.monitoring.report`` opens captured files) is measured too,
+#: "default" (pyarrow's default, as ``modelops.monitoring.live_data`` opens captured files) is measured too,
 #: because its read cache keeps every row group read so far: memory then follows the file size.
 READERS = {"streaming": False, "default": True}
 #: "Flat" memory: the peak above the pre-data high-water mark at 5M rows is within 25% (or
@@ -270,7 +270,7 @@ def _ours_child(baseline_path: str, current_path: str, out_path: str, reader: st
     else:
         streaming = reader == "streaming"
         batches = pq.ParquetFile(current_path, pre_buffer=READERS[reader]).iter_batches(
-            # The streaming reader decodes on this thread, as modelops.monitoring.report does: pyarrow's
+            # The streaming reader decodes on this thread, as modelops.monitoring.live_data does: pyarrow's
             # decode threads each keep allocator arenas, and RSS then creeps up with the file.
             batch_size=READ_BATCH_ROWS if streaming else CHUNK_ROWS,
             use_threads=not streaming,
@@ -513,7 +513,7 @@ NOTES = [
     "creep up by 30-45 MB from 100k to 5M rows; the profile itself is flat). With pyarrow's "
     "default (pre_buffer=True) iter_batches keeps its read cache for every row group already read until "
     "the iteration ends, so RSS grows with the file size whatever consumes the batches: "
-    "ours_default_pyarrow_reader shows it. modelops.monitoring.report opens each captured file that way, from "
+    "ours_default_pyarrow_reader shows it. modelops.monitoring.live_data opens each captured file that way, from "
     "an in-memory copy of the whole object, so its memory follows the largest captured file, not the "
     "day. StreamingProfile's own state is state_size_numbers, the same at every size; "
     "ours_no_parquet_chunks_generated_in_process feeds the same chunks without any Parquet reader (the "
