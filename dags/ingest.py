@@ -68,7 +68,11 @@ def build_ingest_dag(model):
 
             return steps.consume(model, waited)
 
-        waited = WaitForQueueMessages(task_id="wait_for_messages", **queue_watch(model.name))
+        waited = WaitForQueueMessages(
+            task_id="wait_for_messages",
+            doc_md="Wait, deferred, until the ingest queue holds messages (none is received here).",
+            **queue_watch(model.name),
+        )
         consume(waited.output)
 
     return ingest()
@@ -91,7 +95,11 @@ def build_dead_letters_dag(model):
 
             return steps.record_dead_letters(model, waited)
 
-        waited = WaitForQueueMessages(task_id="wait_for_dead_letters", **queue_watch(model.name, dead_letter=True))
+        waited = WaitForQueueMessages(
+            task_id="wait_for_dead_letters",
+            doc_md="Wait, deferred, until the dead-letter queue holds messages.",
+            **queue_watch(model.name, dead_letter=True),
+        )
         record_dead_letters(waited.output)
 
     return dead_letters()

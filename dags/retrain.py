@@ -222,6 +222,7 @@ def build_retrain_dag(model):
                 "{{ ti.xcom_pull(task_ids='gate')['reasons'] | join('\n') }}"
             ),
             response_timeout=dt.timedelta(days=3),
+            doc_md="Wait (up to three days) for a person to approve the promotion of the registered version.",
         )
 
         @task(trigger_rule="none_failed_min_one_success")
@@ -246,7 +247,9 @@ def build_retrain_dag(model):
         has_training_data(snapshot) >> validation
         baseline = profile_baseline(validation)
         parent = start_tracking(snapshot, validation)
-        results = train_candidates.partial(parent=parent).expand(candidate=candidates_to_try())
+        # A mapped task does not take its docstring as doc_md by itself: hand it over.
+        training = train_candidates.override(doc_md=train_candidates.function.__doc__)
+        results = training.partial(parent=parent).expand(candidate=candidates_to_try())
         best = select_best(results)
         evaluated = evaluate(best)
         decided = gate(best, evaluated, snapshot, validation, baseline)

@@ -80,6 +80,16 @@ def test_every_dag_states_its_conventions(dagbag):
         assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0, dag_id
 
 
+def test_every_task_says_what_it_does(dagbag):
+    """The one-line docstring (or doc_md) the UI shows on the task's page."""
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            doc = getattr(task, "doc_md", None) or getattr(task, "doc", None)
+            if doc is None and hasattr(task, "partial_kwargs"):  # a mapped task
+                doc = task.partial_kwargs.get("doc_md")
+            assert doc, f"{dag_id}.{task.task_id}: no docstring"
+
+
 def test_no_heavy_imports_at_module_level():
     heavy = {"pandas", "numpy", "sklearn", "mlflow", "great_expectations", "boto3", "scipy"}
     for path in DAG_FILES:
