@@ -55,7 +55,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 unit: venv
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto --dist loadfile tests/unit
 
 dag-tests: venv
 	$(BIN)/pytest -q -s tests/dags
