@@ -74,9 +74,12 @@ def stack():
         _dump_logs(running)
         running.down(save=False)
         raise
-    # Point every client in this test process at the stack, as `make up` does for tasks.
-    saved_env = {key: os.environ.get(key) for key in config.client_env()}
-    os.environ.update(config.client_env())
+    # Point every client in this test process at the stack, as `make up` does for tasks; the
+    # commands a test runs (`python -m modelops...`) find the code as the stack's components do,
+    # also when pytest was started without the Makefile's PYTHONPATH.
+    client_env = {**config.client_env(), "PYTHONPATH": config.environment()["PYTHONPATH"]}
+    saved_env = {key: os.environ.get(key) for key in client_env}
+    os.environ.update(client_env)
     from modelops.local import bootstrap
 
     bootstrap.load_history(config, today=TODAY)

@@ -161,6 +161,9 @@ class StackConfig:
             "MODELOPS_SERVING_URL": self.serving_url,
             "MODELOPS_SERVING_TOKEN": self.serving_token,
             "MODELOPS_AIRFLOW_URL": self.airflow_url,
+            # The login the REST clients (backfill, demo) use: this stack's admin, as .env sets it.
+            "MODELOPS_AIRFLOW_USER": self.admin_user,
+            "MODELOPS_AIRFLOW_PASSWORD": self.admin_password,
         }
 
     def environment(self) -> dict[str, str]:
