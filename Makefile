@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status provision env clean test lint unit dag-tests integration bench demo
+.PHONY: help venv lock up down status provision env clean test lint unit dag-tests integration bench demo
 
 help:
 	@echo "make up        start the local platform (creates .venv on first use)"
@@ -19,16 +19,24 @@ help:
 	@echo "make test      lint, unit, DAG and integration tests"
 	@echo "make demo      on a running stack: traffic, monitoring, drift, retrain, new champion"
 	@echo "make bench     benchmarks"
+	@echo "make lock      regenerate requirements*.lock from requirements*.txt (LOCK_ARGS=--upgrade to move on)"
 
-# The venv is rebuilt when requirements change; a second `make up` reuses it.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The venv installs the lock (every transitive package pinned), as the image and CI do; it is
+# rebuilt when the lock changes, and a second `make up` reuses it.
+$(VENV)/.installed: requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.lock
 	$(PY) -m pip check
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Regenerate the locks after editing requirements*.txt (pip-tools, from the index pip is set up for).
+# requirements.lock: the runtime (image, `make up`); requirements-dev.lock: the same plus test tools.
+LOCK_FLAGS := --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: venv
+	$(BIN)/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock requirements.txt
+	$(BIN)/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-dev.lock requirements-dev.txt
 
 up: venv
 	$(PY) -m modelops.local.stack up
