@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from modelops import registry
+from modelops import registry, versioning
 from modelops.config import ModelConfig
 from modelops.deploy.rollout import PostDeployCheckFailed as PostDeployCheckFailed  # what deploy raises
 from modelops.layout import decision_record_key, evaluation_key
@@ -48,7 +48,9 @@ def start_tracking(model: ModelConfig, run_id: str, dag_id: str, snapshot: dict)
     """Open (or find again) the MLflow parent run the candidates nest under."""
     from modelops.training.tracking import start_parent_run
 
-    return ParentRun.from_json(start_parent_run(model, run_id, dag_id, snapshot)).to_json()
+    parent = ParentRun.from_json(start_parent_run(model, run_id, dag_id, snapshot))
+    _tag_run(configured_mlflow(), parent.parent_run_id, versioning.version_tags(model))
+    return parent.to_json()
 
 
 def candidates_to_try(params: Mapping[str, Any]) -> list[str]:
@@ -65,10 +67,20 @@ def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: di
     existing, recorded = recorded_candidate(mlflow, run_id, candidate, parent)
     if recorded is not None:
         return recorded
+    versions = versioning.version_tags(model)  # what this process trains with, taken before it does
     train, _ = training_split(model, run_id, store)
     X, y = train[model.feature_names], train[model.target]
     result = fit(model, candidate, X, y)
-    return log_candidate(mlflow, model, run_id, candidate, parent, existing, result, X)
+    record = log_candidate(mlflow, model, run_id, candidate, parent, existing, result, X)
+    _tag_run(mlflow, record["mlflow_run_id"], versions)
+    return record
+
+
+def _tag_run(mlflow, mlflow_run_id: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on a run in one call, whatever its status (no run is reopened)."""
+    from mlflow.entities import RunTag
+
+    mlflow.MlflowClient().log_batch(mlflow_run_id, tags=[RunTag(key, value) for key, value in tags.items()])
 
 
 def select_best(model: ModelConfig, results: list[dict]) -> dict:
@@ -222,6 +234,22 @@ def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, stor
     return profile | {"dataset_hash": manifest["dataset_hash"], "manifest_uri": manifest["uri"]}
 
 
+def trained_versions(model: ModelConfig, mlflow_run_id: str, mlflow_client) -> dict[str, str]:
+    """The version tags of the candidate's run: the code, declaration, suite and libraries it was
+    *trained* with. Any the run lacks (trained before the tags existed) are computed now, and
+    ``modelops.versions_from`` says which happened."""
+    recorded = versioning.recorded_version_tags(mlflow_client.get_run(mlflow_run_id).data.tags)
+    if len(recorded) == len(versioning.VERSION_TAGS):
+        return recorded | {versioning.VERSIONS_FROM_TAG: versioning.FROM_TRAINING_RUN}
+    log.warning(
+        "candidate run %s lacks version tag(s) %s; taking them from the register step",
+        mlflow_run_id,
+        sorted(set(versioning.VERSION_TAGS) - set(recorded)),
+    )
+    source = versioning.FROM_BOTH if recorded else versioning.FROM_REGISTER
+    return versioning.version_tags(model) | recorded | {versioning.VERSIONS_FROM_TAG: source}
+
+
 def _lineage_tags(run_id: str, dag_id: str, chosen: BestCandidate, snapshot, validation, baseline, decided) -> dict:
     return {
         "dataset_hash": snapshot["dataset_hash"],
@@ -248,7 +276,7 @@ def register(
     decided: dict,
     store: Store | None = None,
 ) -> dict:
-    """Register a registry version with lineage tags and the baseline attached; alias ``challenger``."""
+    """Register a registry version with lineage and version tags and the baseline attached; alias ``challenger``."""
     store = store or Store()
     chosen = BestCandidate.from_json(best)
     mlflow_client = registry.client()
@@ -256,6 +284,7 @@ def register(
     store.put_json(store.key_of(baseline["baseline_uri"]), baseline_profile)
     mlflow_client.log_dict(chosen.mlflow_run_id, baseline_profile, "baseline/baseline.json")
     tags = _lineage_tags(run_id, dag_id, chosen, snapshot, validation, baseline, decided)
+    tags |= trained_versions(model, chosen.mlflow_run_id, mlflow_client)
     existing = registry.find_version_for_run(model.name, run_id, mlflow_client)
     version = existing or registry.register_version(
         model.name, chosen.model_uri, chosen.mlflow_run_id, tags, model.description, mlflow_client
@@ -267,8 +296,14 @@ def register(
         )  # fmt: skip
     key = decision_record_key(model.name, run_id)
     if existing is None or not store.exists(key) or store.get_json(key).get("registered_version") is None:
-        store.update_json(key, registered_version=version.version)
+        store.update_json(key, registered_version=version.version, version_tags=_version_tags_of(version))
     return Registered(version=version.version, model_uri=f"models:/{model.name}/{version.version}").to_json()
+
+
+def _version_tags_of(registered_version) -> dict[str, str]:
+    """The ``modelops.*`` tags of a registry version (what the decision record repeats)."""
+    tags = dict(registered_version.tags or {})
+    return {key: tags[key] for key in sorted(tags) if key.startswith(versioning.TAG_PREFIX)}
 
 
 def approval_needed(params: Mapping[str, Any]) -> str:
