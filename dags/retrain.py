@@ -11,7 +11,9 @@ trigger form, and as a backfill. Each run:
 2. **validate_training_data**: the model's Great Expectations suite (`expectations/<model>.json`);
    JSON result + Data Docs HTML next to the manifest. A failure stops the run; the champion is untouched.
 3. **profile_baseline**: per-feature statistics and constraints that monitoring compares with.
-4. **train_candidates**: one mapped task per candidate, each a child MLflow run under one parent run.
+4. **train_candidates**: one mapped task per candidate, each a child MLflow run under one parent run,
+   on the Celery queue `training` (`MODELOPS_TRAINING_QUEUE`) and within the pool `training_<model>`
+   (`training.parallel_candidates` slots; created or corrected by **candidates_to_try**).
 5. **select_best** on the primary CV metric; **evaluate** best vs champion on the same test split.
 6. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
 7. **register** (lineage tags, alias `challenger`) → optional human **approve_promotion** → **promote**
@@ -30,6 +32,7 @@ import datetime as dt
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
+from modelops import pools
 from modelops.config import KNOWN_CANDIDATES
 from modelops.dagkit import (
     as_of,
@@ -136,14 +139,21 @@ def build_retrain_dag(model):
 
         @task
         def candidates_to_try() -> list[str]:
-            """The candidates chosen in the trigger form (one mapped training task each)."""
+            """The candidates chosen in the trigger form (one mapped training task each), once the
+            model's training pool is known to exist with the declared slots."""
             from modelops.training import steps
 
+            pools.ensure_training_pool(model)
             return steps.candidates_to_try(get_current_context()["params"])
 
-        @task(max_active_tis_per_dagrun=2, execution_timeout=dt.timedelta(minutes=45))
+        @task(
+            queue=pools.training_queue(),
+            pool=pools.training_pool(model.name),
+            execution_timeout=dt.timedelta(minutes=45),
+        )
         def train_candidates(candidate: str, parent: dict) -> dict:
-            """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
+            """Train one candidate as a child MLflow run (on the training queue, within the model's
+            pool); a re-run returns the run's recorded result."""
             from modelops.training import steps
 
             return steps.train_candidates(model, get_current_context()["run_id"], candidate, parent)

@@ -26,7 +26,11 @@ DEFAULT_PASSWORD = "admin"
 
 
 class AirflowError(RuntimeError):
-    pass
+    """A refused or failed call; ``status_code`` is the HTTP status when the server answered."""
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class AirflowClient:
@@ -76,7 +80,7 @@ class AirflowClient:
         self._auth()
         response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs)
         if response.status_code >= 400:
-            raise AirflowError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
+            raise AirflowError(f"{method} {path}: {response.status_code} {response.text[:2000]}", response.status_code)
         return response.json() if response.content else None
 
     # DAGs ----------------------------------------------------------------------------------------

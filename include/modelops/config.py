@@ -79,6 +79,9 @@ class TrainingSpec(_Strict):
     random_seed: int = 42
     #: Upper bound on rows used for training (sampled deterministically beyond it).
     max_rows: int = Field(default=500_000, ge=100)
+    #: Candidates of this model that train at once, across all its runs (backfills included):
+    #: the slots of its Airflow pool ``training_<model>`` (see modelops/pools.py).
+    parallel_candidates: int = Field(default=2, ge=1, le=64)
 
     @field_validator("candidates")
     @classmethod

@@ -174,3 +174,21 @@ def test_an_unknown_trigger_key_fails_the_run_naming_it_and_the_closest_param(da
     assert "'trainig_window_days' (did you mean 'training_window_days'?)" in str(error.value)
     with pytest.raises(AirflowFailException, match="'foo'"):
         run_with({"foo": "bar"})
+
+
+def test_training_goes_to_its_queue_and_pool_and_nothing_else_does(dagbag):
+    """Candidate training runs on the Celery queue ``training`` within ``training_<model>``; the
+    light tasks stay on the default queue and pool (a worker of the default queue serves them)."""
+    from modelops.config import load_all_models
+    from modelops.pools import training_pool
+
+    for name in load_all_models():
+        dag = dagbag.dags[f"retrain_{name}"]
+        train = dag.get_task("train_candidates")
+        assert (train.queue, train.pool) == ("training", training_pool(name))
+        others = [t for t in dag.tasks if t.task_id != "train_candidates"]
+        assert {t.queue for t in others} == {"default"}, [(t.task_id, t.queue) for t in others]
+        assert {t.pool for t in others} == {"default_pool"}
+    for dag_id, dag in dagbag.dags.items():
+        if not dag_id.startswith("retrain_"):
+            assert {t.queue for t in dag.tasks} == {"default"}, dag_id

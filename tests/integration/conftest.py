@@ -2,7 +2,9 @@
 
 The stack runs from a temporary folder, so a developer's own `make up` stack (default ports,
 `.local/`) is untouched. Set MODELOPS_TEST_AIRFLOW_DB_URL / MODELOPS_TEST_MLFLOW_DB_URL to run the
-same tests with PostgreSQL metadata and backend stores (what `.ci/run` does second).
+same tests with PostgreSQL metadata and backend stores, and MODELOPS_TEST_EXECUTOR=celery to run
+them on the production topology (CeleryExecutor with the machine's Redis, a worker per queue, two
+serving workers): what `.ci/run` does second.
 """
 
 from __future__ import annotations
@@ -50,10 +52,15 @@ def stack():
     shutil.copytree(EXPECTATIONS_DIR, expectations_dir)
     os.environ["MODELOPS_MODELS_DIR"] = str(models_dir)
     os.environ["MODELOPS_EXPECTATIONS_DIR"] = str(expectations_dir)
+    celery = os.environ.get("MODELOPS_TEST_EXECUTOR", "local") == "celery"
     config = StackConfig.ephemeral(
         home,
         airflow_db_url=os.environ.get("MODELOPS_TEST_AIRFLOW_DB_URL") or None,
         mlflow_db_url=os.environ.get("MODELOPS_TEST_MLFLOW_DB_URL") or None,
+        # The production topology (.ci/run's second pass): Celery workers per queue, two serving workers.
+        executor="celery" if celery else "local",
+        celery_broker_url=os.environ.get("MODELOPS_TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        serving_workers=2 if celery else 1,
         # Capture files every 2 s, so tests see their traffic in S3 without waiting a minute.
         extra_env={
             "MODELOPS_MODELS_DIR": str(models_dir),

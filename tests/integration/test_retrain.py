@@ -73,6 +73,15 @@ def test_first_run_promotes_with_lineage(first_promotion, airflow, store, mlflow
     ):
         assert tags.get(tag), f"version {champion.version} lacks lineage tag {tag}"
     assert tags["dataset_hash"] == manifest["dataset_hash"]
+    # What trained it: the checkout's commit (the image's, in the compose stack), the hashes of the
+    # declaration and suite, and the library versions (modelops.versioning).
+    from modelops import versioning
+
+    churn = get_model("churn")
+    assert tags["modelops.code_version"] == versioning.code_version() != "unknown"
+    assert tags["modelops.declaration_sha256"] == versioning.declaration_hash(churn)
+    assert tags["modelops.suite_sha256"] == versioning.suite_hash(churn) != "none"
+    assert tags["modelops.sklearn_version"] == versioning.library_versions()["scikit-learn"]
     assert tags["airflow_run_id"] == run_id
     for uri in (tags["manifest_uri"], tags["gx_result_uri"], tags["baseline_uri"], tags["decision_uri"]):
         assert store.exists(store.key_of(uri)), uri

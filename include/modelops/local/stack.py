@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,10 @@ import urllib.request
 from modelops.local import processes
 from modelops.local.probes import alive, bin_path, http_ok, port_busy, wait_for
 from modelops.local.stack_config import COMPONENTS, StackConfig
+
+#: Celery mode: worker component -> (queue it serves, concurrency). Training is heavy and has two
+#: cores at most here; the default queue's tasks are light and many.
+CELERY_WORKERS = {"airflow-worker": ("default", 4), "airflow-worker-training": ("training", 2)}
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ class Stack:
         self.home = config.home
         self.pids = self.home / "pids"
         self.logs = self.home / "logs"
+        #: Size of each component's log when this object last started it (where its new lines begin).
+        self._log_offsets: dict[str, int] = {}
 
     # Process bookkeeping -----------------------------------------------------------------------
     def _pid(self, name: str) -> int | None:
@@ -57,6 +64,7 @@ class Stack:
         self.pids.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         logfile = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self._log_offsets[name] = logfile.tell()
         process = subprocess.Popen(
             argv,
             env={**self.config.environment(), **processes.marker_env(self.home, name)},
@@ -150,6 +158,8 @@ class Stack:
         self._start("airflow-scheduler", [bin_path("airflow"), "scheduler"])
         self._start("airflow-dag-processor", [bin_path("airflow"), "dag-processor"])
         self._start("airflow-triggerer", [bin_path("airflow"), "triggerer"])
+        if cfg.celery:
+            self._start_celery_workers()
         wait_for(
             lambda: http_ok(f"{cfg.mlflow_url}/health"), "MLflow", 120, self.logs / "mlflow.log",
             alive=lambda: self._pid("mlflow"),
@@ -162,11 +172,19 @@ class Stack:
             lambda: http_ok(f"{cfg.serving_url}/health"), "serving", 120, self.logs / "serving.log",
             alive=lambda: self._pid("serving"),
         )  # fmt: skip
-        airflow_parts = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+        airflow_parts = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+        airflow_parts += list(CELERY_WORKERS) if cfg.celery else []
         wait_for(
             self._airflow_healthy, "Airflow", 180, self.logs / "airflow-scheduler.log",
             alive=lambda: all(self._pid(name) for name in airflow_parts),
         )  # fmt: skip
+        if cfg.celery:
+            for name in CELERY_WORKERS:
+                wait_for(
+                    lambda name=name: self._worker_ready(name), f"Celery worker {name}", 120,
+                    self.logs / f"{name}.log", alive=lambda name=name: self._pid(name),
+                )  # fmt: skip
+        self._ensure_pools()
         if load_history:
             loaded = bootstrap.load_history(cfg)
             log.info("history: %d new objects written", loaded)
@@ -190,6 +208,37 @@ class Stack:
         self.down(save=False)
         if self.home.exists():
             shutil.rmtree(self.home)
+
+    def _start_celery_workers(self) -> None:
+        """One Celery worker per queue, as docker-compose.yaml runs them. Their logs are files on
+        this machine the API server reads directly, so neither serves logs over HTTP (two would
+        fight over the log server's port)."""
+        for name, (queue, concurrency) in CELERY_WORKERS.items():
+            self._start(
+                name,
+                [
+                    bin_path("airflow"), "celery", "worker", "--queues", queue, "--concurrency", str(concurrency),
+                    "--celery-hostname", f"{name}-{self.config.airflow_port}@%h", "--skip-serve-logs",
+                ],
+            )  # fmt: skip
+
+    def _worker_ready(self, name: str) -> bool:
+        """Celery logs ``<name>-<port>@<host> ready.`` once the worker consumes its queue (looked
+        for in what this start of the worker wrote, not in an earlier start's lines)."""
+        path = self.logs / f"{name}.log"
+        with open(path, "rb") as log_file:
+            log_file.seek(self._log_offsets.get(name, 0))
+            written = log_file.read().decode(errors="replace")
+        return re.search(rf"{re.escape(name)}-{self.config.airflow_port}@\S+ ready\.", written) is not None
+
+    def _ensure_pools(self) -> None:
+        """Each declared model's training pool (retrain also checks it; see modelops.pools)."""
+        from modelops.airflow_api import AirflowClient
+        from modelops.pools import ensure_training_pools
+
+        client = AirflowClient(self.config.airflow_url, self.config.admin_user, self.config.admin_password)
+        for pool in ensure_training_pools(client=client):
+            log.info("pool %s: %d slots (%s)", pool["pool"], pool["slots"], pool["action"])
 
     def _write_passwords(self) -> None:
         path = self.config.airflow_home / "passwords.json"
@@ -278,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
 
         for name, url in bootstrap.create_resources(cfg).items():
             print(f"{name}: ingest queue {url} (+ dead-letter queue), notified of new files under raw/{name}/")
+        if stack._airflow_healthy():
+            stack._ensure_pools()
+            print("training pools: one per model (training_<model>)")
     elif args.command == "down":
         stack.down()
         print("stopped; data kept in", cfg.home)

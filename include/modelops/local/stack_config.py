@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops.settings import env_int, env_str
+from modelops.settings import SettingError, env_int, env_str
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,11 @@ COMPONENTS = (
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    # Celery mode only (MODELOPS_EXECUTOR=celery): one worker per queue, as docker-compose.yaml has.
+    "airflow-worker",
+    "airflow-worker-training",
 )
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -72,7 +76,27 @@ class StackConfig:
     airflow_db_url: str | None = None
     mlflow_db_url: str | None = None
     serving_token: str = "local-dev-token"
+    #: ``local`` (LocalExecutor, the default) or ``celery``: the production topology on this machine
+    #: (CeleryExecutor, Redis broker, PostgreSQL for Airflow's metadata and Celery's results, one
+    #: worker for the default queue and one for ``training``, serving with two workers).
+    executor: str = "local"
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    serving_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise SettingError(f"MODELOPS_EXECUTOR must be one of {sorted(EXECUTORS)}, not {self.executor!r}")
+        if self.executor == "celery" and not (self.airflow_db_url or "").startswith("postgresql"):
+            raise SettingError(
+                "MODELOPS_EXECUTOR=celery needs Airflow's metadata on PostgreSQL (Celery keeps its results "
+                "there and Airflow refuses SQLite with the CeleryExecutor): set MODELOPS_AIRFLOW_DB_URL to a "
+                "postgresql+psycopg2:// URL"
+            )
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "celery"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
@@ -103,6 +127,9 @@ class StackConfig:
             airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
             mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
             serving_token=text("MODELOPS_SERVING_TOKEN", "local-dev-token"),
+            executor=text("MODELOPS_EXECUTOR", "local").lower(),
+            celery_broker_url=text("MODELOPS_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+            serving_workers=env_int("MODELOPS_SERVING_WORKERS", 1, minimum=1, maximum=32, environ=values),
         )
 
     @classmethod
@@ -185,7 +212,7 @@ class StackConfig:
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": EXECUTORS[self.executor],
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -216,6 +243,20 @@ class StackConfig:
             # Two cores: parallel training tasks must not each spawn a thread per core.
             "OMP_NUM_THREADS": "1",
             "MODELOPS_SERVING_ACCEPT_EVENT_TIME": "true",  # local stack only: demos send simulated traffic
+            "MODELOPS_SERVING_WORKERS": str(self.serving_workers),
+            **(self._celery_env() if self.celery else {}),
             **self.extra_env,
         }
         return env
+
+    def _celery_env(self) -> dict[str, str]:
+        """Celery's broker (the machine's Redis) and result backend (Airflow's PostgreSQL database)."""
+        backend = "db+" + self.airflow_sql_url()  # keep the driver: SQLAlchemy 2.1's default is psycopg 3
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": self.celery_broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": backend,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            # Stacks sharing the machine's Redis must not take each other's tasks: every key of this
+            # stack's queues carries its own prefix.
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"modelops-{self.airflow_port}-",
+        }

@@ -1,0 +1,53 @@
+"""StackConfig: the executor modes of the local stack and what each gives its components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops.local.stack_config import StackConfig
+from modelops.settings import SettingError
+
+PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow"
+
+
+def test_default_is_the_local_executor_on_sqlite(tmp_path: Path):
+    env = StackConfig(home=tmp_path).environment()
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+    assert not any(key.startswith("AIRFLOW__CELERY") for key in env)
+    assert env["MODELOPS_SERVING_WORKERS"] == "1"
+
+
+def test_celery_mode_uses_redis_and_postgres_with_the_stacks_own_key_prefix(tmp_path: Path):
+    cfg = StackConfig(home=tmp_path, executor="celery", airflow_db_url=PG, serving_workers=2, airflow_port=9999)
+    env = cfg.environment()
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    # The driver is kept: SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + PG
+    assert env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"] == "modelops-9999-"
+    assert env["MODELOPS_SERVING_WORKERS"] == "2"
+
+
+def test_celery_on_sqlite_and_unknown_executors_are_refused_with_the_fix(tmp_path: Path):
+    with pytest.raises(SettingError, match="MODELOPS_AIRFLOW_DB_URL"):
+        StackConfig(home=tmp_path, executor="celery")
+    with pytest.raises(SettingError, match="MODELOPS_EXECUTOR must be one of"):
+        StackConfig(home=tmp_path, executor="kubernetes")
+
+
+def test_from_env_reads_the_mode(tmp_path: Path):
+    cfg = StackConfig.from_env(
+        {
+            "MODELOPS_HOME": str(tmp_path),
+            "MODELOPS_EXECUTOR": "Celery",
+            "MODELOPS_AIRFLOW_DB_URL": PG,
+            "MODELOPS_CELERY_BROKER_URL": "redis://127.0.0.1:6379/3",
+            "MODELOPS_SERVING_WORKERS": "3",
+        }
+    )
+    assert (cfg.executor, cfg.celery_broker_url, cfg.serving_workers) == ("celery", "redis://127.0.0.1:6379/3", 3)
+    with pytest.raises(SettingError, match="MODELOPS_SERVING_WORKERS"):
+        StackConfig.from_env({"MODELOPS_HOME": str(tmp_path), "MODELOPS_SERVING_WORKERS": "0"})
