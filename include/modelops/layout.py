@@ -166,6 +166,18 @@ def capture_file_key(stream: str, model: str, day: dt.date, file_id: str) -> str
     return f"{partition(stream, model, day)}{file_id}.parquet"
 
 
+# --- serving: worker heartbeats ----------------------------------------------------------------
+
+#: Where every serving worker (a uvicorn process, or a replica) records what it serves.
+SERVING_WORKERS_PREFIX = "serving/workers/"
+
+
+def serving_worker_key(worker_id: str) -> str:
+    """``serving/workers/<worker id>.json``: one serving worker's heartbeat (what it serves, when it last
+    said so); overwritten every poll interval, deleted when the worker stops cleanly."""
+    return f"{SERVING_WORKERS_PREFIX}{safe_run_id(worker_id)}.json"
+
+
 # --- monitoring: daily reports ------------------------------------------------------------------
 
 

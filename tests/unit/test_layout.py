@@ -62,3 +62,10 @@ def test_monitoring_keys_of_a_day():
     keys = layout.monitoring_report_keys("churn", DAY)
     assert all(key.startswith("monitoring/churn/dt=2026-11-30/") for key in keys.values())
     assert layout.retrain_decision_key("churn", DAY).startswith("monitoring/churn/dt=2026-11-30/")
+
+
+def test_serving_worker_heartbeats_live_under_one_prefix():
+    key = layout.serving_worker_key("host-a.example-4242-0f3a9c")
+    assert key == "serving/workers/host-a.example-4242-0f3a9c.json"
+    assert key.startswith(layout.SERVING_WORKERS_PREFIX)
+    assert layout.serving_worker_key("odd/host:1") == "serving/workers/odd_host_1.json"

@@ -46,10 +46,17 @@ def deploy_version(model: ModelConfig, version_or_alias: str, *, actor: str, run
 
 
 def restore_version(model: ModelConfig, version_or_alias: str, *, reason: str, actor: str, run_id: str) -> dict:
-    """Move champion back to a known-good version, reload serving and check it answers."""
+    """Move champion back to a known-good version, reload serving, wait for every worker and check it answers."""
     version = registry.resolve_version(model.name, version_or_alias)
     rolled = rollout.rollback(model.name, reason=reason, actor=actor, run_id=run_id, to_version=version)
+    if rolled.workers_lagging:  # champion moved (and recorded); some worker did not follow in time
+        lagging = ", ".join(f"{w} (serves {v or 'nothing'})" for w, v in sorted(rolled.workers_lagging.items()))
+        raise PostDeployCheckFailed(
+            f"champion of '{model.name}' is version {rolled.champion} again, but {rolled.workers_note}: "
+            f"lagging {lagging}; confirmed: {', '.join(rolled.workers_confirmed) or 'none'}"
+        )
     check = verification.post_deploy_check(model, version, verification.recent_rows_of_version(model, version))
+    check = dataclasses.replace(check, workers_confirmed=rolled.workers_confirmed, workers_note=rolled.workers_note)
     return RestoreResult(
         champion=rolled.champion,
         rolled_back_from=rolled.rolled_back_from,

@@ -20,6 +20,7 @@ from modelops import settings as _settings
 from modelops.config import ModelConfig
 from modelops.deploy.serving_client import DeployError, timed_predict
 from modelops.records import Record
+from modelops.serving.heartbeat import WORKER_HEADER
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ class ServingCheck(Record):
     latency_ms: float
     passed: bool
     problems: list[str]
+    #: The serving worker that answered the smoke test (its ``X-Modelops-Worker`` header).
+    answered_by: str | None = None
+    #: The workers whose heartbeat reported the version before the smoke test (deploy/convergence.py).
+    workers_confirmed: list[str] = dataclasses.field(default_factory=list)
+    #: How many workers confirmed, or why only one worker is known (no heartbeats).
+    workers_note: str | None = None
 
 
 def _records(frame) -> list[dict]:
@@ -127,8 +134,9 @@ def post_deploy_check(model: ModelConfig, version: str, sample_frame=None) -> Se
             f"smoke test of {model_uri} against {settings.serving_url} failed: " + "; ".join(problems)
         )
     return ServingCheck(
-        model_uri=model_uri, records=len(inputs), latency_ms=round(latency_ms, 1), passed=True, problems=[]
-    )
+        model_uri=model_uri, records=len(inputs), latency_ms=round(latency_ms, 1), passed=True, problems=[],
+        answered_by=response.headers.get(WORKER_HEADER),
+    )  # fmt: skip
 
 
 def recent_rows_of_version(model: ModelConfig, version: str, store: Store | None = None) -> Any:

@@ -2,9 +2,10 @@
 
 Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
-* ``GET /health``: liveness, and which models are loaded.
+* ``GET /health``: liveness, which models are loaded, and which worker answered.
 * ``GET /models``: per model: version, run id, model URI, load time, features.
-* ``POST /models/{model}/predict``: ``{"records": [{...}, ...]}`` or ``{"record": {...}}``.
+* ``POST /models/{model}/predict``: ``{"records": [{...}, ...]}`` or ``{"record": {...}}``
+  (the ``X-Modelops-Worker`` response header names the worker that answered).
 * ``POST /models/{model}/reload`` (bearer token): load the champion (or ``{"version": "N"}``)
   and swap it in; requests in flight finish on the model they started with.
 * ``POST /models/{model}/feedback`` (bearer token): ground-truth labels by request id.
@@ -12,8 +13,11 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 This module only assembles: the routes live in :mod:`modelops.serving.routes`, what they share
 in :mod:`.state`, request checks in :mod:`.validation` and :mod:`.columns`, model calls in
-:mod:`.scoring`, loading in :mod:`.champion`, capture to S3 in :mod:`.capture`. It runs only in
-the serving process (never imported by DAG files).
+:mod:`.scoring`, loading in :mod:`.champion`, capture to S3 in :mod:`.capture`, following the
+champion alias and heartbeats in :mod:`.follower`. It runs only in the serving process (never
+imported by DAG files). Every worker process builds its own app (``create_app`` is the uvicorn
+factory): its own models, capture buffer (files keyed by a fresh uuid4 each, so workers never
+overwrite each other's), metrics and worker id.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from fastapi.concurrency import run_in_threadpool
 from modelops import settings as _settings
 from modelops.config import ModelConfig, load_all_models
 from modelops.serving.capture import CaptureWriter
+from modelops.serving.follower import ChampionFollower
 from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import MetricsMiddleware
 from modelops.serving.routes import feedback, predict, reload, status
@@ -61,10 +66,11 @@ def create_app(
         configs = dict(models)
     else:
         configs = {config.name: config for config in models}
-    writer = None
-    if options.capture_enabled:
-        writer = CaptureWriter(store if store is not None else default_store(settings), options.capture)
+    if store is None and (options.capture_enabled or options.alias_poll_seconds > 0):
+        store = default_store(settings)
+    writer = CaptureWriter(store, options.capture) if options.capture_enabled else None
     state = ServingState(settings, configs, options, writer, discover_models=models is None)
+    follower = ChampionFollower(state, store, options.alias_poll_seconds) if options.alias_poll_seconds > 0 else None
 
     app = FastAPI(
         title="modelops serving",
@@ -73,6 +79,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.serving = state
+    app.state.follower = follower
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=state.model_names)
     for router in (status.router, predict.router, reload.router, feedback.router, status.metrics_router):
         app.include_router(router)
@@ -81,8 +88,10 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    """Start: the model-call threads, the capture writer, the champions. Stop: drain, then flush capture."""
+    """Start: the model-call threads, the capture writer, the champions, the champion follower.
+    Stop: the follower (its heartbeat deleted), drain, then flush capture."""
     state: ServingState = app.state.serving
+    follower: ChampionFollower | None = app.state.follower
     writer = state.writer
     # Room for models declared after start, too (see ServingState.discover).
     state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
@@ -92,10 +101,16 @@ async def _lifespan(app: FastAPI):
     retrying = None
     if state.options.load_retry_seconds > 0:
         retrying = asyncio.create_task(retry_failed_loads_forever(state))
+    if follower is not None:
+        follower.start()
+    log.info("serving worker %s started (pid %d)", state.worker.id, state.worker.pid)
     yield
     if retrying is not None:
         retrying.cancel()
+    if follower is not None:
+        await run_in_threadpool(follower.stop)
     # Requests in flight have finished (uvicorn drains them first); their capture rows are queued.
     state.executor.shutdown(wait=True)
     if writer is not None:
         await run_in_threadpool(writer.close)
+    log.info("serving worker %s stopped", state.worker.id)

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: ``ModelSlot.alias_seen`` before this worker could read the champion alias at all.
+UNSEEN: Any = object()
+
+
 class NoChampion(LookupError):
     pass
 
@@ -148,6 +152,9 @@ class ModelSlot:
         #: Set when loading the champion failed for a reason other than "no champion": retried in the background.
         self.retry_at: float | None = None
         self.retry_delay = 0.0
+        #: The version ``champion`` pointed at when this worker last looked (None: unset; UNSEEN: never read).
+        #: Only a move of the alias away from it swaps a version in, so an explicit reload stays.
+        self.alias_seen: Any = UNSEEN
         self.reload_lock = threading.Lock()
         self.capture_schema = capture_schema(config)
         self.feedback_schema = feedback_schema(config)

@@ -35,6 +35,9 @@ class ServingOptions:
     #: A champion that failed to load (registry or artifact store unreachable at start) is tried
     #: again after this many seconds, doubling per failure up to 5 minutes; 0 turns retrying off.
     load_retry_seconds: float = 10.0
+    #: Every this many seconds each worker looks where ``champion`` points (and swaps in the version
+    #: it moved to) and writes its heartbeat; 0 turns both off (one worker, reloads by request only).
+    alias_poll_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -51,5 +54,8 @@ class ServingOptions:
             accept_event_time=env_bool("MODELOPS_SERVING_ACCEPT_EVENT_TIME", cls.accept_event_time, environ=environ),
             load_retry_seconds=env_float(
                 "MODELOPS_SERVING_LOAD_RETRY_SECONDS", cls.load_retry_seconds, minimum=0, environ=environ
+            ),
+            alias_poll_seconds=env_float(
+                "MODELOPS_SERVING_ALIAS_POLL_SECONDS", cls.alias_poll_seconds, minimum=0, maximum=3600, environ=environ
             ),
         )

@@ -50,6 +50,8 @@ class ReloadRequest(BaseModel):
 
 class ReloadResponse(BaseModel):
     model: str
+    #: The serving worker that took the reload (the others follow the champion alias by themselves).
+    worker: str
     old_version: str | None
     new_version: str
     changed: bool

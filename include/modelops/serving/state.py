@@ -1,26 +1,33 @@
 """What the routes share (``app.state.serving``): the model slots, options, capture writer, metrics.
 
 It also owns the champions' life cycle outside requests: loading them at start, retrying a load
-that failed (registry or artifact store unreachable) in the background, and adding a model
-declared after start so its first deploy needs no restart.
+that failed (registry or artifact store unreachable) in the background, adding a model declared
+after start so its first deploy needs no restart, and following the ``champion`` alias: with
+several workers a reload request reaches one of them, so each worker also swaps in the version
+the alias moved to by itself (:meth:`ServingState.follow_champions`, run every poll interval by
+:mod:`modelops.serving.follower`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from modelops import registry
 from modelops import settings as _settings
-from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model
+from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model, models_dir
 from modelops.serving.capture import CaptureWriter
-from modelops.serving.champion import LoadedModel, ModelSlot, NoChampion, load_model_version
+from modelops.serving.champion import UNSEEN, LoadedModel, ModelSlot, NoChampion, load_model_version
+from modelops.serving.heartbeat import WorkerIdentity
 from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import Metrics
 from modelops.serving.scoring import Batcher
@@ -50,6 +57,11 @@ class ServingState:
         self._discover_lock = threading.Lock()
         self.writer = writer
         self.metrics = Metrics()
+        #: This process among the serving workers (``X-Modelops-Worker``, ``/health``, its heartbeat).
+        self.worker = WorkerIdentity()
+        #: Called (from any thread) when what this worker serves changed: the follower writes its heartbeat.
+        self.on_served_change: Callable[[], None] = lambda: None
+        self._registry_client: Any = None
         #: Model calls run here (one per model at a time); created and shut down by the lifespan.
         self.executor: ThreadPoolExecutor | None = None
         for slot in self.slots.values():
@@ -96,7 +108,7 @@ class ServingState:
         try:
             loaded = self.load(slot)
         except NoChampion as exc:
-            slot.reason, slot.retry_at = "no champion is registered yet", None
+            slot.reason, slot.retry_at, slot.alias_seen = "no champion is registered yet", None, None
             log.warning("%s", exc)
             return False
         except Exception as exc:  # noqa: BLE001 - one broken model must not stop the others
@@ -109,7 +121,9 @@ class ServingState:
             log.exception("%s: loading the champion failed; retried in the background, or POST /models/%s/reload", name, name)  # fmt: skip
             return False
         slot.current, slot.reason, slot.retry_at, slot.retry_delay = loaded, None, None, 0.0
+        slot.alias_seen = loaded.version
         log.info("%s: serving version %s (%s)", name, loaded.version, loaded.model_uri)
+        self.on_served_change()
         return True
 
     def retry_failed_loads(self) -> list[str]:
@@ -129,6 +143,79 @@ class ServingState:
             finally:
                 slot.reload_lock.release()
         return loaded
+
+    # Following the champion alias (several workers; see modelops.serving.follower) ---------------
+    def champion_version(self, model: str) -> str | None:
+        """Where ``champion`` points now (one cheap registry call), None when unset."""
+        if self._registry_client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._registry_client = MlflowClient(tracking_uri=self.settings.mlflow_tracking_uri)
+        version = registry.version_for_alias(model, registry.CHAMPION, self._registry_client)
+        return None if version is None else str(version.version)
+
+    def follow_champions(self) -> list[str]:
+        """One pass: for each model whose ``champion`` moved since this worker last looked, load the
+        version it points at and swap it in. A reload in progress wins (the model is looked at again
+        next pass); a version loaded by an explicit reload stays until the alias moves again."""
+        self.discover_declared()
+        swapped = []
+        for name, slot in list(self.slots.items()):
+            try:
+                version = self.champion_version(name)
+            except Exception as exc:  # noqa: BLE001 - registry unreachable: keep serving, look next pass
+                log.warning("%s: could not read the champion alias: %s", name, exc)
+                continue
+            if version == slot.alias_seen or not slot.reload_lock.acquire(blocking=False):
+                continue
+            try:
+                if self._follow(slot, version):
+                    swapped.append(name)
+            finally:
+                slot.reload_lock.release()
+        return swapped
+
+    def _follow(self, slot: ModelSlot, version: str | None) -> bool:
+        """The alias moved to ``version``: swap it in unless it already serves. True when swapped."""
+        name, seen, current = slot.config.name, slot.alias_seen, slot.current
+        if version is None:
+            slot.alias_seen = None
+            if current is None:
+                slot.reason, slot.retry_at = "no champion is registered yet", None
+            elif seen is not UNSEEN:
+                log.warning("%s: the champion alias was removed; version %s keeps serving", name, current.version)
+            return False
+        if current is not None and current.version == version:
+            slot.alias_seen = version
+            return False
+        try:
+            loaded = dataclasses.replace(self.load(slot, version), alias=registry.CHAMPION)
+        except Exception:  # noqa: BLE001 - the old version keeps serving; tried again next pass
+            log.exception("%s: champion moved to version %s but loading it failed; %s keeps serving", name, version, current and current.version)  # fmt: skip
+            return False
+        slot.current = loaded  # the swap
+        slot.reason, slot.retry_at, slot.retry_delay, slot.alias_seen = None, None, 0.0, version
+        log.info(
+            "%s: champion alias moved %s -> %s: worker %s swapped version %s -> %s",
+            name, None if seen is UNSEEN else seen, version, self.worker.id, current and current.version, version,
+        )  # fmt: skip
+        self.on_served_change()
+        return True
+
+    def discover_declared(self) -> None:
+        """Add the models declared since start (a reload reaches one worker; the others find them here)."""
+        if not self.discover_models:
+            return
+        for path in sorted(models_dir().glob("*.y*ml")):
+            if path.stem not in self.slots and NAME_PATTERN.match(path.stem):
+                self.discover(path.stem)
+
+    def served(self) -> dict[str, dict[str, Any]]:
+        """Per model, the version this worker serves and the alias it was loaded by (its heartbeat)."""
+        return {
+            name: {"version": slot.current.version if slot.current else None, "alias": slot.current.alias if slot.current else None}
+            for name, slot in self.slots.items()
+        }  # fmt: skip
 
 
 async def retry_failed_loads_forever(state: ServingState) -> None:

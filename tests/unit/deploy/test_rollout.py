@@ -76,6 +76,7 @@ def serving(monkeypatch):
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("X-Modelops-Worker", "fake-worker-1")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -114,7 +115,10 @@ def offline(monkeypatch, serving):
 def test_post_deploy_check_passes_when_serving_answers_like_the_registry(serving, offline):
     check = verification.post_deploy_check(make_config(), "1")
     assert check.passed and check.problems == [] and check.records == 3
-    assert check.to_json().keys() == {"model_uri", "records", "latency_ms", "passed", "problems"}
+    assert check.to_json().keys() == {
+        "model_uri", "records", "latency_ms", "passed", "problems", "answered_by", "workers_confirmed", "workers_note",
+    }  # fmt: skip
+    assert check.answered_by == "fake-worker-1"
     assert check.model_uri == f"models:/{MODEL}/1"
     method, path, body = serving.requests[-1]
     assert path == f"/models/{MODEL}/predict" and body["records"][1] == {"x0": 0.5, "x1": None}
@@ -194,7 +198,10 @@ def test_rollback_goes_to_previous_champion_and_records_why(versions, store, ser
     v1, v2 = versions
     rolled = rollout.rollback(MODEL, reason="bad answers", actor="alice via rollback_toy", run_id=RUN, store=store)
     assert (rolled.champion, str(rolled.rolled_back_from), rolled.serving) == (v1, v2, v1)
-    assert rolled.summary().keys() == {"champion", "rolled_back_from", "serving"}
+    assert rolled.summary().keys() == {
+        "champion", "rolled_back_from", "serving", "workers_confirmed", "workers_lagging", "workers_note",
+    }  # fmt: skip
+    assert rolled.workers_confirmed == [] and "no live serving worker heartbeat" in rolled.workers_note
     assert str(registry.version_for_alias(MODEL, registry.CHAMPION).version) == v1
     last = registry.alias_history(MODEL, store)[-1]
     assert last["reason"] == "rollback: bad answers" and last["actor"] == "alice via rollback_toy"
@@ -237,7 +244,9 @@ def test_deploy_and_verify_records_the_deployment(versions, store, serving, monk
     monkeypatch.setattr(rollout, "post_deploy_check", lambda model, version, sample: check)
     monkeypatch.setattr(rollout, "recent_rows_of_version", lambda model, version, store=None: None)
     result = rollout.deploy_and_verify(make_config(), v2, actor="deploy_toy", run_id=RUN, store=store)
-    assert result == {"version": v2, "previous_served": v1, "smoke_test": check.to_json()}
+    recorded = check.to_json() | {"workers_note": result["smoke_test"]["workers_note"]}
+    assert result == {"version": v2, "previous_served": v1, "smoke_test": recorded}
+    assert "no live serving worker heartbeat" in recorded["workers_note"]  # today's behaviour, said so
     assert rollout.DeployResult.from_json(result).version == v2
     record = store.get_json(decision_record_key(MODEL, RUN))
     assert record["deployment"] == {"version": v2, "previous_served": v1} and record["smoke_test"]["passed"] is True
@@ -257,5 +266,53 @@ def test_restore_version_step_returns_its_record(versions, store, serving, monke
         "champion": v1,
         "serving": v1,
         "served": v1,
-        "smoke_test": check.to_json(),
+        "smoke_test": check.to_json() | {"workers_note": result["smoke_test"]["workers_note"]},
     }
+    assert "only the worker that took the reload" in result["smoke_test"]["workers_note"]
+
+
+def _heartbeat(store, worker_id: str, version: str) -> None:
+    import datetime as dt
+
+    from modelops.serving import heartbeat
+
+    worker = heartbeat.WorkerIdentity(id=worker_id)
+    record = heartbeat.heartbeat_record(
+        worker, {MODEL: {"version": version, "alias": None}}, 10.0, dt.datetime.now(dt.UTC)
+    )
+    heartbeat.write_heartbeat(store, record)
+
+
+def test_a_worker_that_does_not_follow_fails_the_deploy_and_the_rollback_records_the_workers(
+    versions, store, serving, monkeypatch
+):
+    v1, v2 = versions
+    serving.version = v1
+    store.put_json(decision_record_key(MODEL, RUN), {"promote": True})
+    _heartbeat(store, "w-took-reload", v2)
+    _heartbeat(store, "w-stuck", v1)  # never moves: lags on v2, confirms v1 after the rollback
+    monkeypatch.setenv("MODELOPS_DEPLOY_CONVERGENCE_TIMEOUT_SECONDS", "0")
+    monkeypatch.setattr(rollout, "post_deploy_check", lambda *a: pytest.fail("smoke test before convergence"))
+    monkeypatch.setattr(rollout, "recent_rows_of_version", lambda model, version, store=None: None)
+    with pytest.raises(verification.PostDeployCheckFailed, match=r"lagging w-stuck \(serves 1\)") as caught:
+        rollout.deploy_and_verify(make_config(), v2, actor="deploy_toy", run_id=RUN, store=store)
+    assert f"Rolled back: champion is version {v1} again" in str(caught.value)
+    record = store.get_json(decision_record_key(MODEL, RUN))
+    assert record["smoke_test"]["workers"]["confirmed"] == ["w-took-reload"]
+    assert record["smoke_test"]["workers"]["lagging"] == {"w-stuck": v1}
+    assert record["rollback"]["workers_confirmed"] == ["w-stuck"]
+    assert record["rollback"]["workers_lagging"] == {"w-took-reload": v2}
+
+
+def test_deploy_lists_the_workers_that_confirmed(versions, store, serving, monkeypatch):
+    v1, v2 = versions
+    store.put_json(decision_record_key(MODEL, RUN), {"promote": True})
+    _heartbeat(store, "w-a", v2)
+    _heartbeat(store, "w-b", v2)
+    check = verification.ServingCheck(model_uri=f"models:/{MODEL}/{v2}", records=1, latency_ms=1.0, passed=True, problems=[])  # fmt: skip
+    monkeypatch.setattr(rollout, "post_deploy_check", lambda model, version, sample: check)
+    monkeypatch.setattr(rollout, "recent_rows_of_version", lambda model, version, store=None: None)
+    result = rollout.deploy_and_verify(make_config(), v2, actor="deploy_toy", run_id=RUN, store=store)
+    assert result["smoke_test"]["workers_confirmed"] == ["w-a", "w-b"]
+    assert result["smoke_test"]["workers_note"] == f"2 live serving worker(s) confirmed version {v2}"
+    assert store.get_json(decision_record_key(MODEL, RUN))["smoke_test"]["workers_confirmed"] == ["w-a", "w-b"]

@@ -178,8 +178,9 @@ def test_reload_requires_the_token_and_swaps_without_failing_requests(env):
             for thread in threads:
                 thread.join()
             assert swapped.status_code == 200, swapped.text
+            worker = client.get("/health").json()["worker"]["id"]
             assert swapped.json() | {"loaded_at": None, "load_seconds": None, "run_id": None} == {
-                "model": "toy", "old_version": "1", "new_version": version, "changed": True, "alias": "champion",
+                "model": "toy", "worker": worker, "old_version": "1", "new_version": version, "changed": True, "alias": "champion",
                 "model_uri": f"models:/toy/{version}", "loaded_at": None, "load_seconds": None, "run_id": None,
             }  # fmt: skip
             assert statuses and set(statuses) == {200}, statuses

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from modelops.serving.auth import EVENT_TIME_HEADER, EVENT_TIME_PARAM, event_time_of
 from modelops.serving.columns import check_records
+from modelops.serving.heartbeat import WORKER_HEADER
 from modelops.serving.problems import RequestInvalid, invalid_response
 from modelops.serving.schemas import PredictRequest, PredictResponse
 from modelops.serving.scoring import PendingPrediction
@@ -66,4 +67,5 @@ async def predict(
         raise outcome
     if isinstance(outcome, RequestInvalid):
         return invalid_response(outcome)
-    return Response(outcome.body, media_type="application/json", headers={"X-Request-ID": request_id})
+    headers = {"X-Request-ID": request_id, WORKER_HEADER: state.worker.id}
+    return Response(outcome.body, media_type="application/json", headers=headers)

@@ -2,6 +2,9 @@
 
 One reload per model at a time, in a worker thread; predictions go on meanwhile and requests in
 flight finish on the version they started with. A failed load leaves the old version serving.
+With several serving workers the request reaches one of them; the others follow the ``champion``
+alias by themselves (:meth:`~modelops.serving.state.ServingState.follow_champions`). A version
+loaded here by number stays on this worker until the alias next moves.
 """
 
 from __future__ import annotations
@@ -53,9 +56,15 @@ def reload(model: str, request: Request, body: Annotated[ReloadRequest | None, B
         new = _load(state, slot, model, version, old)
         slot.current = new  # the swap
         slot.reason, slot.retry_at, slot.retry_delay = None, None, 0.0
-    log.info("%s: swapped version %s -> %s", model, old.version if old else None, new.version)
+        if version is None:  # loaded through the alias: this worker has seen where it points
+            slot.alias_seen = new.version
+    log.info(
+        "%s: worker %s swapped version %s -> %s", model, state.worker.id, old.version if old else None, new.version
+    )
+    state.on_served_change()
     return {
         "model": model,
+        "worker": state.worker.id,
         "old_version": old.version if old else None,
         "new_version": new.version,
         "changed": old is None or old.version != new.version,

@@ -36,6 +36,7 @@ def health(request: Request) -> dict:
     return {
         "status": "ok",
         "ready": all(slot.current is not None for slot in state.slots.values()),
+        "worker": state.worker.describe(),
         "models": models_state,
         "capture": capture,
     }
