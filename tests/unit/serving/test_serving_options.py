@@ -22,6 +22,9 @@ def test_serving_options_from_env():
     assert ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "0"}).load_retry_seconds == 0
     with pytest.raises(ValueError, match="MODELOPS_SERVING_LOAD_RETRY_SECONDS"):
         ServingOptions.from_env({"MODELOPS_SERVING_LOAD_RETRY_SECONDS": "soon"})
+    assert ServingOptions.from_env({}).alias_poll_seconds == 10.0
+    assert ServingOptions.from_env({"MODELOPS_SERVING_ALIAS_POLL_SECONDS": "0"}).alias_poll_seconds == 0
+    assert ServingOptions.from_env({"MODELOPS_SERVING_ALIAS_POLL_SECONDS": "2.5"}).alias_poll_seconds == 2.5
 
 
 @pytest.mark.parametrize(
@@ -33,6 +36,8 @@ def test_serving_options_from_env():
         ("MODELOPS_SERVING_BATCH_MAX_ROWS", "-1"),
         ("MODELOPS_SERVING_BATCH_WAIT_MS", "101"),
         ("MODELOPS_SERVING_LOAD_RETRY_SECONDS", "-1"),
+        ("MODELOPS_SERVING_ALIAS_POLL_SECONDS", "-1"),
+        ("MODELOPS_SERVING_ALIAS_POLL_SECONDS", "3601"),
         ("MODELOPS_CAPTURE_ENABLED", "maybe"),
         ("MODELOPS_CAPTURE_FLUSH_RECORDS", "many"),
     ],
