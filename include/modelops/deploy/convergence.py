@@ -49,6 +49,8 @@ class WorkerConvergence(Record):
     note: str
 
     def failure(self, model: str) -> str:
+        if not self.lagging and not self.converged:
+            return f"'{model}' version {self.version}: {self.note}"
         lagging = ", ".join(f"{w} (serves {v or 'nothing'})" for w, v in sorted(self.lagging.items()))
         confirmed = ", ".join(self.confirmed) or "none"
         return (
@@ -110,7 +112,12 @@ def wait_for_workers(
         if not lagging or waited >= bound:
             break
         sleep(min(CHECK_EVERY_SECONDS, max(0.0, bound - waited)))
-        records = heartbeat.live_workers(store, now()) or records
+        # Re-read: a worker that died without deleting its record drops out once its heartbeat is stale.
+        records = heartbeat.live_workers(store, now())
+    if not records:
+        note = "every serving worker heartbeat went stale or was deleted while waiting (serving restarting?)"
+        log.error("%s version %s: %s", model, version, note)
+        return WorkerConvergence(version, False, [], {}, False, round(clock() - started, 1), note)
     converged = not lagging
     note = (
         f"{len(confirmed)} live serving worker(s) confirmed version {version}"

@@ -63,10 +63,8 @@ def test_passes_once_every_live_worker_reports_the_version(store):
 def test_fails_naming_the_lagging_worker_and_what_it_serves(store):
     beat(store, "w-a", "3")
     beat(store, "w-late", "2")
-    fake = FakeTime()
-    result = wait(store, fake)
-    bound = heartbeat.STALE_AFTER_POLLS * 10 + convergence.MARGIN_SECONDS
-    assert not result.converged and result.waited_seconds == pytest.approx(bound)
+    result = wait(store, FakeTime(), timeout=20)  # within the records' own life (3 polls of 10 s)
+    assert not result.converged and result.waited_seconds == pytest.approx(20)
     assert result.confirmed == ["w-a"] and result.lagging == {"w-late": "2"}
     message = result.failure("toy")
     assert "w-late (serves 2)" in message and "confirmed: w-a" in message and "version 3" in message
@@ -101,3 +99,16 @@ def test_timeout_from_the_workers_poll_interval_or_the_variable():
     assert convergence.timeout_for(records, environ={convergence.TIMEOUT_VARIABLE: "7"}) == 7
     with pytest.raises(ValueError, match=convergence.TIMEOUT_VARIABLE):
         convergence.timeout_for(records, environ={convergence.TIMEOUT_VARIABLE: "-1"})
+
+
+def test_a_worker_that_died_without_deleting_its_record_drops_out_once_stale(store):
+    beat(store, "w-a", "3")
+    beat(store, "w-killed", "2", age=25.0)  # still live for 5 s more, then stale: the wait does not hang on it
+    result = wait(store, FakeTime())
+    assert result.converged and result.confirmed == ["w-a"] and 5 <= result.waited_seconds <= 6
+
+
+def test_every_heartbeat_gone_while_waiting_fails(store):
+    beat(store, "w-killed", "2", age=25.0)
+    result = wait(store, FakeTime())
+    assert not result.converged and result.confirmed == [] and "went stale or was deleted" in result.failure("toy")
