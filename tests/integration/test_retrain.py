@@ -9,7 +9,10 @@ into their window, which is how a backfill sees only the data up to its date.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from modelops.layout import partition, snapshot_key
 from modelops.local import datagen
 
 CHURN = "retrain_churn"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _wait(airflow, dag_id, run_id, timeout=900):
@@ -78,7 +82,10 @@ def test_first_run_promotes_with_lineage(first_promotion, airflow, store, mlflow
     from modelops import versioning
 
     churn = get_model("churn")
-    assert tags["modelops.code_version"] == versioning.code_version() != "unknown"
+    # A commit of this checkout (HEAD may have moved since the run trained, on a developer's machine).
+    commit = tags["modelops.code_version"].removesuffix("-dirty")
+    assert re.fullmatch(r"[0-9a-f]{40}", commit), tags["modelops.code_version"]
+    assert subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO).returncode == 0
     assert tags["modelops.declaration_sha256"] == versioning.declaration_hash(churn)
     assert tags["modelops.suite_sha256"] == versioning.suite_hash(churn) != "none"
     assert tags["modelops.sklearn_version"] == versioning.library_versions()["scikit-learn"]

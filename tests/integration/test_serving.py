@@ -45,7 +45,7 @@ def test_promotion_reaches_serving_without_restart(first_promotion, stack, airfl
     assert stack.running()["serving"] == pid_before
 
 
-def test_hot_swap_under_load_drops_no_request(first_promotion, stack, mlflow_client):
+def test_hot_swap_under_load_drops_no_request(first_promotion, stack, mlflow_client, store):
     versions = sorted({v.version for v in mlflow_client.search_model_versions("name = 'churn'")}, key=int)
     champion = registry.version_for_alias("churn", registry.CHAMPION).version
     other = next((v for v in versions if v != champion), champion)
@@ -76,7 +76,27 @@ def test_hot_swap_under_load_drops_no_request(first_promotion, stack, mlflow_cli
             future.result()
     failures = [o for o in outcomes if o[0] != 200]
     assert len(outcomes) > 20 and not failures, f"{len(failures)} of {len(outcomes)} requests failed: {failures[:3]}"
-    assert _served(stack) == champion
+    _every_worker_serves(stack, store, champion, headers)
+
+
+def _every_worker_serves(stack, store, version: str, headers: dict) -> None:
+    """With several workers each explicit reload reached one of them (and stays until the alias
+    moves): reload ``version`` until every live worker's heartbeat says it serves it."""
+    from modelops.serving.heartbeat import live_workers, served_version
+
+    deadline = time.monotonic() + 60
+    while True:
+        live = live_workers(store)
+        serving = {w["worker_id"]: served_version(w, "churn") for w in live}
+        if live and set(serving.values()) == {version}:
+            break
+        assert time.monotonic() < deadline, f"workers still serve {serving}, expected {version}"
+        reply = requests.post(
+            f"{stack.config.serving_url}/models/churn/reload", json={"version": version}, headers=headers, timeout=120
+        )
+        assert reply.status_code == 200, reply.text
+        time.sleep(0.2)
+    assert _served(stack) == version
 
 
 def test_capture_holds_exactly_the_requests_made(first_promotion, stack, store):
