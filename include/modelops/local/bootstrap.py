@@ -121,14 +121,22 @@ def batch_key(model: model_config.ModelConfig, day: dt.date) -> str:
 
 
 def load_history(
-    cfg: StackConfig, today: dt.date | None = None, models: dict[str, model_config.ModelConfig] | None = None
+    cfg: StackConfig | None, today: dt.date | None = None, models: dict[str, model_config.ModelConfig] | None = None
 ) -> int:
-    """Generated daily batches for every model that names a generator; existing keys are kept."""
+    """Generated daily batches for every model that names a generator; existing keys are kept.
+
+    ``cfg``: a local stack's addresses; None writes to the bucket the environment names (the
+    compose stack's init), as :func:`create_resources` does."""
     from modelops.batches import to_csv_bytes
     from modelops.local import datagen
 
-    s3, _ = _clients(cfg)
-    store = Store(cfg.bucket, s3)
+    if cfg is None:
+        from modelops import settings
+
+        s3, bucket = settings.s3_client(), settings.load().bucket
+    else:
+        (s3, _), bucket = _clients(cfg), cfg.bucket
+    store = Store(bucket, s3)
     today = today or dt.datetime.now(dt.UTC).date()
     models = models if models is not None else model_config.load_all_models()
     written = 0
@@ -146,9 +154,7 @@ def load_history(
             else:
                 store.put_bytes(key, frame.to_parquet(index=False), "application/vnd.apache.parquet")
             written += 1
-        log.info(
-            "%s: history of %d days in s3://%s/%s", model.name, model.data.history_days, cfg.bucket, model.raw_prefix
-        )
+        log.info("%s: history of %d days in s3://%s/%s", model.name, model.data.history_days, bucket, model.raw_prefix)
     return written
 
 
