@@ -1,0 +1,50 @@
+"""The compose stack's driver: reaches the services through the ports .ci/compose-stage published.
+
+Not part of `make test` (tests/unit, tests/dags, tests/integration only): it needs a running
+`docker-compose up`. Environment: COMPOSE_AIRFLOW_URL, COMPOSE_MLFLOW_URL, COMPOSE_SERVING_URL,
+COMPOSE_AWS_URL, COMPOSE_PROJECT (docker-compose -p), COMPOSE_GIT_COMMIT (the image's commit).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def _need(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run this through .ci/compose-stage", returncode=2)
+    return value
+
+
+@pytest.fixture(scope="session")
+def urls() -> dict[str, str]:
+    names = ("AIRFLOW", "MLFLOW", "SERVING", "AWS")
+    return {name.lower(): _need(f"COMPOSE_{name}_URL") for name in names}
+
+
+@pytest.fixture(scope="session")
+def airflow(urls):
+    from modelops.airflow_api import AirflowClient
+
+    user, password = os.environ.get("AIRFLOW_ADMIN_USER", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin")
+    return AirflowClient(urls["airflow"], user, password)
+
+
+@pytest.fixture(scope="session")
+def mlflow_client(urls):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=urls["mlflow"], registry_uri=urls["mlflow"])
+
+
+@pytest.fixture(scope="session")
+def s3(urls):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=urls["aws"], region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip

@@ -1,0 +1,110 @@
+"""The compose stack end to end, through its published ports (run by .ci/compose-stage).
+
+retrain_churn over the REST API -> success -> champion alias in MLflow -> /predict answers with that
+version -> a capture file in S3 -> the version's code-version tag is the image's commit -> training
+ran on a training worker; then a restart of the scheduler and the training worker mid-run leaves
+no run stuck.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+DAG = "retrain_churn"
+BUCKET = os.environ.get("MODELOPS_BUCKET", "modelops")
+
+
+def _compose(*args: str) -> str:
+    project = os.environ.get("COMPOSE_PROJECT", "modelops-ci")
+    return subprocess.run(["docker-compose", "-p", project, *args], check=True, capture_output=True, text=True).stdout
+
+
+def _training_hostnames() -> set[str]:
+    ids = _compose("ps", "-q", "airflow-worker-training").split()
+    out = subprocess.run(["docker", "inspect", "-f", "{{.Config.Hostname}}", *ids], check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return set(out.split())
+
+
+def _trigger(airflow) -> str:
+    as_of = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), dt.UTC)
+    return airflow.trigger(DAG, logical_date=as_of.isoformat())["dag_run_id"]
+
+
+@pytest.fixture(scope="module")
+def first_run(airflow):
+    airflow.wait_for_dag(DAG, timeout=300)
+    airflow.unpause(DAG)
+    run_id = _trigger(airflow)
+    finished = airflow.wait_for_run(DAG, run_id, timeout=900)
+    assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
+    return finished
+
+
+def test_retrain_promotes_a_champion_that_serving_answers_with(first_run, mlflow_client, urls, s3):
+    champion = mlflow_client.get_model_version_by_alias("churn", "champion")
+    from modelops.config import get_model
+    from modelops.local import datagen
+
+    features = get_model("churn").feature_names
+    frame = datagen.generate_batch("churn", dt.date(2026, 11, 21), 3, seed=1)[features]
+    row = {"records": json.loads(frame.to_json(orient="records"))}
+    deadline = time.monotonic() + 180
+    answer = None
+    while time.monotonic() < deadline:  # each serving worker follows the alias by itself
+        request = urllib.request.Request(f"{urls['serving']}/models/churn/predict", data=json.dumps(row).encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.load(response)
+            if str(answer.get("version")) == str(champion.version):
+                break
+        except OSError as exc:
+            answer = {"error": str(exc)}
+        time.sleep(2)
+    assert answer and str(answer.get("version")) == str(champion.version), answer
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/").get("Contents", [])]
+        if keys:
+            break
+        time.sleep(2)
+    assert keys, "no capture file landed in S3 within 120 s"
+
+
+def test_the_champion_carries_the_images_commit(first_run, mlflow_client):
+    tags = mlflow_client.get_model_version_by_alias("churn", "champion").tags
+    if "modelops.code_version" not in tags:
+        pytest.skip("no modelops.code_version tag on the version yet (the versioning change is not in the image)")
+    assert tags["modelops.code_version"] == os.environ["COMPOSE_GIT_COMMIT"]
+
+
+def test_training_ran_on_the_training_workers(first_run, airflow):
+    instances = [
+        ti for ti in airflow.task_instances(DAG, first_run["dag_run_id"]) if ti["task_id"] == "train_candidates"
+    ]
+    assert instances and {ti["queue"] for ti in instances} == {"training"}
+    assert {ti["hostname"] for ti in instances} <= _training_hostnames(), instances
+
+
+def test_a_restart_mid_training_leaves_no_run_stuck(first_run, airflow):
+    run_id = _trigger(airflow)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        states = {ti["state"] for ti in airflow.task_instances(DAG, run_id) if ti["task_id"] == "train_candidates"}
+        if "running" in states:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("no training task started within 600 s")
+    _compose("restart", "airflow-scheduler", "airflow-worker-training")
+    finished = airflow.wait_for_run(DAG, run_id, timeout=900)
+    assert finished["state"] in ("success", "failed"), finished
+    assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
