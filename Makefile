@@ -79,3 +79,19 @@ demo: venv
 
 bench: venv
 	$(PY) -m benchmarks.run
+
+# --- Production shape (docker-compose.yaml; issue 12). IMAGE/BASE_IMAGE/COMPOSE_ARGS override. ---
+IMAGE ?= modelops:latest
+BASE_IMAGE ?= python:3.11-slim-bookworm
+.PHONY: image compose-up compose-down
+image: venv
+	$(BIN)/pip wheel --quiet -r requirements.lock -w wheels/
+	$(BIN)/pip download --quiet --no-deps async-timeout==5.0.1 -d wheels/
+	docker build -t $(IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  --build-arg GIT_COMMIT=$$(git describe --always --dirty --abbrev=40) --build-arg BUILD_TIME=$$(date -u +%FT%TZ) .
+
+compose-up:
+	MODELOPS_IMAGE=$(IMAGE) docker-compose up -d $(COMPOSE_ARGS)
+
+compose-down:
+	docker-compose down $(COMPOSE_ARGS)
