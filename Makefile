@@ -85,11 +85,15 @@ bench: venv
 # --- Production shape (docker-compose.yaml; issue 12). IMAGE/BASE_IMAGE/COMPOSE_ARGS override. ---
 IMAGE ?= modelops:latest
 BASE_IMAGE ?= python:3.11-slim-bookworm
-.PHONY: image compose-up compose-down
-image: venv
+.PHONY: wheels image compose-up compose-down
+# The image's packages, built on the host from the lock: the lock itself, and what bookworm's
+# Python 3.11.2 needs beyond it (docker/requirements-bookworm.txt, fetched whatever the host's Python).
+wheels: venv
 	$(BIN)/pip wheel --quiet -r requirements.lock -w wheels/
-	$(BIN)/pip download --quiet --no-deps async-timeout==5.0.1 -d wheels/
-	docker build -t $(IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	sed -n 's/^\([^#;]*==[^ ;]*\).*/\1/p' docker/requirements-bookworm.txt | xargs -r $(BIN)/pip download --quiet --no-deps -d wheels/
+
+image: wheels
+	docker build $(DOCKER_BUILD_ARGS) -t $(IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	  --build-arg GIT_COMMIT=$$(git describe --always --dirty --abbrev=40) --build-arg BUILD_TIME=$$(date -u +%FT%TZ) .
 
 compose-up:
