@@ -2,7 +2,8 @@
 
 Not part of `make test` (tests/unit, tests/dags, tests/integration only): it needs a running
 `docker-compose up`. Environment: COMPOSE_AIRFLOW_URL, COMPOSE_MLFLOW_URL, COMPOSE_SERVING_URL,
-COMPOSE_AWS_URL, COMPOSE_PROJECT (docker-compose -p), COMPOSE_GIT_COMMIT (the image's commit).
+COMPOSE_AWS_URL, COMPOSE_PROJECT_NAME (docker-compose -p), COMPOSE_GIT_COMMIT (the image's
+commit), COMPOSE_STATE_FILE (what the first phase leaves for the one after `down` and `up`).
 """
 
 from __future__ import annotations

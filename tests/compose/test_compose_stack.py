@@ -22,7 +22,7 @@ BUCKET = os.environ.get("MODELOPS_BUCKET", "modelops")
 
 
 def _compose(*args: str) -> str:
-    project = os.environ.get("COMPOSE_PROJECT", "modelops-ci")
+    project = os.environ.get("COMPOSE_PROJECT_NAME", "modelops-ci")
     return subprocess.run(["docker-compose", "-p", project, *args], check=True, capture_output=True, text=True).stdout
 
 
