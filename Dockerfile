@@ -30,7 +30,7 @@ LABEL org.opencontainers.image.title="modelops" \
 # uid 50000 and group 0, as Airflow's own image: files created in mounted volumes stay writable
 # by a container running with an arbitrary uid in group 0 (OpenShift-style platforms).
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash modelops \
- && mkdir -p /opt/modelops /opt/airflow/logs /var/lib/modelops \
+ && mkdir -p /opt/modelops /opt/airflow/logs /var/lib/modelops/aws \
  && chown -R 50000:0 /opt/airflow /var/lib/modelops && chmod -R g+rwX /opt/airflow /var/lib/modelops
 
 COPY --from=venv /opt/venv /opt/venv

@@ -71,7 +71,7 @@ dag-tests: venv
 # INTEGRATION=<test files> runs a part of the tier (.ci/run's Celery pass).
 INTEGRATION ?= tests/integration
 integration: venv
-	$(BIN)/pytest -q -s $(INTEGRATION)
+	$(BIN)/pytest -q -s --durations=15 $(INTEGRATION)
 
 test: lint unit dag-tests integration
 

@@ -129,6 +129,21 @@ def _provision_queues(port: int) -> None:
     bootstrap.create_resources(cfg)
 
 
+def check_writable(state: Path) -> None:
+    """Refuse to serve a bucket that could not be kept: a mirror that cannot be written loses every
+    object at the next restart (e.g. a volume mounted root-owned over a path the image lacks)."""
+    probe = state / ".write-probe"
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(
+            f"the bucket's mirror {state} is not writable by uid {os.getuid()}: {exc.strerror}; "
+            "mount a volume the user can write there (MODELOPS_AWS_STATE_DIR names the folder)"
+        ) from exc
+
+
 def serve(
     host: str, port: int, state: Path, save_seconds: float, ready: Path, stop: threading.Event | None = None
 ) -> None:
@@ -138,7 +153,7 @@ def serve(
     """
     from moto.server import ThreadedMotoServer
 
-    state.mkdir(parents=True, exist_ok=True)
+    check_writable(state)
     ready.unlink(missing_ok=True)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -155,19 +170,24 @@ def serve(
                  time.monotonic() - started)  # fmt: skip
         ready.write_text(str(os.getpid()))
         while not stop.wait(save_seconds):
-            _save_logged(store, state)
+            _save_logged(store, state, ready)
         ready.unlink(missing_ok=True)
-        _save_logged(store, state)
+        _save_logged(store, state, None)
     finally:
         server.stop()
 
 
-def _save_logged(store: Store, state: Path) -> None:
+def _save_logged(store: Store, state: Path, ready: Path | None) -> None:
+    """One save; while saves fail the endpoint keeps serving but reports unhealthy (no ``ready``)."""
     try:
         counts = save_bucket(store, state)
-    except Exception:  # the endpoint keeps serving; the next save tries again
-        log.exception("could not save the bucket to %s", state)
+    except Exception:  # the next save tries again
+        log.exception("could not save the bucket to %s: unhealthy until a save succeeds", state)
+        if ready is not None:
+            ready.unlink(missing_ok=True)
         return
+    if ready is not None and not ready.exists():
+        ready.write_text(str(os.getpid()))
     if counts["written"] or counts["removed"]:
         log.info("bucket saved to %s: %s", state, counts)
 

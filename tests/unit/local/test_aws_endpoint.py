@@ -110,3 +110,30 @@ def test_serve_restores_announces_ready_and_saves_on_stop(aws_env, tmp_path, mon
         fresh = Store("lake")
         aws_endpoint.restore_bucket(fresh, state)
         assert _contents(fresh) == {"kept/before": b"old", "written/after": b"new"}
+
+
+
+def test_serve_refuses_a_mirror_it_cannot_write(tmp_path):
+    """A mirror folder that cannot be written (here: beneath a file, which fails for root too):
+    the endpoint says so instead of serving a bucket that the next restart would lose."""
+    (tmp_path / "a-file").write_text("")
+    state = tmp_path / "a-file" / "state"
+    with pytest.raises(SystemExit, match=f"{state} is not writable"):
+        aws_endpoint.serve("127.0.0.1", free_port(), state, 3600, tmp_path / "ready")
+    assert not (tmp_path / "ready").exists()
+
+
+def test_a_failing_save_reports_unhealthy_until_one_succeeds(store, tmp_path, monkeypatch):
+    ready = tmp_path / "ready"
+    ready.write_text("1")
+    real_save = aws_endpoint.save_bucket
+
+    def full_disk(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(aws_endpoint, "save_bucket", full_disk)
+    aws_endpoint._save_logged(store, tmp_path / "state", ready)
+    assert not ready.exists()
+    monkeypatch.setattr(aws_endpoint, "save_bucket", real_save)
+    aws_endpoint._save_logged(store, tmp_path / "state", ready)
+    assert ready.exists()
