@@ -8,7 +8,9 @@ commit), COMPOSE_STATE_FILE (what the first phase leaves for the one after `down
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import subprocess
 
 import pytest
 
@@ -49,3 +51,37 @@ def s3(urls):
         "s3", endpoint_url=urls["aws"], region_name="us-east-1", aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )  # fmt: skip
+
+
+def _compose(*args: str) -> str:
+    project = os.environ.get("COMPOSE_PROJECT_NAME", "modelops-ci")
+    return subprocess.run(["docker-compose", "-p", project, *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="session")
+def compose():
+    """``docker-compose`` on the stage's project (COMPOSE_PROJECT_NAME): its stdout."""
+    return _compose
+
+
+@pytest.fixture(scope="session")
+def training_hostnames():
+    """The hostnames of the running ``airflow-worker-training`` replicas (what Airflow records per task)."""
+
+    def hostnames() -> set[str]:
+        ids = _compose("ps", "-q", "airflow-worker-training").split()
+        out = subprocess.run(["docker", "inspect", "-f", "{{.Config.Hostname}}", *ids], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        return set(out.split())
+
+    return hostnames
+
+
+@pytest.fixture(scope="session")
+def trigger(airflow):
+    """Trigger a DAG over the REST API as of now (a logical date of its own: one run per date); the run id."""
+
+    def run(dag_id: str, conf: dict | None = None) -> str:
+        return airflow.trigger(dag_id, conf, logical_date=dt.datetime.now(dt.UTC).isoformat())["dag_run_id"]
+
+    return run

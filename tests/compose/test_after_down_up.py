@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
+
 
 @pytest.fixture(scope="module")
 def before() -> dict:
     path = os.environ.get("COMPOSE_STATE_FILE", "")
     assert path and os.path.exists(path), f"{path} missing: test_compose_stack.py records the first phase there"
-    return json.loads(open(path).read())
+    return json.loads(Path(path).read_text())
 
 
 def test_the_registry_kept_its_champion(before, mlflow_client):
@@ -40,3 +42,15 @@ def test_serving_comes_back_with_the_champion(before, urls):
     with urllib.request.urlopen(f"{urls['serving']}/health", timeout=10) as response:
         health = json.load(response)
     assert str(health["models"]["churn"].get("version")) == str(before["champion"]), health
+
+
+def test_a_retrain_runs_on_the_scaled_out_training_workers(before, airflow, trigger, training_hostnames):
+    """`up --scale airflow-worker-training=2` (the stage's second `up`) with no other change: a
+    retrain on the restored bucket and registry succeeds, its candidates trained on those workers."""
+    hostnames = training_hostnames()
+    assert len(hostnames) == 2, hostnames
+    run_id = trigger("retrain_churn")
+    finished = airflow.wait_for_run("retrain_churn", run_id, timeout=900)
+    assert finished["state"] == "success", airflow.failure_logs("retrain_churn", run_id)
+    trained = [ti for ti in airflow.task_instances("retrain_churn", run_id) if ti["task_id"] == "train_candidates"]
+    assert trained and {ti["hostname"] for ti in trained} <= hostnames, trained

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -21,34 +21,17 @@ DAG = "retrain_churn"
 BUCKET = os.environ.get("MODELOPS_BUCKET", "modelops")
 
 
-def _compose(*args: str) -> str:
-    project = os.environ.get("COMPOSE_PROJECT_NAME", "modelops-ci")
-    return subprocess.run(["docker-compose", "-p", project, *args], check=True, capture_output=True, text=True).stdout
-
-
-def _training_hostnames() -> set[str]:
-    ids = _compose("ps", "-q", "airflow-worker-training").split()
-    out = subprocess.run(["docker", "inspect", "-f", "{{.Config.Hostname}}", *ids], check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
-    return set(out.split())
-
-
 def _remember(**facts) -> None:
     """What test_after_down_up checks once `docker-compose down` and `up` have run (the stage's file)."""
     path = os.environ.get("COMPOSE_STATE_FILE")
     if path:
-        known = json.loads(open(path).read()) if os.path.exists(path) else {}
+        known = json.loads(Path(path).read_text()) if os.path.exists(path) else {}
         with open(path, "w") as handle:
             json.dump({**known, **facts}, handle)
 
 
-def _trigger(airflow, conf: dict | None = None) -> str:
-    as_of = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), dt.UTC)
-    return airflow.trigger(DAG, conf, logical_date=as_of.isoformat())["dag_run_id"]
-
-
 @pytest.fixture(scope="module")
-def first_run(airflow):
+def first_run(airflow, trigger):
     airflow.wait_for_dag(DAG, timeout=300)
     airflow.unpause(DAG)
     # Unpausing starts the latest interval's scheduled run (max_active_runs=1 would queue a triggered
@@ -57,7 +40,7 @@ def first_run(airflow):
     while time.monotonic() < deadline and not runs:
         runs = airflow.runs(DAG)
         time.sleep(0 if runs else 2)
-    run_id = runs[0]["dag_run_id"] if runs else _trigger(airflow)
+    run_id = runs[0]["dag_run_id"] if runs else trigger(DAG)
     finished = airflow.wait_for_run(DAG, run_id, timeout=900)
     assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
     return finished
@@ -102,18 +85,18 @@ def test_the_champion_carries_the_images_commit(first_run, mlflow_client):
         assert tags.get(name), f"{name} missing from the champion's tags: {tags}"
 
 
-def test_training_ran_on_the_training_workers(first_run, airflow):
+def test_training_ran_on_the_training_workers(first_run, airflow, training_hostnames):
     instances = [
         ti for ti in airflow.task_instances(DAG, first_run["dag_run_id"]) if ti["task_id"] == "train_candidates"
     ]
     assert instances and {ti["queue"] for ti in instances} == {"training"}
-    assert {ti["hostname"] for ti in instances} <= _training_hostnames(), instances
+    assert {ti["hostname"] for ti in instances} <= training_hostnames(), instances
 
 
-def test_a_restart_mid_training_leaves_no_run_stuck(first_run, airflow):
+def test_a_restart_mid_training_leaves_no_run_stuck(first_run, airflow, trigger, compose):
     from modelops.config import get_model
 
-    run_id = _trigger(airflow, {"candidates": get_model("churn").training.candidates[:1]})
+    run_id = trigger(DAG, {"candidates": get_model("churn").training.candidates[:1]})
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         states = {ti["state"] for ti in airflow.task_instances(DAG, run_id) if ti["task_id"] == "train_candidates"}
@@ -122,7 +105,7 @@ def test_a_restart_mid_training_leaves_no_run_stuck(first_run, airflow):
         time.sleep(1)
     else:
         pytest.fail("no training task started within 600 s")
-    _compose("restart", "airflow-scheduler", "airflow-worker-training")
+    compose("restart", "airflow-scheduler", "airflow-worker-training")
     finished = airflow.wait_for_run(DAG, run_id, timeout=900)
     assert finished["state"] in ("success", "failed"), finished
     assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)

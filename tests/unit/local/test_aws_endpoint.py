@@ -112,7 +112,6 @@ def test_serve_restores_announces_ready_and_saves_on_stop(aws_env, tmp_path, mon
         assert _contents(fresh) == {"kept/before": b"old", "written/after": b"new"}
 
 
-
 def test_serve_refuses_a_mirror_it_cannot_write(tmp_path):
     """A mirror folder that cannot be written (here: beneath a file, which fails for root too):
     the endpoint says so instead of serving a bucket that the next restart would lose."""
