@@ -29,6 +29,11 @@ LABEL org.opencontainers.image.title="modelops" \
 
 # uid 50000 and group 0, as Airflow's own image: files created in mounted volumes stay writable
 # by a container running with an arbitrary uid in group 0 (OpenShift-style platforms).
+# LightGBM links the system's OpenMP runtime, which python:3.11-slim lacks (docker/build-base.sh's
+# base has it, so no network is needed there).
+RUN if ! ldconfig -p | grep -q 'libgomp.so.1 '; then \
+      apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*; \
+    fi
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash modelops \
  && mkdir -p /opt/modelops /opt/airflow/logs /var/lib/modelops/aws \
  && chown -R 50000:0 /opt/airflow /var/lib/modelops && chmod -R g+rwX /opt/airflow /var/lib/modelops
@@ -40,7 +45,8 @@ COPY dags /opt/modelops/dags
 COPY plugins /opt/modelops/plugins
 COPY include /opt/modelops/include
 COPY expectations /opt/modelops/expectations
-RUN chmod 0755 /usr/local/bin/modelops-entrypoint /usr/local/bin/modelops-http-ok
+RUN chmod 0755 /usr/local/bin/modelops-entrypoint /usr/local/bin/modelops-http-ok \
+ && /opt/venv/bin/python -c "import lightgbm, xgboost, sklearn"  # every candidate family loads
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/modelops/include:/opt/modelops/plugins \

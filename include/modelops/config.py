@@ -32,6 +32,8 @@ KNOWN_CANDIDATES = {
     "linear",  # LogisticRegression or Ridge, by problem type
     "random_forest",
     "hist_gradient_boosting",
+    "xgboost",  # xgboost-cpu's XGBClassifier / XGBRegressor; classes must be 0..k-1
+    "lightgbm",  # LGBMClassifier / LGBMRegressor
 }
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 

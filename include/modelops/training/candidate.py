@@ -1,7 +1,7 @@
 """Fitting one candidate: one small, honest search per estimator family, then rules that can fail it.
 
-Each candidate (``linear``, ``random_forest``, ``hist_gradient_boosting``) is a full sklearn
-Pipeline (preprocessing + estimator) so the registered artifact takes raw feature columns and
+Each candidate (``linear``, ``random_forest``, ``hist_gradient_boosting``, ``xgboost``,
+``lightgbm``) is a full sklearn Pipeline (preprocessing + estimator) so the registered artifact takes raw feature columns and
 survives categories it never saw. A candidate is searched over a deliberately small grid with
 K-fold CV, refit on the whole training set, then checked by training rules (SageMaker Debugger's
 idea: overfitting, unstable CV, degenerate predictions, non-convergence). A candidate that breaks
@@ -269,6 +269,11 @@ def train_candidate(
 
     primary = config.metrics.primary
     classes = sorted(y.unique().tolist()) if config.is_classifier else None
+    if candidate == "xgboost" and classes is not None and classes != list(range(len(classes))):
+        raise ValueError(
+            f"{config.name}: xgboost needs class labels 0..{len(classes) - 1}, but target '{config.target}' "
+            f"has {classes[:10]}; choose lightgbm (any labels) or encode the target as integers"
+        )
     scorers = build_scorers(config, classes)
     started = time.perf_counter()
     search, best = _search(config, candidate, space, X, y, scorers)

@@ -42,6 +42,8 @@ def _make_estimator(config: ModelConfig, candidate: str, params: dict[str, Any])
         cls = RandomForestClassifier if config.is_classifier else RandomForestRegressor
         defaults = {"n_estimators": 100, "max_depth": 16, "n_jobs": 1, "random_state": seed}
         return cls(**{**defaults, **params})
+    if candidate in ("xgboost", "lightgbm"):
+        return _make_library_booster(config, candidate, params)
     cls = HistGradientBoostingClassifier if config.is_classifier else HistGradientBoostingRegressor
     # Early stopping on an internal 10% split at every size (sklearn only turns it on above 10k rows):
     # it bounds the cost and keeps small-data runs from memorising the training rows.
@@ -53,6 +55,22 @@ def _make_estimator(config: ModelConfig, candidate: str, params: dict[str, Any])
         "random_state": seed,
     }
     return cls(**{**defaults, **params})
+
+
+def _make_library_booster(config: ModelConfig, candidate: str, params: dict[str, Any]) -> Any:
+    """XGBoost or LightGBM through their scikit-learn wrappers: one thread (a task is one slot of
+    the training pool), the declaration's seed, no console output."""
+    seed = config.training.random_seed
+    if candidate == "xgboost":
+        from xgboost import XGBClassifier, XGBRegressor
+
+        cls = XGBClassifier if config.is_classifier else XGBRegressor
+        defaults = {"n_jobs": 1, "random_state": seed, "tree_method": "hist", "verbosity": 0}
+        return cls(**{**defaults, **params})
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    cls = LGBMClassifier if config.is_classifier else LGBMRegressor
+    return cls(**{"n_jobs": 1, "random_state": seed, "verbose": -1, **params})
 
 
 def build_pipeline(config: ModelConfig, candidate: str, params: dict[str, Any] | None = None) -> Pipeline:

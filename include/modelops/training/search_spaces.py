@@ -25,6 +25,14 @@ SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
         {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15},
         {"learning_rate": 0.05, "max_iter": 300, "max_leaf_nodes": 31},
     ],
+    "xgboost": [
+        {"n_estimators": 200, "learning_rate": 0.1, "max_depth": 4},
+        {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 6},
+    ],
+    "lightgbm": [
+        {"n_estimators": 200, "learning_rate": 0.1, "num_leaves": 15},
+        {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31},
+    ],
 }
 
 #: Relative cost of one fit (train time and model size), measured on the churn and
@@ -32,6 +40,8 @@ SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
 RELATIVE_COST: dict[str, float] = {
     "linear": 1.0,
     "hist_gradient_boosting": 3.0,
+    "lightgbm": 3.0,
+    "xgboost": 4.0,
     "random_forest": 5.0,
 }
 
@@ -40,19 +50,28 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "n_estimators": (1, 500),
     "max_iter": (1, 5000),
     "max_depth": (1, 64),
+    "num_leaves": (2, 4096),
 }
 
 #: Types ``skops`` does not trust by default, per candidate, as found by
 #: ``skops.io.get_untrusted_types`` on each fitted pipeline (proven in tests/unit/training/test_pipelines.py).
 #: ``numpy.dtype`` comes from the numeric SimpleImputer (sklearn 1.9 stores the fitted dtype), the
 #: rest from the trees. STACK-NOTES names only TreePredictor: without ``numpy.dtype`` MLflow's
-#: dump-then-load check refuses every one of these pipelines.
+#: dump-then-load check refuses every one of these pipelines. ``{estimator}`` is the estimator's
+#: class name for the problem type (XGBoost and LightGBM store their own sklearn wrapper classes).
 _SKOPS_UNTRUSTED: dict[str, list[str]] = {
     "linear": ["numpy.dtype"],
     "random_forest": ["numpy.dtype", "sklearn.tree._tree.Tree"],
     "hist_gradient_boosting": [
         "numpy.dtype",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    ],
+    "xgboost": ["numpy.dtype", "xgboost.core.Booster", "xgboost.sklearn.XGB{estimator}"],
+    "lightgbm": [
+        "collections.OrderedDict",
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBM{estimator}",
+        "numpy.dtype",
     ],
 }
 
@@ -75,9 +94,9 @@ def skops_trusted_types(candidate: str, problem_type: str | None = None) -> list
     """The exact types to pass as ``mlflow.sklearn.log_model(..., skops_trusted_types=...)``.
 
     MLflow dumps with skops and immediately loads back with this allow-list; anything missing
-    fails the log. The list is the same for both problem types today; ``problem_type`` is accepted
-    so a future difference has a place to go without changing callers.
+    fails the log. XGBoost and LightGBM store a different class per problem type (``XGBClassifier``
+    or ``XGBRegressor``); ``problem_type`` None means classification.
     """
     check_candidate(candidate)
-    del problem_type
-    return list(_SKOPS_UNTRUSTED[candidate])
+    estimator = "Regressor" if problem_type == "regression" else "Classifier"
+    return [name.format(estimator=estimator) for name in _SKOPS_UNTRUSTED[candidate]]

@@ -53,3 +53,23 @@ def test_train_candidate_refuses_missing_targets(cls_data):
     y.iloc[0] = np.nan
     with pytest.raises(ValueError, match="missing values"):
         train_candidate(config, "linear", df[config.feature_names], y)
+
+
+@pytest.mark.parametrize("candidate", ["xgboost", "lightgbm"])
+def test_library_boosters_search_fit_and_pass_the_rules(candidate, cls_data, reg_data):
+    """XGBoost and LightGBM as named families: the same search, refit and rules as the built-ins."""
+    for config, df in (cls_data, reg_data):
+        out = train_candidate(config, candidate, df[config.feature_names], df["y"]).to_dict()
+        assert out["params"] in SEARCH_SPACES[candidate]
+        assert len(out["search"]) == len(SEARCH_SPACES[candidate])
+        assert out["cv_primary"] is not None and np.isfinite(out["cv_primary"])
+        assert out["relative_cost"] == RELATIVE_COST[candidate]
+
+
+def test_xgboost_refuses_class_labels_it_cannot_take_naming_them(cls_data):
+    config, df = cls_data
+    labels = df["y"].map({0: "stays", 1: "leaves"})
+    with pytest.raises(ValueError, match=r"xgboost needs class labels 0..1.*\['leaves', 'stays'\].*lightgbm"):
+        train_candidate(config, "xgboost", df[config.feature_names], labels)
+    result = train_candidate(config, "lightgbm", df[config.feature_names], labels)  # any labels
+    assert set(result.model.predict(df[config.feature_names])) <= {"stays", "leaves"}

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from tests.unit.training.training_helpers import make_config, make_frame
 
+from modelops.config import KNOWN_CANDIDATES
 from modelops.training.pipelines import build_pipeline
 from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES, skops_trusted_types
 
@@ -31,6 +32,10 @@ def test_pipeline_fits_and_survives_unseen_categories_and_nans(problem, candidat
         ("random_forest", False): "RandomForestRegressor",
         ("hist_gradient_boosting", True): "HistGradientBoostingClassifier",
         ("hist_gradient_boosting", False): "HistGradientBoostingRegressor",
+        ("xgboost", True): "XGBClassifier",
+        ("xgboost", False): "XGBRegressor",
+        ("lightgbm", True): "LGBMClassifier",
+        ("lightgbm", False): "LGBMRegressor",
     }[(candidate, config.is_classifier)]
     assert type(estimator).__name__ == expected
     numeric_steps = pipeline.named_steps["preprocess"].named_transformers_["numeric"].named_steps
@@ -64,13 +69,14 @@ def test_pipeline_parameters_are_translated_and_bounded():
     with pytest.raises(ValueError, match="n_estimators"):
         build_pipeline(make_config(), "random_forest", {"n_estimators": 100_000})
     with pytest.raises(ValueError, match="unknown candidate"):
-        build_pipeline(make_config(), "xgboost")
+        build_pipeline(make_config(), "catboost")
     with pytest.raises(ValueError, match="invalid parameters"):
         build_pipeline(make_config(), "linear", {"not_a_param": 1})
 
 
 def test_search_spaces_are_small_and_costs_ordered():
-    assert set(SEARCH_SPACES) == {"linear", "random_forest", "hist_gradient_boosting"}
+    assert set(SEARCH_SPACES) == {"linear", "random_forest", "hist_gradient_boosting", "xgboost", "lightgbm"}
+    assert set(SEARCH_SPACES) == KNOWN_CANDIDATES == set(RELATIVE_COST)  # the declaration accepts exactly these
     assert all(2 <= len(space) <= 4 for space in SEARCH_SPACES.values())
     assert RELATIVE_COST["linear"] < RELATIVE_COST["hist_gradient_boosting"] < RELATIVE_COST["random_forest"]
 
@@ -85,22 +91,23 @@ def test_skops_trusted_types_are_exactly_what_skops_needs(problem, candidate):
     pipeline = build_pipeline(config, candidate, SEARCH_SPACES[candidate][-1]).fit(df[config.feature_names], df["y"])
     data = skops.io.dumps(pipeline)
     assert sorted(skops.io.get_untrusted_types(data=data)) == sorted(skops_trusted_types(candidate, problem))
-    loaded = skops.io.loads(data, trusted=skops_trusted_types(candidate))
+    loaded = skops.io.loads(data, trusted=skops_trusted_types(candidate, problem))
     np.testing.assert_array_equal(loaded.predict(df[config.feature_names]), pipeline.predict(df[config.feature_names]))
 
 
+@pytest.mark.parametrize("problem", ["binary_classification", "regression"])
 @pytest.mark.parametrize("candidate", sorted(SEARCH_SPACES))
-def test_mlflow_saves_and_loads_each_candidate_with_exactly_these_types(candidate, tmp_path):
+def test_mlflow_saves_and_loads_each_candidate_with_exactly_these_types(candidate, problem, tmp_path):
     """The same proof through MLflow's own dump-then-load check (a local save, no tracking server)."""
     mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
-    config, df = make_config(), make_frame(n=120)
+    config, df = make_config(problem), make_frame(problem, n=120)
     pipeline = build_pipeline(config, candidate, SEARCH_SPACES[candidate][0]).fit(df[config.feature_names], df["y"])
     path = str(tmp_path / "model")
     mlflow_sklearn.save_model(
         pipeline,
         path,
         serialization_format="skops",
-        skops_trusted_types=skops_trusted_types(candidate),
+        skops_trusted_types=skops_trusted_types(candidate, problem),
         pip_requirements=["scikit-learn", "skops"],  # skip requirement inference: slow and beside the point
     )
     loaded = mlflow_sklearn.load_model(path)
