@@ -46,11 +46,14 @@ def test_serving_comes_back_with_the_champion(before, urls):
 
 def test_a_retrain_runs_on_the_scaled_out_training_workers(before, airflow, trigger, training_hostnames):
     """`up --scale airflow-worker-training=2` (the stage's second `up`) with no other change: a
-    retrain on the restored bucket and registry succeeds, its candidates trained on those workers."""
+    retrain on the restored bucket and registry succeeds, its candidates trained on those workers.
+    The candidates are XGBoost and LightGBM: their native libraries load in the image and MLflow
+    logs and reloads them with skops on the real tracking server."""
     hostnames = training_hostnames()
     assert len(hostnames) == 2, hostnames
-    run_id = trigger("retrain_churn")
+    run_id = trigger("retrain_churn", {"candidates": ["xgboost", "lightgbm"]})
     finished = airflow.wait_for_run("retrain_churn", run_id, timeout=900)
     assert finished["state"] == "success", airflow.failure_logs("retrain_churn", run_id)
     trained = [ti for ti in airflow.task_instances("retrain_churn", run_id) if ti["task_id"] == "train_candidates"]
-    assert trained and {ti["hostname"] for ti in trained} <= hostnames, trained
+    assert len(trained) == 2 and {ti["state"] for ti in trained} == {"success"}, trained
+    assert {ti["hostname"] for ti in trained} <= hostnames, trained
