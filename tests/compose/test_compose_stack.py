@@ -23,11 +23,10 @@ BUCKET = os.environ.get("MODELOPS_BUCKET", "modelops")
 
 def _remember(**facts) -> None:
     """What test_after_down_up checks once `docker-compose down` and `up` have run (the stage's file)."""
-    path = os.environ.get("COMPOSE_STATE_FILE")
-    if path:
-        known = json.loads(Path(path).read_text()) if os.path.exists(path) else {}
-        with open(path, "w") as handle:
-            json.dump({**known, **facts}, handle)
+    if path := os.environ.get("COMPOSE_STATE_FILE"):
+        state = Path(path)
+        known = json.loads(state.read_text()) if state.exists() else {}
+        state.write_text(json.dumps({**known, **facts}))
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """Fitting one candidate: one small, honest search per estimator family, then rules that can fail it.
 
 Each candidate (``linear``, ``random_forest``, ``hist_gradient_boosting``, ``xgboost``,
-``lightgbm``) is a full sklearn Pipeline (preprocessing + estimator) so the registered artifact takes raw feature columns and
-survives categories it never saw. A candidate is searched over a deliberately small grid with
-K-fold CV, refit on the whole training set, then checked by training rules (SageMaker Debugger's
-idea: overfitting, unstable CV, degenerate predictions, non-convergence). A candidate that breaks
-a rule is kept in the record but not selected, and the reason says why.
+``lightgbm``) is a full sklearn Pipeline (preprocessing + estimator) so the registered artifact
+takes raw feature columns and survives categories it never saw. A candidate is searched over a
+deliberately small grid with K-fold CV, refit on the whole training set, then checked by training
+rules (SageMaker Debugger's idea: overfitting, unstable CV, degenerate predictions,
+non-convergence). A candidate that breaks a rule is kept in the record but not selected, and the
+reason says why.
 
 sklearn, pandas and numpy are imported inside functions: DAG files may import this module at
 parse time, and that must stay cheap. No MLflow here: the DAG task logs what this returns.
@@ -32,7 +33,7 @@ from modelops.training.rules import (
     check_overfitting,
 )
 from modelops.training.scoring import build_scorers, metric_sign, score
-from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES, check_candidate
+from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES, check_candidate, check_classes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -269,11 +270,7 @@ def train_candidate(
 
     primary = config.metrics.primary
     classes = sorted(y.unique().tolist()) if config.is_classifier else None
-    if candidate == "xgboost" and classes is not None and classes != list(range(len(classes))):
-        raise ValueError(
-            f"{config.name}: xgboost needs class labels 0..{len(classes) - 1}, but target '{config.target}' "
-            f"has {classes[:10]}; choose lightgbm (any labels) or encode the target as integers"
-        )
+    check_classes(candidate, classes, model=config.name, target=config.target)
     scorers = build_scorers(config, classes)
     started = time.perf_counter()
     search, best = _search(config, candidate, space, X, y, scorers)
