@@ -33,7 +33,6 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops import pools
-from modelops.config import KNOWN_CANDIDATES
 from modelops.dagkit import (
     as_of,
     dag_header,
@@ -55,9 +54,10 @@ def _params(model) -> dict:
         ),
         "candidates": Param(
             list(model.training.candidates), type="array", minItems=1, uniqueItems=True,
-            items={"type": "string", "enum": sorted(KNOWN_CANDIDATES)},
+            items={"type": "string", "enum": sorted(model.candidate_names)},
             title="Candidates to try",
-            description="Estimators searched (each with a small grid and cross-validation).",
+            description="Estimators searched (each with a small grid and cross-validation): the built-in "
+            "families and the model's own (code.candidates in its declaration).",
         ),
         "min_primary": Param(
             gate.min_primary, type=["null", "number"],

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,6 +36,12 @@ KNOWN_CANDIDATES = {
     "lightgbm",  # LGBMClassifier / LGBMRegressor
 }
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+#: The candidate name a submitted model (trained elsewhere, see modelops.submit) goes to the gate as.
+SUBMITTED_CANDIDATE = "submitted"
+#: ``package.module:attribute``: where a factory, a feature step or a search space lives.
+REFERENCE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+#: A fully qualified type or function name skops may load (``package.module.Name``).
+TYPE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class ConfigError(ValueError):
@@ -73,6 +79,97 @@ class DataSpec(_Strict):
     history_days: int = Field(default=60, ge=1, le=3650)
 
 
+def _check_reference(value: str, package: str | None = None) -> str:
+    if not REFERENCE_PATTERN.match(value):
+        raise ValueError(f"'{value}' is not a reference of the form 'package.module:name'")
+    if package and value.split(":")[0].split(".")[0] != package:
+        raise ValueError(f"'{value}' is outside the declared code.package '{package}'")
+    return value
+
+
+class EngineeredFeature(_Strict):
+    """A column the feature steps add; the shared preprocessing treats it like a declared feature."""
+
+    name: str = Field(min_length=1)
+    type: FeatureType
+    description: str = ""
+
+
+class CustomCandidate(_Strict):
+    """A candidate from the data scientist's own code, trained like the built-in families."""
+
+    name: str
+    #: ``package.module:function`` called with one search-space setting as keyword arguments
+    #: (plus ``random_seed`` / ``problem_type`` if it takes them); returns an unfitted
+    #: scikit-learn-compatible estimator or Pipeline.
+    factory: str
+    #: Settings tried under K-fold CV: a list of keyword-argument mappings, or a reference to one
+    #: (``package.module:SEARCH_SPACE``). Empty: the factory's defaults only.
+    search_space: list[dict[str, Any]] | str = Field(default_factory=lambda: [{}])
+    #: ``shared``: the platform's imputation and one-hot encoding come first (the factory returns
+    #: an estimator for numeric input); ``none``: the factory's object takes the raw columns itself.
+    preprocessing: Literal["shared", "none"] = "shared"
+    #: Relative cost of one fit (see training/search_spaces.RELATIVE_COST); breaks near-ties only.
+    relative_cost: float = Field(default=3.0, gt=0.0, le=100.0)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
+        if value in KNOWN_CANDIDATES or value == SUBMITTED_CANDIDATE:
+            raise ValueError(f"'{value}' is a built-in candidate name; choose another")
+        return value
+
+    @field_validator("search_space")
+    @classmethod
+    def _valid_space(cls, value: list[dict[str, Any]] | str) -> list[dict[str, Any]] | str:
+        if isinstance(value, str):
+            return _check_reference(value)
+        if len(value) > 20:
+            raise ValueError(f"{len(value)} settings; at most 20 (each one is a K-fold CV)")
+        return value or [{}]
+
+
+class CodeSpec(_Strict):
+    """The data scientist's own code: a package beside the declaration (``include/models/<package>/``)
+    or one installed in the image. Nothing in it is imported at DAG parse time except by the
+    declarations check (``dags/model_configs.py``), which reports a broken import with file and line."""
+
+    package: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: ``package.module:factory`` references, each returning an unfitted transformer that takes the
+    #: feature DataFrame and returns it with the engineered columns added. Applied in this order
+    #: before the shared preprocessing, in every candidate of the model; part of the logged model.
+    feature_steps: tuple[str, ...] = ()
+    #: The columns the feature steps add, with their types.
+    engineered_features: tuple[EngineeredFeature, ...] = ()
+    candidates: tuple[CustomCandidate, ...] = ()
+    #: Classes and functions of this code that skops may load (``package.module.Name``), by name:
+    #: the platform never trusts everything. A fitted model needing another type is refused, naming it.
+    trusted_types: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CodeSpec:
+        for reference in self.feature_steps:
+            _check_reference(reference, self.package)
+        for candidate in self.candidates:
+            _check_reference(candidate.factory, self.package)
+            if isinstance(candidate.search_space, str):
+                _check_reference(candidate.search_space, self.package)
+        for name in self.trusted_types:
+            if not TYPE_NAME_PATTERN.match(name):
+                raise ValueError(f"trusted_types: '{name}' is not a fully qualified name like 'package.module.Name'")
+        names = [c.name for c in self.candidates]
+        if len(set(names)) != len(names):
+            raise ValueError("candidates: a name is listed twice")
+        engineered = [f.name for f in self.engineered_features]
+        if len(set(engineered)) != len(engineered):
+            raise ValueError("engineered_features: a name is listed twice")
+        if engineered and not self.feature_steps:
+            raise ValueError("engineered_features: declared, but no feature_steps add them")
+        return self
+
+
 class TrainingSpec(_Strict):
     window_days: int = Field(default=30, ge=1, le=3650)
     candidates: tuple[str, ...] = ("linear", "random_forest", "hist_gradient_boosting")
@@ -87,15 +184,12 @@ class TrainingSpec(_Strict):
 
     @field_validator("candidates")
     @classmethod
-    def _known_candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _some_candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one candidate is required")
-        unknown = sorted(set(value) - KNOWN_CANDIDATES)
-        if unknown:
-            raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(KNOWN_CANDIDATES)}")
         if len(set(value)) != len(value):
             raise ValueError("candidates are listed twice")
-        return value
+        return value  # known names are checked with the model's own code candidates (ModelConfig)
 
 
 class MetricsSpec(_Strict):
@@ -170,6 +264,7 @@ class ModelConfig(_Strict):
     schedule: ScheduleSpec = ScheduleSpec()
     drift: DriftSpec = DriftSpec()
     serving: ServingSpec = ServingSpec()
+    code: CodeSpec | None = None
     tags: tuple[str, ...] = ()
 
     @field_validator("name")
@@ -197,6 +292,15 @@ class ModelConfig(_Strict):
                 )
             if self.problem_type == "multiclass_classification" and metric in BINARY_ONLY_METRICS:
                 raise ValueError(f"{field}: '{metric}' is binary-only; use f1_macro or accuracy")
+        available = sorted(self.candidate_names)
+        unknown = [c for c in self.training.candidates if c not in available]
+        if unknown:
+            raise ValueError(f"training.candidates: unknown candidate(s) {unknown}; choose from {available}")
+        for engineered in self.code.engineered_features if self.code else ():
+            if engineered.name in names or engineered.name == self.target:
+                raise ValueError(
+                    f"code.engineered_features: '{engineered.name}' is already a declared feature or the target"
+                )
         categorical = {f.name for f in self.features if f.type == "categorical"}
         if self.gate.slice_column and self.gate.slice_column not in categorical:
             raise ValueError(f"gate.slice_column: '{self.gate.slice_column}' is not a categorical feature")
@@ -224,6 +328,33 @@ class ModelConfig(_Strict):
     @property
     def categorical_features(self) -> list[str]:
         return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def engineered_features(self) -> tuple[EngineeredFeature, ...]:
+        return self.code.engineered_features if self.code else ()
+
+    @property
+    def model_numeric_features(self) -> list[str]:
+        """What the shared preprocessing scales/imputes: declared and engineered numeric columns."""
+        return self.numeric_features + [f.name for f in self.engineered_features if f.type == "numeric"]
+
+    @property
+    def model_categorical_features(self) -> list[str]:
+        return self.categorical_features + [f.name for f in self.engineered_features if f.type == "categorical"]
+
+    @property
+    def custom_candidates(self) -> dict[str, CustomCandidate]:
+        """The candidates from the model's own code, by name."""
+        return {c.name: c for c in self.code.candidates} if self.code else {}
+
+    @property
+    def candidate_names(self) -> set[str]:
+        """Every candidate this model may train: the built-in families and its own."""
+        return KNOWN_CANDIDATES | set(self.custom_candidates)
+
+    @property
+    def has_user_code(self) -> bool:
+        return self.code is not None
 
     @property
     def is_classifier(self) -> bool:

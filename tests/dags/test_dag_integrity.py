@@ -123,6 +123,10 @@ def test_parsing_loads_no_heavy_library(path):
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"\nparse time {path.name}: {measured['seconds'] * 1000:.0f} ms")
     heavy = {"pandas", "numpy", "sklearn", "mlflow", "great_expectations", "scipy", "pyarrow"}
+    if path.name == "model_configs.py":
+        # The one file that imports the models' own code (which imports what it likes) to report
+        # its errors; only when a file changed (see test_model_code_check_is_cached).
+        heavy -= {"pandas", "numpy", "sklearn", "scipy"}
     loaded = sorted({name.split(".")[0] for name in measured["new"]} & heavy)
     assert not loaded, f"parsing {path.name} imports {loaded}"
 
@@ -144,6 +148,72 @@ def test_bad_model_config_is_an_import_error_and_spares_other_models(tmp_path, m
     message = errors["model_configs.py"]
     assert "broken.yaml" in message and "training.cv_folds" in message and "greater than or equal to 2" in message
     assert "smoke_churn" in bag.dag_ids and "smoke_broken" not in bag.dag_ids
+
+
+def _model_with_code(models: Path, name: str, features_source: str) -> None:
+    """A copy of churn_plus named ``name`` whose feature module is ``features_source``."""
+    import shutil
+
+    declaration = yaml.safe_load((REPO / "include" / "models" / "churn_plus.yaml").read_text())
+    text = yaml.safe_dump(declaration).replace("churn_plus", name)
+    (models / f"{name}.yaml").write_text(text)
+    shutil.copytree(REPO / "include" / "models" / "churn_plus", models / name)
+    for path in (models / name).glob("*.py"):
+        path.write_text(path.read_text().replace("churn_plus", name))
+    (models / name / "features.py").write_text(features_source)
+
+
+def test_model_code_that_does_not_import_is_an_import_error_naming_file_and_line(tmp_path, monkeypatch):
+    """The model's DAGs stay (its champion keeps serving and being monitored); only the
+    declarations check reports the error, with the model, the file and the line."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "churn.yaml").write_text((REPO / "include" / "models" / "churn.yaml").read_text())
+    _model_with_code(models, "broken_code", "import pandas as pd\n\n\ndef renewal_window(:\n    pass\n")
+    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(models))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a fresh code-check cache
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    message = {Path(k).name: v for k, v in bag.import_errors.items()}["model_configs.py"]
+    features = models / "broken_code" / "features.py"
+    assert "model 'broken_code'" in message and f"{features}, line 4" in message and "SyntaxError" in message
+    assert {"retrain_churn", "retrain_broken_code", "monitor_broken_code"} <= set(bag.dag_ids)
+
+
+def test_model_code_check_is_cached_until_a_file_changes(tmp_path, monkeypatch):
+    from modelops.config import get_model
+    from modelops.usercode import loader
+
+    models = tmp_path / "models"
+    models.mkdir()
+    _model_with_code(models, "cached_code", "raise RuntimeError('first version')\n")
+    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(models))
+    model = get_model("cached_code")
+    first = loader.cached_code_errors(model, tmp_path / "cache")
+    assert len(first) == 1 and "first version" in first[0] and "line 1" in first[0]
+    calls = []
+    monkeypatch.setattr(loader, "declared_code_errors", lambda m: calls.append(m) or [])
+    assert loader.cached_code_errors(model, tmp_path / "cache") == first and calls == []
+    (models / "cached_code" / "features.py").write_text("def renewal_window():\n    return None\n# changed\n")
+    assert loader.cached_code_errors(model, tmp_path / "cache") == [] and len(calls) == 1
+
+
+def test_every_declared_factory_and_feature_step_imports_and_builds():
+    """The DAG test imports every model's own code and builds each factory's estimator for every
+    setting of its search space, and each feature step."""
+    from modelops.config import load_all_models
+    from modelops.training.search_spaces import search_space_for
+    from modelops.usercode import loader
+
+    with_code = [m for m in load_all_models().values() if m.code is not None]
+    assert with_code, "the shipped examples include a model with its own code (churn_plus)"
+    for model in with_code:
+        assert loader.declared_code_errors(model) == []
+        assert len(loader.feature_steps(model)) == len(model.code.feature_steps)
+        for candidate in model.code.candidates:
+            for setting in search_space_for(model, candidate.name):
+                assert callable(loader.make_estimator(model, candidate, setting).fit)
 
 
 def test_every_dag_with_params_checks_them_before_any_other_task(dagbag):

@@ -28,7 +28,7 @@ TODAY = dt.date(2026, 11, 20)
 
 
 def _unscheduled_models(folder: Path) -> Path:
-    """The shipped declarations with retraining on request only: tests trigger every retrain
+    """The shipped declarations (and their code packages) with retraining on request only: tests trigger every retrain
     themselves, so an unpaused DAG's own scheduled run cannot race them. Monitoring stays
     @daily (its scheduled run for yesterday finds no traffic and reports "no data")."""
     import yaml
@@ -36,6 +36,8 @@ def _unscheduled_models(folder: Path) -> Path:
     from modelops.config import MODELS_DIR
 
     folder.mkdir()
+    for package in sorted(p for p in MODELS_DIR.iterdir() if (p / "__init__.py").is_file()):
+        shutil.copytree(package, folder / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     for path in sorted(MODELS_DIR.glob("*.yaml")):
         declaration = yaml.safe_load(path.read_text())
         declaration["schedule"] = {"retrain": None, "monitor": "@daily"}

@@ -79,9 +79,9 @@ def _check_inputs(model: ModelConfig, model_uri: str, sample_frame):
 
 
 def _offline_predictions(model_uri: str, inputs):
-    import mlflow
+    from modelops.usercode.models import load_model
 
-    offline_model = mlflow.sklearn.load_model(model_uri)
+    offline_model = load_model(model_uri)
     try:
         return offline_model.predict(inputs)
     except Exception as exc:  # noqa: BLE001 - any failure of the registry's copy fails the test

@@ -100,6 +100,8 @@ def load_model_version(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from modelops.usercode.models import load_model
+
     mlflow_client = mlflow_client or MlflowClient(tracking_uri=tracking_uri)
     if version is None:
         model_version = registry.version_for_alias(config.name, registry.CHAMPION, mlflow_client)
@@ -119,7 +121,7 @@ def load_model_version(
         alias = None
     model_uri = f"models:/{config.name}/{model_version.version}"
     mlflow.set_tracking_uri(tracking_uri)
-    pipeline = mlflow.sklearn.load_model(model_uri)
+    pipeline = load_model(model_uri, mlflow)
     classes = None
     if config.is_classifier and getattr(pipeline, "classes_", None) is not None:
         classes = np.asarray(pipeline.classes_).tolist()

@@ -33,7 +33,7 @@ from modelops.training.rules import (
     check_overfitting,
 )
 from modelops.training.scoring import build_scorers, metric_sign, score
-from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES, check_candidate, check_classes
+from modelops.training.search_spaces import check_candidate, check_classes, relative_cost_for, search_space_for
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -259,14 +259,33 @@ def train_candidate(
 ) -> CandidateResult:
     """Search the candidate's small grid with K-fold CV, refit the best, and judge it by the rules.
 
-    ``search_space`` replaces :data:`SEARCH_SPACES` for this call (tests, or a trigger-time choice).
+    ``search_space`` replaces the candidate's own (:func:`search_space_for`) for this call. With
+    the model's own code in the pipeline, any failure that passes through that code raises
+    :class:`~modelops.usercode.loader.UserCodeError` naming their file and line.
     """
-    check_candidate(candidate)
+    if config.code is None:
+        return _train(config, candidate, X_train, y_train, search_space, rules)
+    from modelops.usercode import loader
+
+    try:
+        return _train(config, candidate, X_train, y_train, search_space, rules)
+    except Exception as exc:
+        if loader.involves_their_code(config, exc):
+            raise loader.from_exception(config, f"training candidate '{candidate}'", exc) from exc
+        raise
+
+
+def _train(config, candidate, X_train, y_train, search_space, rules) -> CandidateResult:
+    check_candidate(candidate, config)
     rules = rules or TrainingRules()
-    space = search_space if search_space is not None else SEARCH_SPACES[candidate]
+    space = search_space if search_space is not None else search_space_for(config, candidate)
     if not space:
         raise ValueError(f"{candidate}: empty search space")
     X, y = _training_frame(config, X_train, y_train)
+    if config.code is not None:
+        from modelops.usercode.loader import check_feature_steps
+
+        check_feature_steps(config, X)
 
     primary = config.metrics.primary
     classes = sorted(y.unique().tolist()) if config.is_classifier else None
@@ -293,7 +312,7 @@ def train_candidate(
         cv_folds=config.training.cv_folds,
         search_seconds=search_seconds,
         fit_seconds=fit_seconds,
-        relative_cost=RELATIVE_COST[candidate],
+        relative_cost=relative_cost_for(config, candidate),
         convergence_warnings=convergence,
         rules=rule_results,
         passed=not failure_reasons,

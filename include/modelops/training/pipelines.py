@@ -73,6 +73,24 @@ def _make_library_booster(config: ModelConfig, candidate: str, params: dict[str,
     return cls(**{"n_jobs": 1, "random_state": seed, "verbose": -1, **params})
 
 
+def _shared_preprocessing(config: ModelConfig, scale: bool) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=MAX_ONE_HOT_CATEGORIES)
+    transformers = []
+    if config.model_numeric_features:
+        transformers.append(("numeric", Pipeline(numeric_steps), config.model_numeric_features))
+    if config.model_categorical_features:
+        transformers.append(("categorical", Pipeline([("one_hot", one_hot)]), config.model_categorical_features))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
 def build_pipeline(config: ModelConfig, candidate: str, params: dict[str, Any] | None = None) -> Pipeline:
     """Preprocessing + estimator in one object, so serving needs nothing but the artifact.
 
@@ -84,27 +102,24 @@ def build_pipeline(config: ModelConfig, candidate: str, params: dict[str, Any] |
     would refuse a string fill value on int- or bool-coded categories. Serving should send
     missing values as NaN: an object column holding ``None`` is encoded as unknown (all zeros).
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    check_candidate(candidate)
+    from modelops.usercode import loader
+
+    check_candidate(candidate, config)
     params = dict(params or {})
     check_bounds(candidate, params)
-
-    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
-    if candidate == "linear":
-        numeric_steps.append(("scale", StandardScaler()))
-    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=MAX_ONE_HOT_CATEGORIES)
-    transformers = []
-    if config.numeric_features:
-        transformers.append(("numeric", Pipeline(numeric_steps), config.numeric_features))
-    if config.categorical_features:
-        transformers.append(("categorical", Pipeline([("one_hot", one_hot)]), config.categorical_features))
-    preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    # The model's own feature steps come first, in every candidate: they are part of the logged model.
+    # Flat steps, not a nested Pipeline: a nested one would ask a stateless step to look fitted.
+    steps: list[tuple[str, Any]] = [(f"feature_{name}", step) for name, step in loader.feature_steps(config)]
+    custom = config.custom_candidates.get(candidate)
+    if custom is not None:
+        if custom.preprocessing == "shared":
+            steps.append(("preprocess", _shared_preprocessing(config, scale=False)))
+        return Pipeline([*steps, ("model", loader.make_estimator(config, custom, params))])
+    steps.append(("preprocess", _shared_preprocessing(config, scale=candidate == "linear")))
     try:
         estimator = _make_estimator(config, candidate, params)
     except TypeError as exc:
         raise ValueError(f"{candidate}: invalid parameters {params}: {exc}") from exc
-    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+    return Pipeline([*steps, ("model", estimator)])

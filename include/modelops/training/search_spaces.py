@@ -81,10 +81,27 @@ _SKOPS_UNTRUSTED: dict[str, list[str]] = {
 }
 
 
-def check_candidate(candidate: str) -> None:
-    """Refuse a candidate name that has no search space."""
-    if candidate not in SEARCH_SPACES:
-        raise ValueError(f"unknown candidate '{candidate}'; choose from {sorted(SEARCH_SPACES)}")
+def check_candidate(candidate: str, config: Any = None) -> None:
+    """Refuse a candidate name that is neither a built-in family nor one of the model's own."""
+    known = set(SEARCH_SPACES) | set(config.custom_candidates if config is not None else ())
+    if candidate not in known:
+        raise ValueError(f"unknown candidate '{candidate}'; choose from {sorted(known)}")
+
+
+def search_space_for(config: Any, candidate: str) -> list[dict[str, Any]]:
+    """The settings a candidate searches: the family's table, or the model's own declaration/code."""
+    check_candidate(candidate, config)
+    custom = config.custom_candidates.get(candidate)
+    if custom is None:
+        return SEARCH_SPACES[candidate]
+    from modelops.usercode import loader
+
+    return loader.search_space(config, custom)
+
+
+def relative_cost_for(config: Any, candidate: str) -> float:
+    custom = config.custom_candidates.get(candidate)
+    return custom.relative_cost if custom is not None else RELATIVE_COST[candidate]
 
 
 def check_classes(candidate: str, classes: list | None, *, model: str, target: str) -> None:

@@ -23,6 +23,7 @@ from modelops.layout import decision_record_key, evaluation_key
 from modelops.store import Store
 from modelops.training.results import BEST_FIELDS, BestCandidate, Evaluated, GateDecision, ParentRun, Registered
 from modelops.training.tracking import configured_mlflow
+from modelops.usercode.models import load_model
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def candidates_to_try(params: Mapping[str, Any]) -> list[str]:
 def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: dict, store: Store | None = None) -> dict:
     """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
     from modelops.training.candidate import train_candidate as fit
-    from modelops.training.tracking import log_candidate, recorded_candidate
+    from modelops.training.tracking import log_candidate, log_failed_candidate, recorded_candidate
+    from modelops.training.trust import UntrustedTypes
+    from modelops.usercode.loader import UserCodeError
 
     mlflow = configured_mlflow()
     existing, recorded = recorded_candidate(mlflow, run_id, candidate, parent)
@@ -70,8 +73,14 @@ def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: di
     versions = versioning.version_tags(model)  # what this process trains with, taken before it does
     train, _ = training_split(model, run_id, store)
     X, y = train[model.feature_names], train[model.target]
-    result = fit(model, candidate, X, y)
-    record = log_candidate(mlflow, model, run_id, candidate, parent, existing, result, X)
+    try:
+        result = fit(model, candidate, X, y)
+        record = log_candidate(mlflow, model, run_id, candidate, parent, existing, result, X)
+    except (UserCodeError, UntrustedTypes) as exc:  # theirs to fix: the other candidates go on
+        log.error("%s: candidate %s failed in the model's own code:\n%s", model.name, candidate, exc)
+        if isinstance(exc, UserCodeError) and exc.trace:
+            log.error("%s", exc.trace)
+        return log_failed_candidate(mlflow, model, run_id, candidate, parent, existing, exc)
     _tag_run(mlflow, record["mlflow_run_id"], versions)
     return record
 
@@ -123,11 +132,11 @@ def evaluate(model: ModelConfig, run_id: str, best: dict, store: Store | None = 
     mlflow = configured_mlflow()
     _, test = training_split(model, run_id, store)
     X, y = test[model.feature_names], test[model.target]
-    candidate_eval = evaluate_model(mlflow.sklearn.load_model(chosen.model_uri), X, y, model)
+    candidate_eval = evaluate_model(load_model(chosen.model_uri, mlflow), X, y, model)
     champion = registry.champion_to_compare(model.name, run_id, record)
     champion_eval = None
     if champion is not None:
-        champion_model = mlflow.sklearn.load_model(champion["model_uri"])
+        champion_model = load_model(champion["model_uri"], mlflow)
         champion_eval = evaluate_model(champion_model, X, y, model) | {
             "version": champion["version"],
             "model_uri": champion["model_uri"],
@@ -227,7 +236,7 @@ def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, stor
 
     manifest = load_manifest(model.name, run_id, store)
     frame = load_snapshot_frame(model, manifest, store)
-    predictions = configured_mlflow().sklearn.load_model(best["model_uri"]).predict(frame[model.feature_names])
+    predictions = load_model(best["model_uri"], configured_mlflow()).predict(frame[model.feature_names])
     if model.is_classifier:
         predictions = [str(p) for p in predictions]
     profile = profile_baseline(frame, model, predictions=predictions)

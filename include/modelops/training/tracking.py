@@ -87,8 +87,11 @@ def log_candidate(
     """Log a fitted :class:`~modelops.training.candidate.CandidateResult` as a child run; returns its record."""
     from mlflow.models import infer_signature
 
-    from modelops.training.search_spaces import skops_trusted_types
+    from modelops.training.trust import trusted_types_for
+    from modelops.usercode.loader import package_dir
 
+    trusted = trusted_types_for(model, candidate, result.model)  # refuses before anything is logged
+    code_folder = package_dir(model)
     kwargs = {"run_id": existing.info.run_id} if existing else {"run_name": candidate}
     with mlflow.start_run(
         **kwargs, experiment_id=parent["experiment_id"], parent_run_id=parent["parent_run_id"], nested=True
@@ -104,7 +107,9 @@ def log_candidate(
             name="model",
             signature=infer_signature(example, result.model.predict(example)),
             input_example=example,
-            skops_trusted_types=skops_trusted_types(candidate, model.problem_type),
+            skops_trusted_types=trusted,
+            # The model's own code travels with it: serving and a reload years later use this copy.
+            code_paths=[str(code_folder)] if code_folder is not None else None,
         )
         record = result.to_dict() | {
             "mlflow_run_id": run.info.run_id,
@@ -114,4 +119,33 @@ def log_candidate(
         mlflow.log_dict(record, "candidate_result.json")
         mlflow.set_tag("model_uri", info.model_uri)
         mlflow.set_tag("rules", "passed" if result.passed else "failed: " + "; ".join(result.failure_reasons)[:4000])
+    return record
+
+
+def log_failed_candidate(mlflow, model: ModelConfig, run_id: str, candidate: str, parent: dict, existing,
+                         error: Exception) -> dict[str, Any]:  # fmt: skip
+    """Record a candidate whose code (the model's own) failed: a child run marked FAILED with the
+    error's file, line and traceback, and a record the selection skips (it is not retried: the
+    fix is theirs). Clearing the task after a fix trains it again."""
+    from modelops.usercode.loader import UserCodeError
+
+    details = error.to_dict() if isinstance(error, UserCodeError) else {"problem": str(error)}
+    reason = str(error)
+    kwargs = {"run_id": existing.info.run_id} if existing else {"run_name": candidate}
+    with mlflow.start_run(
+        **kwargs, experiment_id=parent["experiment_id"], parent_run_id=parent["parent_run_id"], nested=True
+    ) as run:
+        mlflow.set_tags(
+            {"airflow_run_id": run_id, "modelops_role": CANDIDATE_ROLE, "candidate": candidate, "model": model.name,
+             "rules": f"failed: {reason}"[:4000], "error": reason[:4000]}
+        )  # fmt: skip
+        record = {
+            "candidate": candidate, "problem_type": model.problem_type, "primary_metric": model.metrics.primary,
+            "cv_primary": None, "params": {}, "passed": False, "failure_reasons": [reason], "error": details,
+            "mlflow_run_id": run.info.run_id, "model_uri": None, "parent_run_id": parent["parent_run_id"],
+        }  # fmt: skip
+        mlflow.log_dict(record, "candidate_result.json")
+        if details.get("traceback"):
+            mlflow.log_text(details["traceback"], "error_traceback.txt")
+    mlflow.MlflowClient().set_terminated(run.info.run_id, status="FAILED")
     return record
