@@ -23,6 +23,8 @@ trigger form, and as a backfill. Each run:
    champion back to `previous-champion`, reloads serving and fails the run.
 
 `dry_run` stops after the gate; `force_promote` skips only the champion comparison (recorded).
+`submitted_model_uri` (or `python -m modelops.submit`) replaces the candidates with a model trained
+elsewhere: checked against the declaration, then evaluated, gated and promoted like any candidate.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def _params(model) -> dict:
             title="Candidates to try",
             description="Estimators searched (each with a small grid and cross-validation): the built-in "
             "families and the model's own (code.candidates in its declaration).",
+        ),
+        "submitted_model_uri": Param(
+            None, type=["null", "string"], maxLength=500,
+            title="Submit a model you trained (MLflow model URI)",
+            description="runs:/<run id>/model or models:/m-<id> of a scikit-learn model logged with skops to this "
+            "tracking server. It replaces the candidates: checked against the declared features and answer form, "
+            "evaluated beside the champion on a fresh snapshot's held-out split, and gated like any candidate. "
+            "Empty: train the candidates.",
+        ),
+        "submitted_by": Param(
+            None, type=["null", "string"], maxLength=200,
+            title="Submitted by",
+            description="Who submits the model (recorded with it); empty: the user who triggers the run.",
         ),
         "min_primary": Param(
             gate.min_primary, type=["null", "number"],
@@ -154,9 +169,12 @@ def build_retrain_dag(model):
         def train_candidates(candidate: str, parent: dict) -> dict:
             """Train one candidate as a child MLflow run (on the training queue, within the model's
             pool); a re-run returns the run's recorded result."""
-            from modelops.training import steps
+            from modelops.training import steps, submission
 
-            return steps.train_candidates(model, get_current_context()["run_id"], candidate, parent)
+            context = get_current_context()
+            with fail_without_retry(submission.SubmissionRefused):
+                submitted = submission.submission_of(context["params"], context["dag_run"].triggering_user_name)
+                return steps.train_candidates(model, context["run_id"], candidate, parent, submission=submitted)
 
         @task
         def select_best(results) -> dict:

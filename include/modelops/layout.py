@@ -86,6 +86,11 @@ def evaluation_key(model: str, run_id: str) -> str:
     return training_run_prefix(model, run_id) + "evaluation.json"
 
 
+def submission_key(model: str, run_id: str) -> str:
+    """What a submission (a model trained elsewhere) was checked for, and who sent it from which run."""
+    return training_run_prefix(model, run_id) + "submission.json"
+
+
 def experiment_name(model: str) -> str:
     """The MLflow experiment of the model's retrain runs (not an S3 key, but named here with them)."""
     return f"modelops/{model}"

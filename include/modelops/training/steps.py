@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelops import registry, versioning
-from modelops.config import ModelConfig
+from modelops.config import SUBMITTED_CANDIDATE, ModelConfig
 from modelops.deploy.rollout import PostDeployCheckFailed as PostDeployCheckFailed  # what deploy raises
 from modelops.layout import decision_record_key, evaluation_key
 from modelops.store import Store
 from modelops.training.results import BEST_FIELDS, BestCandidate, Evaluated, GateDecision, ParentRun, Registered
+from modelops.training.submission import Submission
 from modelops.training.tracking import configured_mlflow
 from modelops.usercode.models import load_model
 
@@ -55,12 +56,21 @@ def start_tracking(model: ModelConfig, run_id: str, dag_id: str, snapshot: dict)
 
 
 def candidates_to_try(params: Mapping[str, Any]) -> list[str]:
-    """The candidates chosen in the trigger form (one mapped training task each)."""
+    """The candidates chosen in the trigger form (one mapped training task each); a submission
+    (``submitted_model_uri``) replaces them with the one ``submitted`` candidate."""
+    if (params.get("submitted_model_uri") or "").strip():
+        return [SUBMITTED_CANDIDATE]
     return list(params["candidates"])
 
 
-def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: dict, store: Store | None = None) -> dict:
-    """Train one candidate as a child MLflow run; a re-run returns the run's recorded result."""
+def train_candidates(
+    model: ModelConfig, run_id: str, candidate: str, parent: dict, store: Store | None = None,
+    submission: Submission | None = None,
+) -> dict:  # fmt: skip
+    """Train one candidate as a child MLflow run; a re-run returns the run's recorded result.
+
+    The ``submitted`` candidate (a model trained elsewhere, see :mod:`modelops.training.submission`)
+    is checked and scored instead of trained; a refusal raises ``SubmissionRefused``."""
     from modelops.training.candidate import train_candidate as fit
     from modelops.training.tracking import log_candidate, log_failed_candidate, recorded_candidate
     from modelops.training.trust import UntrustedTypes
@@ -71,8 +81,10 @@ def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: di
     if recorded is not None:
         return recorded
     versions = versioning.version_tags(model)  # what this process trains with, taken before it does
-    train, _ = training_split(model, run_id, store)
+    train, test = training_split(model, run_id, store)
     X, y = train[model.feature_names], train[model.target]
+    if candidate == SUBMITTED_CANDIDATE:
+        return _take_submission(model, run_id, parent, existing, submission, train, test, store or Store(), mlflow)
     try:
         result = fit(model, candidate, X, y)
         record = log_candidate(mlflow, model, run_id, candidate, parent, existing, result, X)
@@ -82,6 +94,25 @@ def train_candidates(model: ModelConfig, run_id: str, candidate: str, parent: di
             log.error("%s", exc.trace)
         return log_failed_candidate(mlflow, model, run_id, candidate, parent, existing, exc)
     _tag_run(mlflow, record["mlflow_run_id"], versions)
+    return record
+
+
+def _take_submission(model, run_id, parent, existing, submission, train, test, store, mlflow) -> dict:
+    """Check a submitted model and log it again as this run's ``submitted`` candidate."""
+    from modelops.training import submission as submissions
+    from modelops.training.tracking import log_candidate
+
+    if submission is None:
+        raise submissions.SubmissionRefused(
+            f"{model.name}: candidate '{SUBMITTED_CANDIDATE}' needs submitted_model_uri"
+        )
+    X, y = train[model.feature_names], train[model.target]
+    fitted, checked = submissions.check_submission(
+        model, run_id, submission, X, y, test[model.feature_names], test[model.target], store, mlflow
+    )
+    result = submissions.as_candidate(model, fitted, X, y)
+    record = log_candidate(mlflow, model, run_id, SUBMITTED_CANDIDATE, parent, existing, result, X)
+    _tag_run(mlflow, record["mlflow_run_id"], submissions.lineage_tags(checked))
     return record
 
 
@@ -205,6 +236,10 @@ def gate(
     )
     evidence = GateEvidence.of(snapshot, validation, baseline, measured, chosen)
     record = decision_record_of(decision, model.name, dag_id, run_id, _now(), dry_run, chosen, evidence, measured)
+    if chosen.candidate == SUBMITTED_CANDIDATE:  # who sent it, from which run, what was checked
+        from modelops.training import submission as submissions
+
+        record["submission"] = submissions.recorded(store, model.name, run_id)
     if earlier is not None:  # the candidate changed before anything was registered: keep both
         record["earlier_decisions"] = [*earlier.get("earlier_decisions", []), decision_record.earlier_decision(earlier)]
         record["attempts"] = earlier.get("attempts", [])
@@ -270,6 +305,7 @@ def _lineage_tags(run_id: str, dag_id: str, chosen: BestCandidate, snapshot, val
         "airflow_run_id": run_id,
         "candidate": chosen.candidate,
         "cv_primary": f"{chosen.cv_primary:.6f}" if chosen.cv_primary is not None else "",
+        "training_data": snapshot["manifest_uri"],
     }
 
 
@@ -294,6 +330,10 @@ def register(
     mlflow_client.log_dict(chosen.mlflow_run_id, baseline_profile, "baseline/baseline.json")
     tags = _lineage_tags(run_id, dag_id, chosen, snapshot, validation, baseline, decided)
     tags |= trained_versions(model, chosen.mlflow_run_id, mlflow_client)
+    if chosen.candidate == SUBMITTED_CANDIDATE:  # trained elsewhere: the snapshot is only what it was judged on
+        from modelops.training import submission as submissions
+
+        tags |= submissions.lineage_tags(submissions.recorded(store, model.name, run_id))
     existing = registry.find_version_for_run(model.name, run_id, mlflow_client)
     version = existing or registry.register_version(
         model.name, chosen.model_uri, chosen.mlflow_run_id, tags, model.description, mlflow_client
