@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
+from tests.support.laptop import laptop_model
 
 from modelops import registry
 from modelops.config import get_model
@@ -128,46 +129,10 @@ def test_a_failing_candidate_of_their_code_is_recorded_and_the_others_go_on(
     assert registry.version_for_alias(name, registry.CHAMPION) is not None  # linear went through the gate
 
 
-def _their_model(model, manifest_uri: str | None, columns: list[str] | None = None):
-    """What a data scientist trains on their own machine and logs to the tracking server."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
-
-    columns = columns or model.feature_names
-    days = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(20)]
-    frame = pd.concat([datagen.generate_batch("churn", day, 1000, seed=3) for day in days], ignore_index=True)
-    if "age" in columns:
-        frame["age"] = 40
-    categorical = [c for c in columns if c in model.categorical_features]
-    encode = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
-    pipeline = Pipeline(
-        [
-            ("encode", ColumnTransformer([("cat", encode, categorical)], remainder="passthrough")),
-            ("model", HistGradientBoostingClassifier(max_iter=150, random_state=0)),
-        ]
-    ).fit(frame[columns], frame[model.target])
-    mlflow.set_experiment("alice-laptop")
-    with mlflow.start_run() as run:
-        if manifest_uri:
-            mlflow.set_tag("modelops.training_manifest", manifest_uri)
-        mlflow.log_metric("roc_auc", 0.999)  # what they claim: never read
-        example = frame[columns].head(5)
-        mlflow.sklearn.log_model(
-            pipeline, name="model", serialization_format="skops", input_example=example,
-            signature=infer_signature(example, pipeline.predict(example)),
-            skops_trusted_types=["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
-        )  # fmt: skip
-    return f"runs:/{run.info.run_id}/model", run.info.run_id
-
-
 def test_a_model_that_does_not_fit_the_declaration_is_refused(own_code_champion, capsys):
     model = get_model(MODEL)
     columns = [c for c in model.feature_names if c != "region"] + ["age"]
-    uri, _ = _their_model(model, None, columns)
+    uri, _ = laptop_model(model, None, columns)
     before = registry.version_for_alias(MODEL, registry.CHAMPION).version
     assert submit.main([MODEL, "--model-uri", uri, "--by", "alice"]) == 1
     out = capsys.readouterr()
@@ -180,7 +145,7 @@ def test_a_submitted_model_is_gated_beside_the_champion_promoted_and_served(
 ):
     model = get_model(MODEL)
     first = airflow.xcom(DAG, own_code_champion["dag_run_id"], "snapshot_training_data")
-    uri, source_run = _their_model(model, first["manifest_uri"])
+    uri, source_run = laptop_model(model, first["manifest_uri"])
     before = registry.version_for_alias(MODEL, registry.CHAMPION).version
     assert submit.main([MODEL, "--model-uri", uri, "--by", "alice", "--force-promote"]) == 0, capsys.readouterr()
     out = capsys.readouterr().out
