@@ -162,7 +162,9 @@ def test_reconcile_cli_prints_a_summary_and_refuses_unknown_models_and_bad_dates
     with pytest.raises(SystemExit) as exited:
         main(["reconcile", "--model", "nobody"])
     assert exited.value.code == 2
-    assert "unknown model 'nobody'; declared: ['churn', 'delivery_time']" in capsys.readouterr().err
+    from modelops.config import load_all_models
+
+    assert f"unknown model 'nobody'; declared: {sorted(load_all_models())}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["reconcile", "--model", "churn", "--since", "2026-13-01"])
     assert "'2026-13-01' is not a date; expected YYYY-MM-DD" in capsys.readouterr().err
