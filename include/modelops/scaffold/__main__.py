@@ -1,4 +1,5 @@
-"""``python -m modelops.scaffold``: draft a model declaration from a sample file (see ``modelops.scaffold.cli``)."""
+"""``python -m modelops.scaffold``: draft a model declaration (and, ``--with-code``, a starter code package)
+from a sample file; see ``modelops.scaffold.cli``."""
 
 import sys
 

@@ -11,6 +11,11 @@ files a model needs, both meant to be read and edited, and checks them before wr
   ranges widened by the inter-quartile range, allowed categories), plus the label (not null, in
   the observed classes or range), the id column (unique) and the timestamp (not null). The
   sample must pass it, or nothing is written.
+* with ``--with-code``, ``include/models/<name>/``: a starter package for the model's own code (one
+  feature step adding a numeric column drafted from the sample, one candidate factory with a
+  two-setting search space, and their tests) and the declaration's ``code:`` section naming them,
+  the candidate trained next to the built-in families. It is checked in a temporary folder first:
+  the declaration loads, every reference imports and the candidate's pipeline fits on the sample.
 
 ``--upload`` also lands the sample in ``raw/<name>/dt=YYYY-MM-DD/``: one file per day of the
 timestamp column, or a single batch dated yesterday without one, which is what ``retrain_<name>``
@@ -35,6 +40,7 @@ import yaml
 from modelops.config import ConfigError, ModelConfig, expectations_dir, models_dir
 from modelops.scaffold.declaration import METRICS, ScaffoldError, infer_declaration, parse_timestamps
 from modelops.scaffold.drafts import categorical_hints, draft_floor, keep_range_signs, label_balance
+from modelops.scaffold.starter_code import StarterPackage, check_package, draft_package, package_paths, write_package
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +181,26 @@ def upload(frame: pd.DataFrame, config: ModelConfig, stem: str, today: dt.date) 
     return keys
 
 
+def render_declaration(declaration: dict[str, Any], floor_note: str = "") -> str:
+    """The YAML file's text: a header saying it is a draft, the fields, the floor's reason beside it."""
+    name = declaration["name"]
+    header = (
+        f"# {name}: drafted by `python -m modelops.scaffold` from a data sample. Read it and edit it:\n"
+        "# feature types, metrics, the gate and schedules are guesses. Every field: README.md, 'Adding a model'.\n"
+    )
+    if "code" in declaration:
+        header += (
+            f"# code: the starter package {name}/ beside this file (one feature step, one candidate, their tests);\n"
+            "# README.md, 'Your own code'.\n"
+        )
+    body = yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True)
+    if floor_note:  # the drafted floor explained where it is set
+        body = "\n".join(
+            f"{line}  # {floor_note}" if line.lstrip().startswith("min_primary:") else line for line in body.split("\n")
+        )
+    return header + body
+
+
 def write_files(
     declaration: dict[str, Any],
     suite: dict[str, Any],
@@ -182,25 +208,24 @@ def write_files(
     models: Path,
     expectations: Path,
     floor_note: str = "",
-) -> tuple[Path, Path]:
+    package: StarterPackage | None = None,
+) -> tuple[Path, ...]:
+    """The declaration, the suite and (``--with-code``) the starter package's files, in that order.
+    Existing files are refused, all of them named, unless ``force``; then nothing is written."""
     name = declaration["name"]
     yaml_path = models / f"{name}.yaml"
     suite_path = expectations / f"{name}.json"
-    existing = [p for p in (yaml_path, suite_path) if p.exists()]
+    code_paths = package_paths(package, models) if package else []
+    existing = [p for p in (yaml_path, suite_path, *code_paths) if p.exists()]
     if existing and not force:
         raise ScaffoldError(f"{', '.join(map(str, existing))} already exist(s): pass --force to overwrite")
-    header = (
-        f"# {name}: drafted by `python -m modelops.scaffold` from a data sample. Read it and edit it:\n"
-        "# feature types, metrics, the gate and schedules are guesses. Every field: README.md, 'Adding a model'.\n"
-    )
-    body = yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True)
-    if floor_note:  # the drafted floor explained where it is set
-        body = "\n".join(
-            f"{line}  # {floor_note}" if line.lstrip().startswith("min_primary:") else line for line in body.split("\n")
-        )
-    yaml_path.write_text(header + body)
+    for folder in (models, expectations):
+        folder.mkdir(parents=True, exist_ok=True)
+    yaml_path.write_text(render_declaration(declaration, floor_note))
     suite_path.write_text(json.dumps(suite, indent=2) + "\n")
-    return yaml_path, suite_path
+    if package:
+        code_paths = write_package(package, models)
+    return yaml_path, suite_path, *code_paths
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -216,12 +241,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--categorical", default="", help="comma-separated numeric columns to treat as categories")
     parser.add_argument("--drop", default="", help="comma-separated columns that are not features")
     parser.add_argument("--owner", default=os.environ.get("USER", "modelops"))
-    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite existing files (declaration, suite, starter package)"
+    )
     parser.add_argument("--models-dir", type=Path, default=None, help="default: include/models (MODELOPS_MODELS_DIR)")
     parser.add_argument(
         "--expectations-dir", type=Path, default=None, help="default: expectations/ (MODELOPS_EXPECTATIONS_DIR)"
     )
     parser.add_argument("--upload", action="store_true", help="also put the sample into raw/<name>/dt=.../")
+    parser.add_argument(
+        "--with-code",
+        action="store_true",
+        help="also write a starter package <models-dir>/<name>/ (a feature step, a candidate, their tests) "
+        "and the declaration's code: section",
+    )
     return parser
 
 
@@ -230,7 +263,8 @@ def _columns(text: str) -> tuple[str, ...]:
 
 
 def _draft_and_write(args: argparse.Namespace, frame: pd.DataFrame):
-    """Infer the declaration, draft the suite, check the sample passes it, then write both files."""
+    """Infer the declaration, draft the suite, check the sample passes it (and, ``--with-code``, that
+    the starter package imports and fits on it), then write the files."""
     declaration = infer_declaration(
         frame,
         args.name,
@@ -243,6 +277,10 @@ def _draft_and_write(args: argparse.Namespace, frame: pd.DataFrame):
         file_format="parquet" if args.data.suffix.lower() == ".parquet" else "csv",
         owner=args.owner,
     )
+    models = args.models_dir or models_dir()
+    package = draft_package(frame, declaration, models) if args.with_code else None
+    if package:
+        declaration = package.declaration
     config = ModelConfig.model_validate(declaration)
     suite = draft_suite(frame, config)
     outcome = _validate_sample(frame, suite, args.data.name)
@@ -251,19 +289,22 @@ def _draft_and_write(args: argparse.Namespace, frame: pd.DataFrame):
 
         raise ScaffoldError(f"the sample fails its own drafted suite:\n{summarize_failures(outcome)}")
     _, floor_note = draft_floor(frame[config.target], config.problem_type, config.metrics.primary)
+    if package:
+        check_package(frame, package, render_declaration(declaration, floor_note))
     paths = write_files(
         declaration,
         suite,
         args.force,
-        args.models_dir or models_dir(),
+        models,
         args.expectations_dir or expectations_dir(),
         floor_note=floor_note,
+        package=package,
     )
     return declaration, config, suite, paths
 
 
 def _print_written(frame: pd.DataFrame, declaration: dict[str, Any], suite: dict[str, Any], paths) -> None:
-    yaml_path, suite_path = paths
+    yaml_path, suite_path, *code_paths = paths
     features = declaration["features"]
     kinds = {k: sum(f["type"] == k for f in features) for k in ("numeric", "categorical")}
     print(
@@ -271,10 +312,32 @@ def _print_written(frame: pd.DataFrame, declaration: dict[str, Any], suite: dict
         f"categorical features, primary metric {declaration['metrics']['primary']})\n"
         f"wrote {suite_path} ({len(suite['expectations'])} expectations; the sample passes them)"
     )
+    if code_paths:
+        _print_code_written(declaration, code_paths)
     for hint in categorical_hints(frame, features):
         print(hint)
     if suite["meta"].get("label_balance", "").startswith("not drafted"):
         print(f"label balance {suite['meta']['label_balance']}")
+
+
+def _print_code_written(declaration: dict[str, Any], code_paths: list[Path]) -> None:
+    code = declaration["code"]
+    engineered, candidate = code["engineered_features"][0], code["candidates"][0]
+    notes = {
+        "__init__.py": f"package {code['package']}",
+        "features.py": f"feature step {code['feature_steps'][0]}: adds '{engineered['name']}', {engineered['description']}",
+        "candidates.py": f"candidate '{candidate['name']}' ({candidate['factory']}, {candidate['search_space']}), "
+        f"trained next to {', '.join(declaration['training']['candidates'][:-1])}",
+    }
+    for path in code_paths:
+        print(f"wrote {path} ({notes.get(path.name, 'tests of the feature step and the candidate')})")
+    folder = code_paths[0].parent
+    print(f"the starter code imports and fits on the sample; run its tests: pytest {folder}")
+    if folder.parent.resolve() != models_dir().resolve():
+        print(
+            f"the DAGs import {code['package']} from {models_dir()} (MODELOPS_MODELS_DIR): move {folder} there "
+            "with the declaration, or point MODELOPS_MODELS_DIR at its folder"
+        )
 
 
 def _provision_and_upload(frame: pd.DataFrame, config: ModelConfig, stem: str) -> None:
