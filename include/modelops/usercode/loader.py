@@ -124,8 +124,8 @@ def _call(model: ModelConfig, function: Any, reference: str, what: str, kwargs: 
         signature = None
     extra = {"random_seed": model.training.random_seed, "problem_type": model.problem_type}
     if signature is not None:
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-        kwargs = {**{k: v for k, v in extra.items() if k in signature.parameters and not takes_any}, **kwargs}
+        # Only what it names: a bare ``**settings`` factory passes its keywords to an estimator.
+        kwargs = {**{k: v for k, v in extra.items() if k in signature.parameters}, **kwargs}
     with their_code(model, f"calling {reference} ({what})"):
         return function(**kwargs)
 

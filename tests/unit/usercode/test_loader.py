@@ -157,17 +157,17 @@ def test_a_reference_outside_the_declared_package_is_refused(tmp_path, change, r
 
 
 @pytest.mark.parametrize(
-    "change, field_name, reference",
+    "where, reference, field_name",
     [
-        (_set("code", "candidates", 0, "factory", value="own_pkg.candidates.make_logit"), "code", "own_pkg.candidates.make_logit"),
-        (_set("code", "feature_steps", value=["own_pkg/features.py:add_gap"]), "code", "own_pkg/features.py:add_gap"),
-        (_set("code", "candidates", 0, "search_space", value="own_pkg.spaces:"), "code.candidates.0.search_space", "own_pkg.spaces:"),
+        (("candidates", 0, "factory"), "own_pkg.candidates.make_logit", "code"),
+        (("feature_steps", 0), "own_pkg/features.py:add_gap", "code"),
+        (("candidates", 0, "search_space"), "own_pkg.spaces:", "code.candidates.0.search_space"),
     ],
-    ids=["no-colon", "a-path", "no-attribute"],
-)  # fmt: skip
-def test_a_reference_that_is_not_package_module_name_is_refused(tmp_path, change, field_name, reference):
+    ids=["factory-without-colon", "feature-step-as-a-path", "search-space-without-name"],
+)
+def test_a_reference_that_is_not_package_module_name_is_refused(tmp_path, where, reference, field_name):
     with pytest.raises(ConfigError) as refused:
-        load_model_config(_declare(tmp_path, change))
+        load_model_config(_declare(tmp_path, _set("code", *where, value=reference)))
     message = str(refused.value)
     assert f"field '{field_name}'" in message
     assert f"'{reference}' is not a reference of the form 'package.module:name'" in message
@@ -349,6 +349,11 @@ RECORDING_CANDIDATES = """\
     def with_any(**settings):
         CALLS.append(dict(settings))
         return LogisticRegression(**settings)
+
+
+    def with_seed_and_any(random_seed=None, **settings):
+        CALLS.append({"random_seed": random_seed, **settings})
+        return LogisticRegression(random_state=random_seed, **settings)
     """
 
 
@@ -359,8 +364,9 @@ RECORDING_CANDIDATES = """\
         ("with_seed_only", {"C": 0.5, "random_seed": 7}),
         ("with_neither", {"C": 0.5}),
         ("with_any", {"C": 0.5}),  # **settings go to the estimator: nothing is slipped in
+        ("with_seed_and_any", {"random_seed": 7, "C": 0.5}),
     ],
-)
+)  # fmt: skip
 def test_a_factory_gets_the_seed_and_problem_type_only_if_its_signature_names_them(models, factory, received):
     package = models.package({"candidates.py": RECORDING_CANDIDATES})
     model = models.model(

@@ -101,10 +101,15 @@ CANDIDATES = """\
     def make_broken(C=1.0):
         return LogisticRegression(C=C, penalty=PENALTY)
     """
-FIT_RAISES_LINE = next(
-    n for n, line in enumerate(textwrap.dedent(CANDIDATES).splitlines(), 1) if "raise ValueError" in line
-)
-BROKEN_FACTORY_LINE = next(n for n, line in enumerate(textwrap.dedent(CANDIDATES).splitlines(), 1) if "PENALTY" in line)
+
+
+def _line_of(source: str, text: str) -> int:
+    """The 1-based line of ``source`` holding ``text`` (so no test hard-codes a line number)."""
+    return next(n for n, line in enumerate(textwrap.dedent(source).splitlines(), 1) if text in line)
+
+
+FIT_RAISES_LINE = _line_of(CANDIDATES, "raise ValueError")
+BROKEN_FACTORY_LINE = _line_of(CANDIDATES, "PENALTY")
 
 
 @dataclass
@@ -356,6 +361,33 @@ def retrain(models, frame, tracking, tmp_path, monkeypatch):
     monkeypatch.setenv(versioning.BUILD_TIME_ENV, "2026-12-01T00:00:00Z")
     monkeypatch.setattr(steps, "training_split", lambda model, run_id, store=None: (frame, frame))
     return models, tracking
+
+
+def test_a_candidate_of_theirs_is_logged_with_its_code_and_its_trusted_types(retrain, monkeypatch, frame):
+    import mlflow.models
+
+    # Requirement inference loads the model in a subprocess (seconds) and is beside the point here.
+    monkeypatch.setattr(mlflow.models, "infer_pip_requirements", lambda *args, **kwargs: ["scikit-learn"])
+    models, ml = retrain
+    package = models.package()
+    config = own_model(
+        package, candidates=({"name": "own_logit", "factory": "make_logit"},),
+        trusted_types=[f"{package}.features.AddGap"],
+    )  # fmt: skip
+    run_id = f"{RUN_ID}-{package}"
+    parent = steps.start_tracking(config, run_id, "retrain_toy", SNAPSHOT)
+
+    record = steps.train_candidates(config, run_id, "own_logit", parent)
+
+    assert record["model_uri"] and record["cv_primary"] is not None
+    assert ml.client.get_run(record["mlflow_run_id"]).info.status == "FINISHED"
+    local = mlflow.artifacts.download_artifacts(artifact_uri=record["model_uri"])
+    assert logged_models.logged_code_packages(local) == {package}
+    flavor = logged_models.flavor_conf(local)
+    assert flavor["skops_trusted_types"] == sorted({f"{package}.features.AddGap", *skops_trusted_types("linear")})
+    loaded = logged_models.load_model(record["model_uri"])
+    assert loaded.steps[0][0] == "feature_add_gap" and loaded.steps[-1][0] == "model"
+    assert len(loaded.predict(frame[config.feature_names].head(3))) == 3
 
 
 def test_a_failing_factory_of_theirs_is_a_failed_candidate_run_naming_file_and_line(retrain):
