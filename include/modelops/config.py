@@ -150,15 +150,21 @@ class CodeSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CodeSpec:
-        for reference in self.feature_steps:
-            _check_reference(reference, self.package)
-        for candidate in self.candidates:
-            _check_reference(candidate.factory, self.package)
+        references = [(f"feature_steps.{i}", r) for i, r in enumerate(self.feature_steps)]
+        for i, candidate in enumerate(self.candidates):
+            references.append((f"candidates.{i}.factory", candidate.factory))
             if isinstance(candidate.search_space, str):
-                _check_reference(candidate.search_space, self.package)
-        for name in self.trusted_types:
+                references.append((f"candidates.{i}.search_space", candidate.search_space))
+        for where, reference in references:
+            try:
+                _check_reference(reference, self.package)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        for i, name in enumerate(self.trusted_types):
             if not TYPE_NAME_PATTERN.match(name):
-                raise ValueError(f"trusted_types: '{name}' is not a fully qualified name like 'package.module.Name'")
+                raise ValueError(
+                    f"trusted_types.{i}: '{name}' is not a fully qualified name like 'package.module.Name'"
+                )
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
             raise ValueError("candidates: a name is listed twice")

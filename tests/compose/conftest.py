@@ -13,6 +13,7 @@ import os
 import subprocess
 
 import pytest
+from tests.support.polling import wait_until
 
 
 def _need(name: str) -> str:
@@ -85,3 +86,22 @@ def trigger(airflow):
         return airflow.trigger(dag_id, conf, logical_date=dt.datetime.now(dt.UTC).isoformat())["dag_run_id"]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def first_run_of(airflow, trigger):
+    """Unpause a DAG and wait for its first run to succeed; the finished run.
+
+    Unpausing starts the latest interval's scheduled run (max_active_runs=1 would queue a triggered
+    one behind it): that run is the first; trigger one only when none came within 30 s."""
+
+    def first_run(dag_id: str, timeout: float = 900) -> dict:
+        airflow.wait_for_dag(dag_id, timeout=300)
+        airflow.unpause(dag_id)
+        runs = wait_until(lambda: airflow.runs(dag_id), f"a scheduled run of {dag_id}", 30, interval=2, fail=False)
+        run_id = runs[0]["dag_run_id"] if runs else trigger(dag_id)
+        finished = airflow.wait_for_run(dag_id, run_id, timeout=timeout)
+        assert finished["state"] == "success", airflow.failure_logs(dag_id, run_id)
+        return finished
+
+    return first_run

@@ -30,19 +30,8 @@ def _remember(**facts) -> None:
 
 
 @pytest.fixture(scope="module")
-def first_run(airflow, trigger):
-    airflow.wait_for_dag(DAG, timeout=300)
-    airflow.unpause(DAG)
-    # Unpausing starts the latest interval's scheduled run (max_active_runs=1 would queue a triggered
-    # one behind it): that run is the first retrain; trigger one only when none came.
-    deadline, runs = time.monotonic() + 30, []
-    while time.monotonic() < deadline and not runs:
-        runs = airflow.runs(DAG)
-        time.sleep(0 if runs else 2)
-    run_id = runs[0]["dag_run_id"] if runs else trigger(DAG)
-    finished = airflow.wait_for_run(DAG, run_id, timeout=900)
-    assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
-    return finished
+def first_run(first_run_of):
+    return first_run_of(DAG)
 
 
 def test_retrain_promotes_a_champion_that_serving_answers_with(first_run, mlflow_client, urls, s3):

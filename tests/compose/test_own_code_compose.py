@@ -48,18 +48,8 @@ def _wait_served(urls, frame, version: str, timeout: float = 180) -> str:
 
 
 @pytest.fixture(scope="module")
-def own_code_run(airflow, trigger):
-    airflow.wait_for_dag(DAG, timeout=300)
-    airflow.unpause(DAG)
-    # Unpausing starts the latest interval's scheduled run; use it, or trigger one if none came.
-    deadline, runs = time.monotonic() + 30, []
-    while time.monotonic() < deadline and not runs:
-        runs = airflow.runs(DAG)
-        time.sleep(0 if runs else 2)
-    run_id = runs[0]["dag_run_id"] if runs else trigger(DAG)
-    finished = airflow.wait_for_run(DAG, run_id, timeout=900)
-    assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
-    return finished
+def own_code_run(first_run_of):
+    return first_run_of(DAG)
 
 
 def test_own_code_trains_in_the_image_and_is_served(own_code_run, airflow, mlflow_client, urls):

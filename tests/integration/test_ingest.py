@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tests.support.polling import wait_until
 
 from modelops import batches, ingest
 from modelops.airflow_api import AirflowError
@@ -35,17 +36,6 @@ CRASH_DAY = dt.date(2099, 1, 3)
 RECONCILE_DAY = dt.date(2099, 1, 10)
 CONCURRENCY = 8  # MODELOPS_INGEST_CONCURRENCY in conftest
 CORRUPTIONS = ("truncated_file", "missing_column", "unit_change", "wrong_type", "out_of_range")
-
-
-def wait_until(condition, what: str, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout:.0f} s")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

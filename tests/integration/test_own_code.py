@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
 import yaml
 from tests.support.laptop import laptop_model
+from tests.support.polling import wait_until
 
 from modelops import registry
 from modelops.config import get_model
@@ -83,35 +85,60 @@ def test_own_code_trains_promotes_and_serves_with_the_engineered_feature(own_cod
     assert max(abs(a - b) for a, b in zip(served, without, strict=True)) > 0.01
 
 
+@pytest.fixture
+def declare_by_hand(models_dir, expectations_dir):
+    """Declares copies of churn_plus as a data scientist would by hand, reading churn_plus's data;
+    removes them afterwards, so the stack's declared models are the shipped ones again."""
+    written: list = []
+
+    def declare(name: str, edit_package=None, edit_declaration=None) -> Path:
+        package = models_dir / name
+        shutil.copytree(models_dir / MODEL, package, ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
+        written.append(package)
+        for path in package.glob("*.py"):
+            path.write_text(path.read_text().replace(MODEL, name))
+        if edit_package:
+            edit_package(package)
+        declaration = yaml.safe_load((models_dir / f"{MODEL}.yaml").read_text())
+        declaration = yaml.safe_load(yaml.safe_dump(declaration).replace(MODEL, name))
+        declaration["data"] = declaration["data"] | {"raw_prefix": f"raw/{MODEL}/"}  # their data, read only
+        declaration["schedule"] = {"retrain": None, "monitor": None}
+        if edit_declaration:
+            edit_declaration(declaration)
+        suite = expectations_dir / f"{name}.json"
+        suite.write_text((expectations_dir / f"{MODEL}.json").read_text().replace(f'"{MODEL}"', f'"{name}"'))
+        path = models_dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(declaration, sort_keys=False))
+        written.extend([suite, path])
+        return package
+
+    yield declare
+    for path in reversed(written):
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 def test_a_failing_candidate_of_their_code_is_recorded_and_the_others_go_on(
-    own_code_champion, airflow, models_dir, expectations_dir, today, mlflow_client
+    own_code_champion, airflow, declare_by_hand, today, mlflow_client
 ):
     name = "churn_broken"
-    package = models_dir / name
-    shutil.copytree(models_dir / MODEL, package, ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
-    for path in package.glob("*.py"):
-        path.write_text(path.read_text().replace(MODEL, name))
-    (package / "broken.py").write_text(
-        "from sklearn.base import BaseEstimator, ClassifierMixin\n\n\n"
-        "class Broken(ClassifierMixin, BaseEstimator):\n"
-        "    def fit(self, X, y):\n"
-        "        raise ValueError('the data scientist forgot something')\n\n"
-        "    def predict(self, X):\n"
-        "        return X[:, 0]\n\n\n"
-        "def make_broken():\n"
-        "    return Broken()\n"
-    )
-    declaration = yaml.safe_load((models_dir / f"{MODEL}.yaml").read_text())
-    declaration = yaml.safe_load(yaml.safe_dump(declaration).replace(MODEL, name))
-    declaration["data"] = declaration["data"] | {"raw_prefix": f"raw/{MODEL}/"}  # their data, read only
-    declaration["code"]["candidates"].append({"name": "broken", "factory": f"{name}.broken:make_broken"})
-    declaration["training"]["candidates"] = ["linear", "broken"]
-    declaration["schedule"] = {"retrain": None, "monitor": None}
-    (expectations_dir / f"{name}.json").write_text(
-        (expectations_dir / f"{MODEL}.json").read_text().replace(f'"{MODEL}"', f'"{name}"')
-    )
-    (models_dir / f"{name}.yaml").write_text(yaml.safe_dump(declaration, sort_keys=False))
 
+    def add_broken(package: Path) -> None:
+        (package / "broken.py").write_text(
+            "from sklearn.base import BaseEstimator, ClassifierMixin\n\n\n"
+            "class Broken(ClassifierMixin, BaseEstimator):\n"
+            "    def fit(self, X, y):\n"
+            "        raise ValueError('the data scientist forgot something')\n\n"
+            "    def predict(self, X):\n"
+            "        return X[:, 0]\n\n\n"
+            "def make_broken():\n"
+            "    return Broken()\n"
+        )
+
+    def two_candidates(declaration: dict) -> None:
+        declaration["code"]["candidates"].append({"name": "broken", "factory": f"{name}.broken:make_broken"})
+        declaration["training"]["candidates"] = ["linear", "broken"]
+
+    package = declare_by_hand(name, add_broken, two_candidates)
     finished = _run(airflow, f"retrain_{name}", today)
     assert finished["state"] == "success", airflow.failure_logs(f"retrain_{name}", finished["dag_run_id"])
     best = airflow.xcom(f"retrain_{name}", finished["dag_run_id"], "select_best")
@@ -127,6 +154,28 @@ def test_a_failing_candidate_of_their_code_is_recorded_and_the_others_go_on(
     error = failed[0].data.tags["error"]
     assert f"{package / 'broken.py'}, line 6" in error and "the data scientist forgot something" in error
     assert registry.version_for_alias(name, registry.CHAMPION) is not None  # linear went through the gate
+
+
+def _import_errors_naming(airflow, text: str) -> list[dict]:
+    return [e for e in airflow.import_errors() if text in e["stack_trace"]]
+
+
+def test_their_code_that_does_not_import_shows_in_the_ui_with_file_and_line(airflow, declare_by_hand):
+    """What the Airflow UI lists as an import error (REST ``/importErrors``) names the model, their
+    file and the line; the model's DAGs and everyone else's stay; fixing the file clears it."""
+    name = "churn_typo"
+    bad = "import pandas as pd\n\nfrom sklearn.preprocesing import FunctionTransformer\n"
+    package = declare_by_hand(name, lambda p: (p / "features.py").write_text(bad))
+    naming = f"model '{name}'"
+    error = wait_until(lambda: _import_errors_naming(airflow, naming), f"an import error naming {naming}", 180)[0]
+    assert f"{package / 'features.py'}, line 3" in error["stack_trace"]
+    assert "sklearn.preprocesing" in error["stack_trace"]
+    assert error["filename"].endswith("model_configs.py")
+    for dag_id in (f"retrain_{name}", "retrain_churn", DAG):
+        airflow.wait_for_dag(dag_id, timeout=120)
+
+    (package / "features.py").write_text((package.parent / MODEL / "features.py").read_text().replace(MODEL, name))
+    wait_until(lambda: not _import_errors_naming(airflow, naming), f"the import error of {name} to clear", 180)
 
 
 def test_a_model_that_does_not_fit_the_declaration_is_refused(own_code_champion, capsys):

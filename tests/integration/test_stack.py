@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from tests.support.polling import wait_until
+
 from modelops.config import MODELS_DIR, load_all_models
 from modelops.local import bootstrap
 
@@ -107,7 +109,6 @@ def test_a_killed_scheduler_leaves_nothing_running_once_up_restarts_it(stack):
     scheduler's log server gets the port back. Last in this file: it replaces the scheduler."""
     import os
     import signal
-    import time
 
     import psutil
 
@@ -119,12 +120,7 @@ def test_a_killed_scheduler_leaves_nothing_running_once_up_restarts_it(stack):
         return [p.pid for p in processes.tree(pid)[1:] if port in processes.listening_ports(p)]
 
     def poll(condition, what: str, timeout: float = 120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if value := condition():
-                return value
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_until(condition, what, timeout)
 
     old = stack.running()["airflow-scheduler"]
     poll(lambda: log_server_of(old), f"the scheduler's serve-logs to listen on port {port}")

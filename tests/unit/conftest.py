@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from moto import mock_aws
+from tests.support.own_code import models_folder
 
 from modelops.store import Store
 
@@ -27,3 +28,9 @@ def store(aws_env):
         s = Store("bucket")
         s.ensure_bucket()
         yield s
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """A models folder of the test's own to write a data scientist's packages into (tests/support/own_code.py)."""
+    yield from models_folder(tmp_path, monkeypatch)

@@ -20,7 +20,7 @@ from modelops.ingest.queues import (
     dead_letter_queue_name,
     queue_name,
 )
-from modelops.layout import raw_batch_key
+from modelops.layout import partition_date
 from modelops.store import Store
 
 if TYPE_CHECKING:
@@ -117,7 +117,8 @@ def history_days(model: model_config.ModelConfig, today: dt.date) -> list[dt.dat
 
 
 def batch_key(model: model_config.ModelConfig, day: dt.date) -> str:
-    return raw_batch_key(model.name, day, f"{model.name}-{day.isoformat()}.{model.data.file_format}")
+    """A generated day's file, in the model's own landing zone (its ``raw_prefix``)."""
+    return f"{model.raw_prefix}dt={day.isoformat()}/{model.name}-{day.isoformat()}.{model.data.file_format}"
 
 
 def load_history(
@@ -143,10 +144,11 @@ def load_history(
     for model in models.values():
         if not model.data.generator:
             continue
-        existing = {item.key for item in store.list(model.raw_prefix)}
+        # A day that already holds a file is kept as it is: the generator only fills empty days.
+        filled = {partition_date(item.key) for item in store.list(model.raw_prefix)}
         for day in history_days(model, today):
             key = batch_key(model, day)
-            if key in existing:
+            if day in filled:
                 continue
             frame = datagen.generate_batch(model.data.generator, day, model.data.rows_per_day)
             if model.data.file_format == "csv":

@@ -33,10 +33,16 @@ def refuse_untrusted(model: ModelConfig, needed: set[str] | list[str], what: str
     """``needed`` if every type is allowed for ``model``; else :class:`UntrustedTypes` naming the rest."""
     missing = sorted(set(needed) - allowed_types(model))
     if missing:
+        unnamed = [name for name in missing if "<" in name]  # '<lambda>', '<locals>': no name to load by
+        advice = (
+            f"{unnamed} have no importable name (a lambda, or a function defined inside another): define "
+            f"them at the top level of a module of code.package and list them under code.trusted_types"
+            if unnamed
+            else "if they are the model's own classes or functions, list them under code.trusted_types"
+        )
         raise UntrustedTypes(
             f"model '{model.name}': {what} needs skops to load {missing}, which neither the platform nor "
-            f"the declaration trusts; if they are the model's own classes or functions, list them under "
-            f"code.trusted_types in {model.name}.yaml"
+            f"the declaration trusts; {advice} in {model.name}.yaml"
         )
     return sorted(set(needed))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import boto3
@@ -48,3 +49,26 @@ def test_provisioning_one_new_model_keeps_the_others_notifications(cfg):
     after = _notifications(cfg)
     assert after == before | {"ingest-orders": new.raw_prefix}
     boto3.client("sqs").get_queue_url(QueueName=bootstrap.queue_name("orders"))
+
+
+def _small(model, **data):
+    return model.model_copy(
+        update={"data": model.data.model_copy(update={"history_days": 3, "rows_per_day": 50} | data)}
+    )
+
+
+def test_history_fills_only_the_empty_days_of_the_models_own_landing_zone(cfg):
+    boto3.client("s3").create_bucket(Bucket="lake")
+    churn = _small(load_all_models()["churn"])
+    today = dt.date(2026, 11, 30)
+    assert bootstrap.load_history(cfg, today=today, models={"churn": churn}) == 3
+    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="lake")["Contents"]}
+    assert keys == {bootstrap.batch_key(churn, day) for day in bootstrap.history_days(churn, today)}
+    assert all(key.startswith(churn.raw_prefix) for key in keys)
+    assert bootstrap.load_history(cfg, today=today, models={"churn": churn}) == 0  # idempotent
+
+    # A second model reading churn's landing zone finds every day filled and writes nothing there.
+    reader = churn.model_copy(update={"name": "churn_reader"})
+    reader = _small(reader, raw_prefix=churn.raw_prefix)
+    assert bootstrap.load_history(cfg, today=today, models={"churn_reader": reader}) == 0
+    assert {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="lake")["Contents"]} == keys

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-import textwrap
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.support.own_code import ADD_GAP, line_of
 from tests.unit.local_mlflow import local_mlflow
 from tests.unit.training.training_helpers import make_config, make_frame
 
@@ -31,24 +29,9 @@ from modelops.training.trust import UntrustedTypes, trusted_types_for
 from modelops.usercode import models as logged_models
 from modelops.usercode.loader import UserCodeError
 
-FEATURES = """\
-    import pandas as pd
-    from sklearn.base import BaseEstimator, TransformerMixin
-
-
-    class AddGap(TransformerMixin, BaseEstimator):
-        def fit(self, X, y=None):
-            return self
-
-        def transform(self, X):
-            out = X.copy()
-            out["gap"] = out["x0"] - out["x1"]
-            return out
-
-
-    def add_gap():
-        return AddGap()
-
+FEATURES = (
+    ADD_GAP
+    + """
 
     class ForgetsGap(AddGap):
         def transform(self, X):
@@ -67,6 +50,7 @@ FEATURES = """\
     def as_array():
         return AsArray()
     """
+)
 CANDIDATES = """\
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.compose import ColumnTransformer
@@ -103,47 +87,13 @@ CANDIDATES = """\
     """
 
 
-def _line_of(source: str, text: str) -> int:
-    """The 1-based line of ``source`` holding ``text`` (so no test hard-codes a line number)."""
-    return next(n for n, line in enumerate(textwrap.dedent(source).splitlines(), 1) if text in line)
+FIT_RAISES_LINE = line_of(CANDIDATES, "raise ValueError")
+BROKEN_FACTORY_LINE = line_of(CANDIDATES, "PENALTY")
 
 
-FIT_RAISES_LINE = _line_of(CANDIDATES, "raise ValueError")
-BROKEN_FACTORY_LINE = _line_of(CANDIDATES, "PENALTY")
-
-
-@dataclass
-class ModelsFolder:
-    """A temporary ``include/models/`` holding the packages the test writes."""
-
-    path: Path
-    packages: list[str] = field(default_factory=list)
-
-    def package(self, files: dict[str, str] | None = None) -> str:
-        """Write ``files`` (default: the features and candidates above) as a package under a fresh name."""
-        name = f"own_{uuid.uuid4().hex[:10]}"
-        folder = self.path / name
-        folder.mkdir()
-        (folder / "__init__.py").write_text("")
-        for filename, source in (files or {"features.py": FEATURES, "candidates.py": CANDIDATES}).items():
-            (folder / filename).write_text(textwrap.dedent(source))
-        self.packages.append(name)
-        importlib.invalidate_caches()
-        return name
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> ModelsFolder:
-    """A models folder of the test's own; its sys.path entries and imported packages go with the test."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(folder))
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader's and MLflow's entries go to this copy
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # a rewritten module is read again, not its .pyc
-    written = ModelsFolder(folder)
-    yield written
-    for name in [n for n in sys.modules if n.split(".")[0] in written.packages]:
-        del sys.modules[name]
+def _package(models, files: dict[str, str] | None = None) -> str:
+    """``files`` (default: the features and candidates above) as a package of ``models``."""
+    return models.package(files or {"features.py": FEATURES, "candidates.py": CANDIDATES})
 
 
 def own_model(
@@ -170,7 +120,7 @@ def frame():
 
 
 def test_a_shared_preprocessing_candidate_trains_after_their_feature_step(models, frame):
-    package = models.package()
+    package = _package(models)
     config = own_model(
         package,
         candidates=({"name": "own_logit", "factory": "make_logit", "search_space": f"{package}.candidates:SEARCH_SPACE",
@@ -191,7 +141,7 @@ def test_a_shared_preprocessing_candidate_trains_after_their_feature_step(models
 
 
 def test_a_candidate_without_shared_preprocessing_takes_the_raw_and_engineered_columns(models, frame):
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_raw", "factory": "make_raw", "preprocessing": "none"},))
     result = train_candidate(config, "own_raw", frame[config.feature_names], frame["y"])
 
@@ -203,7 +153,7 @@ def test_a_candidate_without_shared_preprocessing_takes_the_raw_and_engineered_c
 
 
 def test_their_feature_step_comes_first_in_the_built_in_candidates_too(models, frame):
-    package = models.package()
+    package = _package(models)
     config = own_model(package)
     pipeline = build_pipeline(config, "random_forest").fit(frame[config.feature_names], frame["y"])
     assert pipeline.steps[0][0] == "feature_add_gap"
@@ -211,7 +161,7 @@ def test_their_feature_step_comes_first_in_the_built_in_candidates_too(models, f
 
 
 def test_an_estimator_that_raises_in_fit_is_located_in_their_file(models, frame):
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_explodes", "factory": "make_explodes"},))
     with pytest.raises(UserCodeError) as failed:
         train_candidate(config, "own_explodes", frame[config.feature_names], frame["y"])
@@ -222,23 +172,19 @@ def test_an_estimator_that_raises_in_fit_is_located_in_their_file(models, frame)
     assert isinstance(error.__cause__, ValueError)  # the original stays attached for the task log
 
 
-def test_a_feature_step_that_forgets_its_engineered_column_is_named(models, frame):
-    package = models.package()
-    config = own_model(package, step="forgets_gap")
+@pytest.mark.parametrize(
+    "step, expected",
+    [
+        ("forgets_gap", ["their output lacks column(s) ['gap']", "code.engineered_features"]),
+        ("as_array", ["feature step 'as_array'", "returned ndarray", "a feature step must return a pandas DataFrame"]),
+    ],
+    ids=["forgets-its-column", "returns-an-array"],
+)
+def test_a_feature_step_that_breaks_its_contract_is_named(models, frame, step, expected):
+    config = own_model(_package(models), step=step)
     with pytest.raises(UserCodeError) as failed:
         train_candidate(config, "linear", frame[config.feature_names], frame["y"])
-    message = str(failed.value)
-    assert "their output lacks column(s) ['gap']" in message and "code.engineered_features" in message
-
-
-def test_a_feature_step_that_returns_an_array_is_refused(models, frame):
-    package = models.package()
-    config = own_model(package, step="as_array")
-    with pytest.raises(UserCodeError) as failed:
-        train_candidate(config, "linear", frame[config.feature_names], frame["y"])
-    message = str(failed.value)
-    assert "feature step 'as_array'" in message and "returned ndarray" in message
-    assert "a feature step must return a pandas DataFrame" in message
+    assert all(part in str(failed.value) for part in expected), str(failed.value)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +196,7 @@ def test_a_feature_step_that_returns_an_array_is_refused(models, frame):
     ids=["missing-column", "single-class"],
 )
 def test_a_data_problem_outside_their_code_is_not_blamed_on_it(models, frame, break_data, problem):
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_logit", "factory": "make_logit"},))
     X, y = break_data(frame[config.feature_names], frame["y"])
     with pytest.raises(ValueError, match=problem) as failed:
@@ -262,7 +208,7 @@ def test_a_data_problem_outside_their_code_is_not_blamed_on_it(models, frame, br
 
 
 def test_their_class_must_be_listed_in_trusted_types(models, frame):
-    package = models.package()
+    package = _package(models)
     config = own_model(package)  # trusts nothing of theirs
     fitted = build_pipeline(config, "linear").fit(frame[config.feature_names], frame["y"])
     with pytest.raises(UntrustedTypes) as refused:
@@ -271,10 +217,32 @@ def test_their_class_must_be_listed_in_trusted_types(models, frame):
     assert f"'{package}.features.AddGap'" in message and "code.trusted_types in toy.yaml" in message
 
 
+def test_a_lambda_in_their_step_is_refused_with_advice_to_name_it(models, frame):
+    lambda_step = (
+        ADD_GAP
+        + """
+
+    from sklearn.preprocessing import FunctionTransformer
+
+
+    def add_gap_lambda():
+        return FunctionTransformer(lambda X: X.assign(gap=X["x0"] - X["x1"]))
+    """
+    )
+    package = models.package({"features.py": lambda_step})
+    config = own_model(package, step="add_gap_lambda", trusted_types=[f"{package}.features.AddGap"])
+    fitted = build_pipeline(config, "linear").fit(frame[config.feature_names], frame["y"])
+    with pytest.raises(UntrustedTypes) as refused:
+        trusted_types_for(config, "linear", fitted)
+    message = str(refused.value)
+    assert f"'{package}.features.<lambda>'" in message and "no importable name (a lambda" in message
+    assert "define them at the top level of a module of code.package" in message
+
+
 def test_a_listed_class_is_trusted_with_the_library_types_it_needs(models, frame):
     import skops.io
 
-    package = models.package()
+    package = _package(models)
     config = own_model(package, trusted_types=[f"{package}.features.AddGap"])
     fitted = build_pipeline(config, "linear").fit(frame[config.feature_names], frame["y"])
     trusted = trusted_types_for(config, "linear", fitted)
@@ -313,7 +281,7 @@ def tracking(tmp_path_factory):
 def test_a_logged_model_loads_with_its_own_copy_of_their_code(models, frame, tracking):
     import mlflow
 
-    package = models.package()
+    package = _package(models)
     config = own_model(package, trusted_types=[f"{package}.features.AddGap"])
     X = frame[config.feature_names]
     fitted = build_pipeline(config, "linear").fit(X, frame["y"])
@@ -369,7 +337,7 @@ def test_a_candidate_of_theirs_is_logged_with_its_code_and_its_trusted_types(ret
     # Requirement inference loads the model in a subprocess (seconds) and is beside the point here.
     monkeypatch.setattr(mlflow.models, "infer_pip_requirements", lambda *args, **kwargs: ["scikit-learn"])
     models, ml = retrain
-    package = models.package()
+    package = _package(models)
     config = own_model(
         package, candidates=({"name": "own_logit", "factory": "make_logit"},),
         trusted_types=[f"{package}.features.AddGap"],
@@ -392,7 +360,7 @@ def test_a_candidate_of_theirs_is_logged_with_its_code_and_its_trusted_types(ret
 
 def test_a_failing_factory_of_theirs_is_a_failed_candidate_run_naming_file_and_line(retrain):
     models, ml = retrain
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_broken", "factory": "make_broken"},))
     run_id = f"{RUN_ID}-{package}"
     parent = steps.start_tracking(config, run_id, "retrain_toy", SNAPSHOT)
@@ -423,7 +391,7 @@ def test_a_failing_factory_of_theirs_is_a_failed_candidate_run_naming_file_and_l
 
 def test_an_untrusted_class_of_theirs_fails_the_candidate_before_anything_is_logged(retrain):
     models, ml = retrain
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_logit", "factory": "make_logit"},))  # trusts nothing
     run_id = f"{RUN_ID}-{package}"
     parent = steps.start_tracking(config, run_id, "retrain_toy", SNAPSHOT)
@@ -443,7 +411,7 @@ def test_an_untrusted_class_of_theirs_fails_the_candidate_before_anything_is_log
 def test_a_data_problem_is_not_recorded_as_their_failure(retrain, monkeypatch, frame):
     """Ours to fix (or to retry): the task fails instead of recording a failed candidate."""
     models, _ = retrain
-    package = models.package()
+    package = _package(models)
     config = own_model(package, candidates=({"name": "own_logit", "factory": "make_logit"},))
     run_id = f"{RUN_ID}-{package}"
     parent = steps.start_tracking(config, run_id, "retrain_toy", SNAPSHOT)

@@ -7,18 +7,15 @@ under a name of its own, so no two tests share a module in ``sys.modules``."""
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 import sys
-import textwrap
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.support.own_code import ADD_GAP, line_of
 
 from modelops.config import ConfigError, ModelConfig, load_model_config
 from modelops.training.search_spaces import search_space_for
@@ -46,48 +43,10 @@ CODE: dict[str, Any] = {
 }
 
 
-def _line_of(source: str, text: str) -> int:
-    """The 1-based line of ``source`` holding ``text`` (so no test hard-codes a line number)."""
-    return next(n for n, line in enumerate(textwrap.dedent(source).splitlines(), 1) if text in line)
-
-
-@dataclass
-class ModelsFolder:
-    """A temporary ``include/models/``: declarations and packages written by the test."""
-
-    path: Path
-    packages: list[str] = field(default_factory=list)
-
-    def package(self, files: dict[str, str]) -> str:
-        """Write a package of ``files`` (name -> source) under a fresh name; returns the name."""
-        name = f"own_{uuid.uuid4().hex[:10]}"
-        folder = self.path / name
-        folder.mkdir()
-        (folder / "__init__.py").write_text("")
-        for filename, source in files.items():
-            (folder / filename).write_text(textwrap.dedent(source))
-        self.packages.append(name)
-        importlib.invalidate_caches()
-        return name
-
-    def model(self, package: str, **code: Any) -> ModelConfig:
-        """The declaration with ``code: {package, **code}``, training ``linear`` and their candidates."""
-        training = {"candidates": ["linear", *(c["name"] for c in code.get("candidates", ()))], "random_seed": 7}
-        return ModelConfig.model_validate(DECLARATION | {"training": training, "code": {"package": package, **code}})
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> ModelsFolder:
-    """A models folder of the test's own; its sys.path entry and imported packages go with the test."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(folder))
-    monkeypatch.setattr(sys, "path", list(sys.path))  # loader.ensure_importable appends to this copy
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    written = ModelsFolder(folder)
-    yield written
-    for name in [n for n in sys.modules if n.split(".")[0] in written.packages]:
-        del sys.modules[name]
+def _model(package: str, **code: Any) -> ModelConfig:
+    """The declaration with ``code: {package, **code}``, training ``linear`` and their candidates."""
+    training = {"candidates": ["linear", *(c["name"] for c in code.get("candidates", ()))], "random_seed": 7}
+    return ModelConfig.model_validate(DECLARATION | {"training": training, "code": {"package": package, **code}})
 
 
 # -- the declaration's code: section -----------------------------------------------------------
@@ -140,27 +99,28 @@ def test_a_custom_candidate_named_like_a_built_in_one_is_refused(tmp_path, name)
 
 
 @pytest.mark.parametrize(
-    "change, reference",
+    "change, where",
     [
-        (_set("code", "candidates", 0, "factory", value="other_pkg.candidates:make_logit"), "other_pkg.candidates"),
-        (_set("code", "feature_steps", value=["sklearn.preprocessing:StandardScaler"]), "sklearn.preprocessing"),
-        (_set("code", "candidates", 0, "search_space", value="other_pkg.spaces:SPACE"), "other_pkg.spaces"),
+        (_set("code", "candidates", 0, "factory", value="other_pkg.candidates:make_logit"), "candidates.0.factory"),
+        (_set("code", "feature_steps", value=["sklearn.preprocessing:StandardScaler"]), "feature_steps.0"),
+        (_set("code", "candidates", 0, "search_space", value="other_pkg.spaces:SPACE"), "candidates.0.search_space"),
     ],
     ids=["factory", "feature_step", "search_space"],
 )
-def test_a_reference_outside_the_declared_package_is_refused(tmp_path, change, reference):
+def test_a_reference_outside_the_declared_package_is_refused(tmp_path, change, where):
+    """The message names the entry's place in the declaration (``code.<where>``) and the reference."""
     with pytest.raises(ConfigError) as refused:
         load_model_config(_declare(tmp_path, change))
     message = str(refused.value)
-    assert "field 'code'" in message and reference in message
+    assert f"field 'code': {where}: '" in message
     assert "is outside the declared code.package 'own_pkg'" in message
 
 
 @pytest.mark.parametrize(
     "where, reference, field_name",
     [
-        (("candidates", 0, "factory"), "own_pkg.candidates.make_logit", "code"),
-        (("feature_steps", 0), "own_pkg/features.py:add_gap", "code"),
+        (("candidates", 0, "factory"), "own_pkg.candidates.make_logit", "code': candidates.0.factory: "),
+        (("feature_steps", 0), "own_pkg/features.py:add_gap", "code': feature_steps.0: "),
         (("candidates", 0, "search_space"), "own_pkg.spaces:", "code.candidates.0.search_space"),
     ],
     ids=["factory-without-colon", "feature-step-as-a-path", "search-space-without-name"],
@@ -169,7 +129,7 @@ def test_a_reference_that_is_not_package_module_name_is_refused(tmp_path, where,
     with pytest.raises(ConfigError) as refused:
         load_model_config(_declare(tmp_path, _set("code", *where, value=reference)))
     message = str(refused.value)
-    assert f"field '{field_name}'" in message
+    assert f"field '{field_name}" in message
     assert f"'{reference}' is not a reference of the form 'package.module:name'" in message
 
 
@@ -179,7 +139,7 @@ def test_trusted_types_must_name_each_type_fully(tmp_path, entry):
     with pytest.raises(ConfigError) as refused:
         load_model_config(_declare(tmp_path, _set("code", "trusted_types", value=[entry])))
     message = str(refused.value)
-    assert "field 'code'" in message and f"trusted_types: '{entry}' is not a fully qualified name" in message
+    assert "field 'code'" in message and f"trusted_types.0: '{entry}' is not a fully qualified name" in message
 
 
 @pytest.mark.parametrize("name", ["x0", "segment", "y"], ids=["numeric-feature", "categorical-feature", "target"])
@@ -200,24 +160,6 @@ def test_engineered_features_without_feature_steps_are_refused(tmp_path):
 
 # -- importing their code ------------------------------------------------------------------------
 
-GOOD_FEATURES = """\
-    import pandas as pd
-    from sklearn.base import BaseEstimator, TransformerMixin
-
-
-    class AddGap(TransformerMixin, BaseEstimator):
-        def fit(self, X, y=None):
-            return self
-
-        def transform(self, X):
-            out = X.copy()
-            out["gap"] = out["x0"] - out["x1"]
-            return out
-
-
-    def add_gap():
-        return AddGap()
-    """
 GOOD_CANDIDATES = """\
     from sklearn.linear_model import LogisticRegression
 
@@ -236,12 +178,12 @@ def test_a_syntax_error_in_their_module_names_the_model_the_file_and_the_line(mo
             return None
         """
     package = models.package({"features.py": source, "candidates.py": GOOD_CANDIDATES})
-    model = models.model(package, feature_steps=[f"{package}.features:add_gap"])
+    model = _model(package, feature_steps=[f"{package}.features:add_gap"])
     features = models.path / package / "features.py"
     with pytest.raises(UserCodeError) as failed:
         loader.resolve(model, f"{package}.features:add_gap", "feature step")
     error = failed.value
-    assert Path(error.file) == features and error.line == _line_of(source, "def add_gap(:")
+    assert Path(error.file) == features and error.line == line_of(source, "def add_gap(:")
     message = str(error)
     assert message.startswith("model 'own': importing") and f"{features}, line 4" in message
     assert "SyntaxError" in message
@@ -257,19 +199,19 @@ def test_an_exception_at_import_time_names_their_file_and_the_line_that_raised(m
         raise RuntimeError("no lookup table next to the code")
         """
     package = models.package({"features.py": source})
-    model = models.model(package, feature_steps=[f"{package}.features:add_gap"])
+    model = _model(package, feature_steps=[f"{package}.features:add_gap"])
     with pytest.raises(UserCodeError) as failed:
         loader.resolve(model, f"{package}.features:add_gap", "feature step")
     error = failed.value
     assert Path(error.file) == models.path / package / "features.py"
-    assert error.line == _line_of(source, "raise RuntimeError") == 4
+    assert error.line == line_of(source, "raise RuntimeError") == 4
     assert error.problem == "RuntimeError: no lookup table next to the code"
     assert "no lookup table" in error.trace and error.to_dict()["line"] == 4
 
 
 def test_a_missing_attribute_names_the_module_and_the_attribute(models):
-    package = models.package({"features.py": GOOD_FEATURES, "candidates.py": GOOD_CANDIDATES})
-    model = models.model(
+    package = models.package({"features.py": ADD_GAP, "candidates.py": GOOD_CANDIDATES})
+    model = _model(
         package,
         feature_steps=[f"{package}.features:add_gap"],
         candidates=[{"name": "own_logit", "factory": f"{package}.candidates:make_logistic"}],
@@ -284,8 +226,8 @@ def test_a_missing_attribute_names_the_module_and_the_attribute(models):
 
 def test_their_declared_code_that_imports_has_no_errors(models):
     """The contrast of the tests around it: a package that imports is reported clean."""
-    package = models.package({"features.py": GOOD_FEATURES, "candidates.py": GOOD_CANDIDATES})
-    model = models.model(
+    package = models.package({"features.py": ADD_GAP, "candidates.py": GOOD_CANDIDATES})
+    model = _model(
         package,
         feature_steps=[f"{package}.features:add_gap"],
         candidates=[{"name": "own_logit", "factory": f"{package}.candidates:make_logit"}],
@@ -295,7 +237,7 @@ def test_their_declared_code_that_imports_has_no_errors(models):
 
 
 def test_a_missing_package_is_reported_naming_the_folder_it_was_looked_for_in(models):
-    model = models.model("own_nowhere_to_be_found", feature_steps=["own_nowhere_to_be_found.features:add_gap"])
+    model = _model("own_nowhere_to_be_found", feature_steps=["own_nowhere_to_be_found.features:add_gap"])
     errors = loader.declared_code_errors(model)
     assert len(errors) == 1
     message = str(errors[0])
@@ -308,7 +250,7 @@ def test_a_missing_package_is_reported_naming_the_folder_it_was_looked_for_in(mo
 )
 def test_a_factory_that_returns_no_estimator_is_refused_clearly(models, returned):
     package = models.package({"candidates.py": f"def make_logit(C=1.0):\n    return {returned}\n"})
-    model = models.model(
+    model = _model(
         package,
         candidates=[{"name": "own_logit", "factory": f"{package}.candidates:make_logit"}],
     )
@@ -318,7 +260,7 @@ def test_a_factory_that_returns_no_estimator_is_refused_clearly(models, returned
 
 def test_a_feature_step_that_returns_no_transformer_is_refused_clearly(models):
     package = models.package({"features.py": "def add_gap():\n    return lambda frame: frame\n"})
-    model = models.model(package, feature_steps=[f"{package}.features:add_gap"])
+    model = _model(package, feature_steps=[f"{package}.features:add_gap"])
     with pytest.raises(
         UserCodeError, match=r"returned function, not a transformer \(needs fit, transform and get_params"
     ):
@@ -369,7 +311,7 @@ RECORDING_CANDIDATES = """\
 )  # fmt: skip
 def test_a_factory_gets_the_seed_and_problem_type_only_if_its_signature_names_them(models, factory, received):
     package = models.package({"candidates.py": RECORDING_CANDIDATES})
-    model = models.model(
+    model = _model(
         package,
         candidates=[{"name": "own_logit", "factory": f"{package}.candidates:{factory}"}],
     )
@@ -388,39 +330,32 @@ SPACES = """\
     """
 
 
+def _model_with_space(models, reference: str) -> ModelConfig:
+    """A model whose candidate ``own_logit`` takes its search space from ``spaces:<reference>``."""
+    package = models.package({"candidates.py": GOOD_CANDIDATES, "spaces.py": SPACES})
+    candidate = {"name": "own_logit", "factory": f"{package}.candidates:make_logit"}
+    return _model(package, candidates=[candidate | {"search_space": f"{package}.spaces:{reference}"}])
+
+
 @pytest.mark.parametrize(
     "reference, expected",
     [("SEARCH_SPACE", [{"C": 0.5}, {"C": 2.0}]), ("grid", [{"C": 1.0, "seed_used": 7}])],
     ids=["a-list", "a-callable"],
 )
 def test_a_search_space_may_be_a_reference_to_a_list_or_to_a_function(models, reference, expected):
-    package = models.package({"candidates.py": GOOD_CANDIDATES, "spaces.py": SPACES})
-    model = models.model(
-        package,
-        candidates=[
-            {"name": "own_logit", "factory": f"{package}.candidates:make_logit",
-             "search_space": f"{package}.spaces:{reference}"},
-        ],
-    )  # fmt: skip
+    model = _model_with_space(models, reference)
     assert loader.search_space(model, model.custom_candidates["own_logit"]) == expected
     assert search_space_for(model, "own_logit") == expected  # what training asks
 
 
 def test_a_search_space_that_is_not_a_list_of_mappings_is_refused(models):
-    package = models.package({"candidates.py": GOOD_CANDIDATES, "spaces.py": SPACES})
-    model = models.model(
-        package,
-        candidates=[
-            {"name": "own_logit", "factory": f"{package}.candidates:make_logit",
-             "search_space": f"{package}.spaces:NOT_A_LIST"},
-        ],
-    )  # fmt: skip
+    model = _model_with_space(models, "NOT_A_LIST")
     with pytest.raises(UserCodeError, match="must be a list of at most 20 mappings"):
         loader.search_space(model, model.custom_candidates["own_logit"])
 
 
 def test_an_inline_search_space_is_used_as_declared(models):
-    model = models.model(
+    model = _model(
         "own_unused",
         candidates=[{"name": "own_logit", "factory": "own_unused.candidates:make_logit",
                      "search_space": [{"C": 0.1}, {"C": 10.0}]}],
