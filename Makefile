@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
 export GX_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock up down status provision env clean test lint unit dag-tests integration bench demo
+.PHONY: help venv lock up down status provision env clean test lint unit dag-tests integration browser bench demo
 
 help:
 	@echo "make up        start the local platform (creates .venv on first use)"
@@ -30,6 +30,13 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# The browser test of the Models pages drives Debian's chromium (Playwright's own browsers are
+# downloaded from the web, which these machines cannot reach); installed once if missing.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Regenerate the locks after editing requirements*.txt (pip-tools, from the index pip is set up for).
 # requirements.lock: the runtime (image, `make up`); requirements-dev.lock: the same plus test tools.
@@ -71,7 +78,7 @@ dag-tests: venv
 
 # INTEGRATION=<test files> runs a part of the tier (.ci/run's Celery pass).
 INTEGRATION ?= tests/integration
-integration: venv
+integration: venv browser
 	$(BIN)/pytest -q -s --durations=15 $(INTEGRATION)
 
 test: lint unit dag-tests integration

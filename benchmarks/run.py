@@ -22,6 +22,7 @@ from pathlib import Path
 from benchmarks.drift import bench_drift
 from benchmarks.ingest import bench_ingest
 from benchmarks.serving import bench_serving
+from benchmarks.ui import bench_ui
 
 RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
@@ -90,7 +91,13 @@ def bench_retrain() -> dict:
     }
 
 
-BENCHMARKS = {"retrain": bench_retrain, "serving": bench_serving, "drift": bench_drift, "ingest": bench_ingest}
+BENCHMARKS = {
+    "retrain": bench_retrain,
+    "serving": bench_serving,
+    "drift": bench_drift,
+    "ingest": bench_ingest,
+    "ui": bench_ui,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.dagkit import dag_header, declared_models, fail_without_retry, guard_run_params
-
-VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
+from modelops.run_params import VERSION_PATTERN
 
 
 def build_deploy_dag(model):

@@ -41,9 +41,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.dagkit import dag_header, declared_models, default_args, fail_without_retry, guard_run_params
 from modelops.ingest.steps import queue_watch
+from modelops.run_params import MESSAGE_ID_PATTERN
 from modelops_airflow.sqs_watch import WaitForQueueMessages
 
-MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 

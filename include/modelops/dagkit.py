@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 START_DATE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
+#: Every ``<kind>_<model>`` DAG the files in dags/ build for each declared model.
+DAG_KINDS = ("smoke", "retrain", "monitor", "deploy", "rollback", "ingest", "dead_letters", "redrive", "reconcile")
+
+
+def dag_id(kind: str, model: str) -> str:
+    """``<kind>_<model>``: the id of one of a model's DAGs (``dag_id("retrain", "churn")``)."""
+    if kind not in DAG_KINDS:
+        raise ValueError(f"DAG kind '{kind}' is not one of dagkit.DAG_KINDS {DAG_KINDS}")
+    return f"{kind}_{model}"
+
+
 def declared_models() -> list[model_config.ModelConfig]:
     """The valid model declarations. Invalid ones are skipped here so one typo does not take
     every model's DAGs down; ``dags/model_configs.py`` reports them as an import error."""
@@ -60,7 +71,7 @@ def dag_header(
     ``tags`` default to ``[kind]``; ``"modelops"`` and the model's name are always added.
     """
     header = {
-        "dag_id": f"{kind}_{model.name}",
+        "dag_id": dag_id(kind, model.name),
         "doc_md": doc_md,
         "description": description,
         "schedule": schedule,

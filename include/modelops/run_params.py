@@ -12,6 +12,11 @@ import datetime as dt
 import difflib
 from collections.abc import Iterable, Mapping
 
+#: A registry version a trigger may name: a number or one of the aliases (rollback_/deploy_<model>).
+VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
+#: An SQS message id as recorded under ``dead-letters/<model>/`` (redrive_<model>).
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
+
 
 class RunParamsError(ValueError):
     """A trigger asked for something this DAG cannot honour; the message says what to change."""

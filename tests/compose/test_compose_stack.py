@@ -97,3 +97,21 @@ def test_a_restart_mid_training_leaves_no_run_stuck(first_run, airflow, trigger,
     finished = airflow.wait_for_run(DAG, run_id, timeout=900)
     assert finished["state"] in ("success", "failed"), finished
     assert finished["state"] == "success", airflow.failure_logs(DAG, run_id)
+
+
+def test_the_models_pages_answer_behind_airflows_auth(first_run, urls, mlflow_client):
+    """The plugin in the image: anonymous refused; the admin sees churn's champion (JSON and page)."""
+    import requests
+
+    base = f"{urls['airflow']}/modelops"
+    assert requests.get(f"{base}/api/models", timeout=30).status_code == 401
+    user, password = os.environ.get("AIRFLOW_ADMIN_USER", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin")
+    token = requests.post(f"{urls['airflow']}/auth/token", json={"username": user, "password": password}, timeout=30)
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    rows = {
+        row["model"]: row for row in requests.get(f"{base}/api/models", headers=headers, timeout=60).json()["models"]
+    }
+    champion = mlflow_client.get_model_version_by_alias("churn", "champion")
+    assert str(rows["churn"]["champion"]["version"]) == str(champion.version), rows["churn"]
+    page = requests.get(f"{base}/models/churn", headers=headers, timeout=60)
+    assert page.status_code == 200 and 'id="timeline"' in page.text

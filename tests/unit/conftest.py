@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from moto import mock_aws
+from tests.support.aws import set_test_aws_env
 from tests.support.own_code import models_folder
 
 from modelops.store import Store
@@ -12,13 +13,7 @@ from modelops.store import Store
 @pytest.fixture
 def aws_env(monkeypatch):
     """Test credentials and no endpoint, so boto3 talks to ``mock_aws`` only."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    set_test_aws_env(monkeypatch)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
+from tests.unit.local_mlflow import fresh_tracking_uri
 
 from modelops import registry
 from modelops.config import ModelConfig
@@ -39,7 +40,7 @@ def make_config() -> ModelConfig:
 @pytest.fixture
 def env(store, tmp_path, monkeypatch):
     """A SQLite registry, the run's split handed to evaluate, a stand-in for register's baseline."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = fresh_tracking_uri(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     mlflow.set_tracking_uri(uri)

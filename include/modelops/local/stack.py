@@ -242,7 +242,11 @@ class Stack:
 
     def _write_passwords(self) -> None:
         path = self.config.airflow_home / "passwords.json"
-        path.write_text(json.dumps({self.config.admin_user: self.config.admin_password}))
+        users = {
+            self.config.admin_user: self.config.admin_password,
+            self.config.viewer_user: self.config.viewer_password,
+        }
+        path.write_text(json.dumps(users))
 
     def _migrate_airflow(self) -> None:
         started = time.monotonic()

@@ -73,6 +73,9 @@ class StackConfig:
     secret_key: str = "testing"
     admin_user: str = "admin"
     admin_password: str = "admin"
+    #: A read-only user (Airflow's ``viewer`` role): sees the DAGs and the Models pages, triggers nothing.
+    viewer_user: str = "viewer"
+    viewer_password: str = "viewer"
     airflow_db_url: str | None = None
     mlflow_db_url: str | None = None
     serving_token: str = "local-dev-token"
@@ -124,6 +127,8 @@ class StackConfig:
             secret_key=text("AWS_SECRET_ACCESS_KEY", "testing"),
             admin_user=text("AIRFLOW_ADMIN_USER", "admin"),
             admin_password=text("AIRFLOW_ADMIN_PASSWORD", "admin"),
+            viewer_user=text("AIRFLOW_VIEWER_USER", "viewer"),
+            viewer_password=text("AIRFLOW_VIEWER_PASSWORD", "viewer"),
             airflow_db_url=values.get("MODELOPS_AIRFLOW_DB_URL") or None,
             mlflow_db_url=values.get("MODELOPS_MLFLOW_DB_URL") or None,
             serving_token=text("MODELOPS_SERVING_TOKEN", "local-dev-token"),
@@ -216,7 +221,7 @@ class StackConfig:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin,{self.viewer_user}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_sql_url(),

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from moto import mock_aws
+from tests.support.aws import set_test_aws_env
 from tests.unit.ingest.ingest_helpers import BUCKET
 
 from modelops.config import get_model
@@ -21,14 +22,7 @@ def model():
 
 @pytest.fixture
 def aws(monkeypatch, model):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "MODELOPS_BUCKET": BUCKET,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    set_test_aws_env(monkeypatch, MODELOPS_BUCKET=BUCKET)
     with mock_aws():
         import boto3
 

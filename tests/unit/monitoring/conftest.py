@@ -10,6 +10,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 from moto import mock_aws
+from tests.support.aws import aws_test_env
 from tests.unit.monitoring.monitoring_helpers import (
     BUCKET,
     DAYS,
@@ -48,21 +49,12 @@ def trained(config):
 
 @pytest.fixture(scope="module")
 def store():
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            mp.delenv(name, raising=False)
-        with mock_aws():
-            import boto3
+    with aws_test_env(), mock_aws():
+        import boto3
 
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
-            yield Store(bucket=BUCKET, client=client)
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield Store(bucket=BUCKET, client=client)
 
 
 @pytest.fixture(scope="session")

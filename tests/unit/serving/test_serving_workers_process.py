@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tests.unit.local_mlflow import fresh_tracking_uri
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -29,7 +30,7 @@ def registry_uri(tmp_path) -> str:
     """An empty SQLite registry, migrated once here (two workers migrating one new file at once collide)."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_tracking_uri(tmp_path)
     MlflowClient(tracking_uri=uri).search_registered_models()
     return uri
 
