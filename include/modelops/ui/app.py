@@ -242,12 +242,7 @@ def report(model: str, name: str, acc: AccessDep, reads: ReadsDep) -> Response:
     if kind not in {"html", "json"}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report '{name}': ask for <day>.html or <day>.json")
     parsed = _day(day)
-    try:
-        return _served(*reads.report(model, parsed, kind))
-    except KeyError as exc:
-        raise _missing(f"{kind} report of {model} for {day}", exc) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    return _stored(lambda: reads.report(model, parsed, kind), f"{kind} report of {model} for {day}")
 
 
 @app.get("/models/{model}/runs/{run_id}/data-docs")
@@ -262,12 +257,17 @@ def evaluation(model: str, run_id: str, acc: AccessDep, reads: ReadsDep) -> Resp
 
 def _artifact(acc: auth.Access, reads: Reads, model: str, run_id: str, kind: str) -> Response:
     _readable(acc, reads, model)
+    return _stored(lambda: reads.artifact(model, run_id, kind), f"{kind} of {model} run {run_id}")
+
+
+def _stored(read: Callable[[], tuple[bytes, str]], what: str, refused: str = "") -> Response:
+    """A stored object served through the plugin: missing is 404 naming ``what``, refused is 400."""
     try:
-        return _served(*reads.artifact(model, run_id, kind))
+        return _served(*read())
     except KeyError as exc:
-        raise _missing(f"{kind} of {model} run {run_id}", exc) from exc
+        raise _missing(what, exc) from exc
     except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{refused}{exc}") from exc
 
 
 @app.get("/models/{model}/validation")
@@ -276,12 +276,7 @@ def validation(model: str, acc: AccessDep, reads: ReadsDep, key: str = "") -> Re
     _readable(acc, reads, model)
     if not key:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="key: name the validation report to show")
-    try:
-        return _served(*reads.validation_report(model, key))
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"key {key!r} refused: {exc}") from exc
-    except KeyError as exc:
-        raise _missing(f"validation report {key}", exc) from exc
+    return _stored(lambda: reads.validation_report(model, key), f"validation report {key}", f"key {key!r} refused: ")
 
 
 # --- actions -------------------------------------------------------------------------------------
