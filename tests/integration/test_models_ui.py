@@ -60,7 +60,8 @@ def ui_data(first_promotion, stack, airflow, store, today):
     loop = demo.Demo(airflow, store, cfg.serving_url, cfg.serving_token, cfg.mlflow_url, MODEL, out=lambda _: None)
     for day in MONITORED_DAYS:
         loop.send_day(day, 400, None)
-        loop.monitor_day(day)
+        loop.wait_for_capture(day, 400)  # capture is batched: monitor the day once all of it is in S3
+        assert loop.monitor_day(day)["summary"]["status"] != "no_data"
     return {"refused_run": runs["refused"], "promoted_run": runs["promoted"]}
 
 
