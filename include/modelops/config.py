@@ -187,6 +187,22 @@ class TrainingSpec(_Strict):
     #: Candidates of this model that train at once, across all its runs (backfills included):
     #: the slots of its Airflow pool ``training_<model>`` (see modelops/pools.py).
     parallel_candidates: int = Field(default=2, ge=1, le=64)
+    #: Cross-validated search on a deterministic sample of at most this many training rows; the
+    #: chosen setting is then fitted on every training row (None: search on every row). What makes
+    #: a window of millions of rows affordable: the search costs folds x settings fits.
+    search_sample_rows: int | None = Field(default=None, ge=100)
+    #: Per candidate, a cap on the final fit's rows, for an estimator that would not finish on the
+    #: full window (a random forest on millions of rows): ``{random_forest: 1000000}``. Recorded
+    #: with the candidate and in the decision record.
+    fit_max_rows: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("fit_max_rows")
+    @classmethod
+    def _fit_caps(cls, value: dict[str, int]) -> dict[str, int]:
+        small = {name: rows for name, rows in value.items() if rows < 100}
+        if small:
+            raise ValueError(f"fit_max_rows: at least 100 rows per candidate, got {small}")
+        return value
 
     @field_validator("candidates")
     @classmethod
@@ -302,6 +318,9 @@ class ModelConfig(_Strict):
         unknown = [c for c in self.training.candidates if c not in available]
         if unknown:
             raise ValueError(f"training.candidates: unknown candidate(s) {unknown}; choose from {available}")
+        capped = [c for c in self.training.fit_max_rows if c not in available]
+        if capped:
+            raise ValueError(f"training.fit_max_rows: unknown candidate(s) {capped}; choose from {available}")
         for engineered in self.code.engineered_features if self.code else ():
             if engineered.name in names or engineered.name == self.target:
                 raise ValueError(

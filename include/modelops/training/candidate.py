@@ -62,11 +62,23 @@ class CandidateResult:
     rules: list[RuleResult]
     passed: bool
     failure_reasons: list[str]
+    #: Rows the search's cross-validation and the final fit used (``training.search_sample_rows``,
+    #: ``training.fit_max_rows``); None: every training row.
+    n_search_rows: int | None = None
+    n_fit_rows: int | None = None
     model: Any = field(default=None, repr=False, compare=False)
 
     @property
     def cv_primary(self) -> float | None:
         return self.cv_metrics[self.primary_metric]["mean"]
+
+    @property
+    def training_rows(self) -> dict[str, Any]:
+        """How many of the window's rows the search and the final fit used, and whether sampled."""
+        search = self.n_train_rows if self.n_search_rows is None else self.n_search_rows
+        fit = self.n_train_rows if self.n_fit_rows is None else self.n_fit_rows
+        return {"window": self.n_train_rows, "search": search, "fit": fit,
+                "sampled": search < self.n_train_rows or fit < self.n_train_rows}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the fitted model, JSON-safe (NaN becomes None)."""
@@ -93,6 +105,7 @@ class CandidateResult:
                 for s in self.search
             ],
             "n_train_rows": self.n_train_rows,
+            "training_rows": self.training_rows,
             "cv_folds": self.cv_folds,
             "search_seconds": round(self.search_seconds, 4),
             "fit_seconds": round(self.fit_seconds, 4),
@@ -147,6 +160,17 @@ def _training_frame(config: ModelConfig, X_train: pd.DataFrame, y_train: Any) ->
             f"{config.name}: target '{config.target}' has {int(y.isna().sum())} missing values; drop or label them first"
         )
     return X, y
+
+
+def _sample_rows(config: ModelConfig, X: pd.DataFrame, y: pd.Series, limit: int | None):
+    """At most ``limit`` rows, the same ones on every run of the same window (seeded), in their order."""
+    if limit is None or len(X) <= limit:
+        return X, y
+    import numpy as np
+
+    positions = np.sort(np.random.RandomState(config.training.random_seed).choice(len(X), limit, replace=False))
+    log.info("%s: %d of %d training rows sampled", config.name, limit, len(X))
+    return X.iloc[positions], y.iloc[positions]
 
 
 def _cross_validate_setting(
@@ -291,15 +315,17 @@ def _train(config, candidate, X_train, y_train, search_space, rules) -> Candidat
     classes = sorted(y.unique().tolist()) if config.is_classifier else None
     check_classes(candidate, classes, model=config.name, target=config.target)
     scorers = build_scorers(config, classes)
+    X_search, y_search = _sample_rows(config, X, y, config.training.search_sample_rows)
     started = time.perf_counter()
-    search, best = _search(config, candidate, space, X, y, scorers)
+    search, best = _search(config, candidate, space, X_search, y_search, scorers)
     search_seconds = time.perf_counter() - started
 
     params = best["entry"]["params"]
-    model, fit_seconds, convergence = _final_fit(config, candidate, params, X, y)
-    train_metrics = {m: score(s, m, model, X, y) for m, s in scorers.items()}
+    X_fit, y_fit = _sample_rows(config, X, y, config.training.fit_max_rows.get(candidate))
+    model, fit_seconds, convergence = _final_fit(config, candidate, params, X_fit, y_fit)
+    train_metrics = {m: score(s, m, model, X_fit, y_fit) for m, s in scorers.items()}
     cv_metrics = best["cv_metrics"]
-    rule_results, failure_reasons = _judge(config, model, X, y, train_metrics, cv_metrics, convergence, rules)
+    rule_results, failure_reasons = _judge(config, model, X_fit, y_fit, train_metrics, cv_metrics, convergence, rules)
     result = CandidateResult(
         candidate=candidate,
         problem_type=config.problem_type,
@@ -309,6 +335,8 @@ def _train(config, candidate, X_train, y_train, search_space, rules) -> Candidat
         train_metrics=train_metrics,
         search=search,
         n_train_rows=len(X),
+        n_search_rows=len(X_search),
+        n_fit_rows=len(X_fit),
         cv_folds=config.training.cv_folds,
         search_seconds=search_seconds,
         fit_seconds=fit_seconds,

@@ -87,5 +87,7 @@ def select_best(results: list[dict[str, Any]], config: ModelConfig) -> dict[str,
             for r in ranking
         ],
     }
+    if winner.get("training_rows"):  # what the search and the final fit read of the window
+        out["selection"]["training_rows"] = dict(winner["training_rows"])
     log.info(reason)
     return out

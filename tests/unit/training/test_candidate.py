@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from tests.unit.training.training_helpers import make_config, make_frame
 
 from modelops.training.candidate import train_candidate
 from modelops.training.search_spaces import RELATIVE_COST, SEARCH_SPACES
@@ -73,3 +74,44 @@ def test_xgboost_refuses_class_labels_it_cannot_take_naming_them(cls_data):
         train_candidate(config, "xgboost", df[config.feature_names], labels)
     result = train_candidate(config, "lightgbm", df[config.feature_names], labels)  # any labels
     assert set(result.model.predict(df[config.feature_names])) <= {"stays", "leaves"}
+
+
+# -- large windows: search on a sample, a capped final fit ---------------------------------------
+
+
+def test_search_on_a_sample_then_final_fit_on_every_row():
+    from modelops.training.selection import select_best
+
+    config = make_config(training={"cv_folds": 3, "random_seed": 7, "search_sample_rows": 150})
+    df = make_frame(n=400)
+    out = train_candidate(config, "linear", df[config.feature_names], df["y"]).to_dict()
+    assert out["training_rows"] == {"window": 400, "search": 150, "fit": 400, "sampled": True}
+    assert out["passed"], out["failure_reasons"]
+    # The same rows on a re-run of the same window: the search's CV is reproduced exactly.
+    again = train_candidate(config, "linear", df[config.feature_names], df["y"]).to_dict()
+    assert again["cv_metrics"] == out["cv_metrics"]
+    # ...and the selection carries it into the decision record.
+    chosen = select_best([out], config)
+    assert chosen["selection"]["training_rows"]["search"] == 150
+
+
+def test_fit_max_rows_caps_only_the_named_candidate():
+
+    config = make_config(training={"cv_folds": 3, "random_seed": 7, "fit_max_rows": {"random_forest": 200}})
+    df = make_frame(n=400)
+    X, y = df[config.feature_names], df["y"]
+    forest = train_candidate(config, "random_forest", X, y, search_space=[{"n_estimators": 10}]).to_dict()
+    assert forest["training_rows"] == {"window": 400, "search": 400, "fit": 200, "sampled": True}
+    linear = train_candidate(config, "linear", X, y).to_dict()
+    assert linear["training_rows"] == {"window": 400, "search": 400, "fit": 400, "sampled": False}
+
+
+def test_fit_max_rows_refuses_unknown_candidates_and_tiny_caps():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"fit_max_rows: unknown candidate\(s\) \['forest'\]"):
+        make_config(training={"fit_max_rows": {"forest": 1000}})
+    with pytest.raises(ValidationError, match="at least 100 rows"):
+        make_config(training={"fit_max_rows": {"random_forest": 10}})
+    with pytest.raises(ValidationError, match="search_sample_rows"):
+        make_config(training={"search_sample_rows": 5})
