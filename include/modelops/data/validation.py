@@ -5,15 +5,26 @@ Validation runs in an ephemeral GX context: no project directory, no stores, not
 written to disk; the result comes back as a plain :class:`ValidationOutcome` whose summary is the
 message a failing task raises (what failed, where, with sample bad values).
 
+GX spends most of a small file's validation on set-up, not data: building the suite, adding a data
+source (which re-serialises the context's config), the asset and batch definition. All of that
+depends only on the suite, so each process keeps it per suite file *content*
+(:func:`prepared_suite`, keyed by the file's SHA-256, read on every call): the second validation
+against the same suite only builds a batch and runs the expectations, and an edited suite file is
+prepared afresh on its next use, never served stale.
+
 ``great_expectations`` takes seconds to import, so it is imported inside functions only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -31,6 +42,8 @@ from modelops.data.suites import SuiteError, build_suite, load_suite
 from modelops.jsonsafe import json_safe
 
 if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.data_context import AbstractDataContext
 
 log = logging.getLogger(__name__)
@@ -48,6 +61,7 @@ __all__ = [
     "exception_text",
     "load_suite",
     "make_context",
+    "prepared_suite",
     "render_data_docs_html",
     "summarize_failures",
     "unexpected_text",
@@ -71,6 +85,8 @@ class ValidationOutcome:
     failures: list[dict[str, Any]] = field(default_factory=list)
     #: The full GX result (``ExpectationSuiteValidationResult.to_json_dict()``).
     result_json: dict[str, Any] = field(default_factory=dict)
+    #: Seconds per step where the caller measured them (``parse``, ``validate``); not part of the verdict.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A small summary for XCom: the full result belongs in a report file, not the metadata DB."""
@@ -101,31 +117,103 @@ def make_context() -> AbstractDataContext:
     return context
 
 
+@dataclass
+class PreparedSuite:
+    """What GX reuses between validations against one suite file content, in one process."""
+
+    suite_sha256: str
+    suite_json: dict[str, Any]
+    suite: ExpectationSuite
+    context: AbstractDataContext
+    batch_definition: BatchDefinition
+    #: GX objects are not thread-safe: one validation at a time per prepared suite.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+#: Prepared suites of this process, most recently used last; a few suites per process at most.
+_PREPARED: OrderedDict[tuple[str, str], PreparedSuite] = OrderedDict()
+_PREPARED_LOCK = threading.Lock()
+PREPARED_CACHE_SIZE = 8
+#: How many suites this process prepared (tests count constructions, not time).
+PREPARE_COUNT = {"prepared": 0, "reused": 0}
+
+
+def _suite_bytes(suite_path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(suite_path).read_bytes()
+    except OSError as exc:
+        raise SuiteError(f"{suite_path}: cannot read expectation suite: {exc}") from exc
+
+
+def prepared_suite(suite_path: str | os.PathLike[str]) -> PreparedSuite:
+    """This process's GX context, suite and batch definition for the suite file's current content.
+
+    Keyed by (path, SHA-256 of the file's bytes), re-read on every call (a few KB): editing the
+    suite file makes the next validation prepare the new content.
+    """
+    sha = hashlib.sha256(_suite_bytes(suite_path)).hexdigest()
+    key = (str(Path(suite_path).resolve()), sha)
+    with _PREPARED_LOCK:
+        prepared = _PREPARED.get(key)
+        if prepared is not None:
+            _PREPARED.move_to_end(key)
+            PREPARE_COUNT["reused"] += 1
+            return prepared
+        suite_json = load_suite(suite_path)
+        suite = build_suite(suite_json, source=str(suite_path))
+        context = make_context()
+        source = context.data_sources.add_pandas(name=f"modelops_{sha[:12]}")
+        definition = source.add_dataframe_asset(name="batch").add_batch_definition_whole_dataframe("whole_dataframe")
+        prepared = PreparedSuite(sha, suite_json, suite, context, definition)
+        _PREPARED[key] = prepared
+        while len(_PREPARED) > PREPARED_CACHE_SIZE:
+            _PREPARED.popitem(last=False)
+        PREPARE_COUNT["prepared"] += 1
+        log.info("prepared GX suite %s (%s) for reuse in this process", suite_path, sha[:12])
+        return prepared
+
+
 def validate_dataframe(
     df: pd.DataFrame,
     suite_path: str | os.PathLike[str],
     *,
     data_name: str,
     context: AbstractDataContext | None = None,
+    reuse: bool = True,
 ) -> ValidationOutcome:
     """Validate ``df`` against the suite file; ``data_name`` (e.g. the S3 key) labels every message.
 
-    Pass ``context`` to reuse one GX context across calls (tests, loops); by default each call
-    gets a fresh ephemeral one, which costs little next to the import.
+    By default GX's set-up is reused from :func:`prepared_suite`. With ``context`` (or
+    ``reuse=False``) everything is built for this call in that context (or a fresh one), as
+    before the reuse existed; the verdict and result are the same either way.
     """
-    suite_json = load_suite(suite_path)
-    suite = build_suite(suite_json, source=str(suite_path))
-    context = context if context is not None else make_context()
+    if context is None and reuse:
+        prepared = prepared_suite(suite_path)
+        suite_json = prepared.suite_json
+        with prepared.lock:
+            batch = prepared.batch_definition.get_batch(batch_parameters={"dataframe": df})
+            result = batch.validate(prepared.suite, result_format=RESULT_FORMAT)
+    else:
+        suite_json = load_suite(suite_path)
+        result = _validate_fresh(df, build_suite(suite_json, source=str(suite_path)), context or make_context())
+    return _outcome(result, suite_json, data_name)
+
+
+def _validate_fresh(df: pd.DataFrame, suite: ExpectationSuite, context: AbstractDataContext):
+    """Everything built for one call, then removed from ``context`` again."""
     source_name = f"modelops_{uuid.uuid4().hex[:12]}"  # unique, so a shared context never clashes
     source = context.data_sources.add_pandas(name=source_name)
     try:
-        asset = source.add_dataframe_asset(name="batch", batch_metadata={"data_name": data_name})
+        asset = source.add_dataframe_asset(name="batch")
         batch = asset.add_batch_definition_whole_dataframe("whole_dataframe").get_batch(
             batch_parameters={"dataframe": df}
         )
-        result = batch.validate(suite, result_format=RESULT_FORMAT)
+        return batch.validate(suite, result_format=RESULT_FORMAT)
     finally:
         context.data_sources.delete(source_name)
+
+
+def _outcome(result, suite_json: dict[str, Any], data_name: str) -> ValidationOutcome:
     result_json = json_safe(result.to_json_dict())
     failures = [describe_failure(item) for item in result_json.get("results", []) if not item.get("success")]
     outcome = ValidationOutcome(

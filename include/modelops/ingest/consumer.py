@@ -13,7 +13,8 @@ For each record (:class:`~modelops.ingest.ingestor.Ingestor`):
 2. **idempotency**: the result marker ``ingest/<model>/results/<sha256(key, etag)>.json`` exists →
    the file was already handled; the message is deleted without reprocessing.
 3. **validate** with the model's Great Expectations suite (``expectations/<model>.json``, the
-   suite training uses). An unreadable file (truncated, not CSV, wrong schema) is invalid *data*,
+   suite training uses), in ``validation_processes`` worker processes (GX holds the GIL; the
+   thread that owns the message waits for its file's result, so nothing below changes). An unreadable file (truncated, not CSV, wrong schema) is invalid *data*,
    not a poison message: it is quarantined with a report.
 4. **copy** to ``validated/<model>/dt=.../<file>`` or ``quarantine/<model>/dt=.../<file>``
    (deterministic keys, server-side copy), write the validation report (JSON + Data Docs HTML),
@@ -41,7 +42,7 @@ from modelops.ingest.ingestor import Ingestor
 from modelops.ingest.messages import PoisonMessage
 from modelops.ingest.queues import SQS_BATCH, Received, VisibilityHeartbeat, queue_url, receive
 from modelops.ingest.settings import IngestSettings
-from modelops.ingest.validator import SuiteValidator
+from modelops.ingest.validator import SuiteValidator, make_validator
 from modelops.store import Store
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class _ConsumeRun:
         self.started = time.monotonic()
         self.pending: dict[Future, Received] = {}
         self.retry_until = 0.0
+        #: Seconds spent in SQS calls of this run (the cost split's receive and delete shares).
+        self.sqs_seconds = {"receive": 0.0, "delete": 0.0}
 
     def count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
@@ -126,6 +129,7 @@ class _ConsumeRun:
             self._delete(succeeded[start : start + SQS_BATCH])
 
     def _delete(self, chunk: list[Received]) -> None:
+        started = time.perf_counter()
         try:
             response = self.sqs.delete_message_batch(
                 QueueUrl=self.url,
@@ -134,6 +138,7 @@ class _ConsumeRun:
             failed = response.get("Failed", [])
         except Exception as exc:
             failed = [{"Id": str(i), "Message": str(exc)} for i in range(len(chunk))]
+        self.sqs_seconds["delete"] += time.perf_counter() - started
         for item in failed:  # e.g. an expired receipt: the redelivery finds the marker and is deleted then
             message_id = chunk[int(item["Id"])].message_id
             log.warning("could not delete message %s after processing it: %s", message_id, item.get("Message"))
@@ -151,7 +156,10 @@ class _ConsumeRun:
             batch = []
             if not out_of_time and free > 0 and (was_idle or free >= refill_at):
                 wait_seconds = 0 if self.pending else settings.wait_seconds
+                asked = time.perf_counter()
                 batch = receive(self.sqs, self.url, free, settings.visibility_seconds, wait_seconds)
+                if batch:  # an empty long poll is waiting, not cost
+                    self.sqs_seconds["receive"] += time.perf_counter() - asked
             for message in batch:
                 self.heartbeat.add(message)
                 self.pending[pool.submit(self.ingestor.handle, message)] = message
@@ -184,7 +192,13 @@ class _ConsumeRun:
         }
         validator = self.ingestor.validator
         if isinstance(validator, SuiteValidator):
-            summary["validations"] = {"run": validator.misses, "reused": validator.hits}
+            summary["validations"] = {
+                "run": validator.misses,
+                "reused": validator.hits,
+                "processes": getattr(validator, "processes", 0),
+            }
+        steps = {**self.ingestor.step_seconds, **{f"sqs_{k}": v for k, v in self.sqs_seconds.items()}}
+        summary["step_seconds"] = {step: round(seconds, 3) for step, seconds in steps.items()}
         return summary
 
 
@@ -199,14 +213,19 @@ def consume(
     """Drain the model's queue with bounded concurrency; stop when empty or out of time."""
     settings = settings or IngestSettings.from_env()
     store, sqs = _clients(settings, store, sqs)
-    ingestor = ingestor or Ingestor(model, store)
-    run = _ConsumeRun(model, settings, store, sqs, ingestor)
-    forget_dead_workers(store, model.name)
+    owned = ingestor is None  # a validator this run started (worker processes) is stopped by it
+    ingestor = ingestor or Ingestor(model, store, validator=make_validator(model, settings.validation_processes))
     try:
-        with ThreadPoolExecutor(settings.concurrency, thread_name_prefix=f"ingest-{model.name}") as pool:
-            run.loop(pool)
+        run = _ConsumeRun(model, settings, store, sqs, ingestor)
+        forget_dead_workers(store, model.name)
+        try:
+            with ThreadPoolExecutor(settings.concurrency, thread_name_prefix=f"ingest-{model.name}") as pool:
+                run.loop(pool)
+        finally:
+            run.stop()
     finally:
-        run.stop()
+        if owned:
+            ingestor.validator.close()
     summary = run.summary()
     log.info("ingest %s: %s", model.name, summary)
     return summary

@@ -61,6 +61,14 @@ class Ingestor:
         self.validator = validator or SuiteValidator(model.suite_path)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        #: Seconds spent per step over all files this ingestor handled (the consume summary's cost split).
+        self.step_seconds: dict[str, float] = {}
+        self._steps_guard = threading.Lock()
+
+    def _add_steps(self, timings: dict[str, float]) -> None:
+        with self._steps_guard:
+            for step, seconds in timings.items():
+                self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
 
     def _lock_for(self, oid: str) -> threading.Lock:
         with self._locks_guard:
@@ -82,6 +90,7 @@ class Ingestor:
     def _handle_event(self, event: ObjectEvent, message: Received) -> dict:
         from botocore.exceptions import ClientError
 
+        started = time.perf_counter()
         try:
             response = self.store.client.get_object(Bucket=self.store.bucket, Key=event.key)
         except ClientError as exc:
@@ -102,16 +111,24 @@ class Ingestor:
                 )
                 return {"status": "duplicate", "key": event.key, "etag": etag, "marker": marker}
             data = response["Body"].read()
-            return self._ingest(event, message, etag, data, marker, response.get("LastModified"))
+            timings = {"s3_get": time.perf_counter() - started}
+            return self._ingest(event, message, etag, data, marker, response.get("LastModified"), timings)
 
-    def _ingest(self, event: ObjectEvent, message: Received, etag: str, data: bytes, marker: str, modified) -> dict:
+    def _ingest(
+        self, event: ObjectEvent, message: Received, etag: str, data: bytes, marker: str, modified, timings: dict
+    ) -> dict:
         from modelops.data import validation
 
         started = time.perf_counter()
         outcome, reused = self._validate(data, self.store.uri(event.key))
+        validated = time.perf_counter()
+        timings.update(outcome.timings)
+        timings["validate_wait"] = validated - started  # validation as this thread saw it (incl. queueing for GX)
         verdict = "validated" if outcome.success else "quarantined"
         destination = self._place(event.key, etag, verdict)
+        placed = time.perf_counter()
         json_key, html_key = self._write_report(event.key, etag, verdict, destination, outcome)
+        timings.update(s3_place=placed - validated, report=time.perf_counter() - placed)
         now = dt.datetime.now(dt.UTC)
         event_time = parse_event_time(event.event_time) or (modified.astimezone(dt.UTC) if modified else None)
         result = {
@@ -134,8 +151,12 @@ class Ingestor:
             "processing_seconds": round(time.perf_counter() - started, 3),
             "validation_reused": reused,
             "worker": worker_id(),
+            "received_at": dt.datetime.fromtimestamp(message.received_at, dt.UTC).isoformat(),
+            "step_seconds": {step: round(seconds, 4) for step, seconds in timings.items()},
         }
+        before_marker = time.perf_counter()
         self.store.put_json(marker, result)  # last: its presence means "done"
+        self._add_steps({**timings, "marker": time.perf_counter() - before_marker})
         log.info("%s → %s (%s)", event.key, destination, validation.summarize_failures(outcome).splitlines()[0])
         return result
 

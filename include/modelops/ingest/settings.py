@@ -29,6 +29,9 @@ class IngestSettings:
     max_seconds: float = 900.0
     #: Long-poll wait of a receive; an empty receive with nothing in flight ends the run.
     wait_seconds: int = 1
+    #: Worker processes that run Great Expectations (it holds the GIL: threads alone use one core);
+    #: 0 validates in the consumer's own threads. Capped at the machine's cores.
+    validation_processes: int = 2
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -38,6 +41,7 @@ class IngestSettings:
             retry_delay_seconds=env_int("MODELOPS_INGEST_RETRY_DELAY_SECONDS", 30, minimum=0),
             max_seconds=env_float("MODELOPS_INGEST_MAX_SECONDS", 900.0, minimum=1),
             wait_seconds=env_int("MODELOPS_INGEST_WAIT_SECONDS", 1, minimum=0),
+            validation_processes=env_int("MODELOPS_INGEST_VALIDATION_PROCESSES", 2, minimum=0),
         )
 
 

@@ -1,9 +1,12 @@
 """Validating one raw file with the model's Great Expectations suite, and the outcome of a file
 that cannot even be read.
 
-Why a module: GX is slow to import and pure Python, so one process keeps one context and runs one
-validation at a time; and since a verdict is a pure function of (suite, file bytes), it is
-memoised. Ingestion and the training snapshot's batch screen share this validator.
+Why a module: GX is slow to import and pure Python. Each process reuses its GX set-up per suite
+(:func:`modelops.data.validation.prepared_suite`), and since a verdict is a pure function of
+(suite, file bytes) it is memoised. GX holds the GIL for a validation, so threads alone run one
+validation at a time per process: :class:`PooledSuiteValidator` runs them in a few worker
+processes (one per core) while the consumer's threads keep doing the S3/SQS round trips.
+Ingestion and the training snapshot's batch screen share these validators.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,38 +28,108 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def validate_file(data: bytes, file_format: str, suite_path: str, data_name: str) -> ValidationOutcome:
+    """Parse and validate one file's bytes; timings say where the time went. Raises
+    :class:`~modelops.batches.BatchReadError` for an unreadable file (it pickles across processes)."""
+    from modelops import batches
+    from modelops.data import validation
+
+    started = time.perf_counter()
+    frame = batches.read_batch(data, file_format, data_name)
+    parsed = time.perf_counter()
+    outcome = validation.validate_dataframe(frame, suite_path, data_name=data_name)
+    outcome.timings = {"parse": parsed - started, "validate": time.perf_counter() - parsed}
+    return outcome
+
+
+def _warm_worker(suite_path: str) -> None:
+    """Pool initializer: pay GX's import and the suite's set-up before the first file arrives."""
+    from modelops.data import validation
+
+    validation.prepared_suite(suite_path)
+
+
 class SuiteValidator:
-    """Validates frames against one suite file, reusing one GX context; results are memoised by
+    """Validates files against one suite file in this process; results are memoised by
     (suite bytes, file bytes), since validation is a pure function of both."""
 
     def __init__(self, suite_path, cache_size: int = 4096):
         self.suite_path = suite_path
-        self.suite_sha = hashlib.sha256(open(suite_path, "rb").read()).hexdigest()  # noqa: SIM115
         self._lock = threading.Lock()
-        self._context = None
         self._cache: dict[str, ValidationOutcome] = {}
         self._cache_size = cache_size
         self.hits = 0
         self.misses = 0
 
-    def __call__(self, data: bytes, frame_loader, data_name: str) -> tuple[ValidationOutcome, bool]:
-        from modelops.data import validation
+    def _key(self, data: bytes) -> str:
+        # The suite file is read on every call (a few KB), so an edited suite is never served stale.
+        suite = hashlib.sha256(Path(self.suite_path).read_bytes()).digest()
+        return hashlib.sha256(suite + hashlib.sha256(data).digest()).hexdigest()
 
-        digest = hashlib.sha256(data).hexdigest()
+    def __call__(self, data: bytes, frame_loader, data_name: str) -> tuple[ValidationOutcome, bool]:
+        """``(outcome, reused)``; ``frame_loader()`` parses ``data`` when a validation must run."""
+        key = self._key(data)
         with self._lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(key)
             if cached is not None:
                 self.hits += 1
-                return dataclasses.replace(cached, data_name=data_name), True
+                return dataclasses.replace(cached, data_name=data_name, timings={}), True
             self.misses += 1
-            frame = frame_loader()
-            if self._context is None:
-                self._context = validation.make_context()
-            outcome = validation.validate_dataframe(frame, self.suite_path, data_name=data_name, context=self._context)
+        outcome = self._run(data, frame_loader, data_name)
+        with self._lock:
             if len(self._cache) >= self._cache_size:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[digest] = outcome
-            return outcome, False
+            self._cache[key] = outcome
+        return outcome, False
+
+    def _run(self, data: bytes, frame_loader, data_name: str) -> ValidationOutcome:
+        from modelops.data import validation
+
+        started = time.perf_counter()
+        frame = frame_loader()
+        parsed = time.perf_counter()
+        outcome = validation.validate_dataframe(frame, self.suite_path, data_name=data_name)
+        outcome.timings = {"parse": parsed - started, "validate": time.perf_counter() - parsed}
+        return outcome
+
+    def close(self) -> None:
+        """Nothing to release in-process."""
+
+
+class PooledSuiteValidator(SuiteValidator):
+    """The same validation in ``processes`` worker processes, so validations of several files run
+    at once on several cores. The caller's thread waits for its file's result, so the message
+    promises of the consumer (delete after the result is written, visibility extended while
+    waiting, a failure makes the message visible again) are unchanged. A worker that dies
+    breaks the pool: the files in progress fail and come back through SQS."""
+
+    def __init__(self, suite_path, file_format: str, processes: int, cache_size: int = 4096):
+        super().__init__(suite_path, cache_size)
+        import multiprocessing
+
+        self.file_format = file_format
+        self.processes = processes
+        # spawn: the consumer has threads (boto3, heartbeat); forking a threaded process is unsafe.
+        self._pool = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_warm_worker,
+            initargs=(str(suite_path),),
+        )
+
+    def _run(self, data: bytes, frame_loader, data_name: str) -> ValidationOutcome:
+        return self._pool.submit(validate_file, data, self.file_format, str(self.suite_path), data_name).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_validator(model: ModelConfig, processes: int) -> SuiteValidator:
+    """In-process for ``processes`` 0, else a pool of that many processes (at most one per core)."""
+    processes = min(processes, os.cpu_count() or 1)
+    if processes <= 0:
+        return SuiteValidator(model.suite_path)
+    return PooledSuiteValidator(model.suite_path, model.data.file_format, processes)
 
 
 def unreadable_outcome(model: ModelConfig, data_name: str, problem: str) -> ValidationOutcome:

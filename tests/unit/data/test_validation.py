@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -276,3 +277,96 @@ def test_summary_names_the_file_when_given():
     text = validation.summarize_failures(_outcome([_failure()], evaluated=12), source="raw/churn/dt=2026-11-17/a.csv")
     assert "  - raw/churn/dt=2026-11-17/a.csv: column 'monthly_charges'" in text, text
     assert "a.csv" not in validation.summarize_failures(_outcome([_failure()], evaluated=12))
+
+
+# --------------------------------------------------------------------------------------------
+# Reuse of GX's set-up between validations (prepared_suite)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def suite_copy(tmp_path: Path) -> Path:
+    """The churn suite under a path no other test uses, so prepared-suite counts are this test's."""
+    path = tmp_path / "churn.json"
+    path.write_bytes(get_model("churn").suite_path.read_bytes())
+    return path
+
+
+@pytest.fixture
+def counted_contexts(monkeypatch) -> list:
+    """Every GX context validation builds (constructions are counted, never time)."""
+    built: list = []
+    real = validation.make_context
+
+    def counting():
+        built.append(real())
+        return built[-1]
+
+    monkeypatch.setattr(validation, "make_context", counting)
+    return built
+
+
+def test_second_validation_with_the_same_suite_reuses_context_suite_and_definition(
+    suite_copy: Path, counted_contexts: list, normal
+) -> None:
+    first = validate_dataframe(normal["churn"], suite_copy, data_name="a")
+    prepared = validation.prepared_suite(suite_copy)
+    second = validate_dataframe(normal["churn"].head(500), suite_copy, data_name="b")
+    assert first.success and second.success
+    assert len(counted_contexts) == 1  # one context for both validations
+    assert validation.prepared_suite(suite_copy) is prepared  # same suite, data source, batch definition
+    assert prepared.context is counted_contexts[0]
+    assert list(prepared.context.data_sources.all()) == [f"modelops_{prepared.suite_sha256[:12]}"]
+    assert (
+        second.result_json["results"][0]["expectation_config"]["kwargs"]["batch_id"]
+        == (first.result_json["results"][0]["expectation_config"]["kwargs"]["batch_id"])
+    )
+
+
+def test_an_edited_suite_file_is_prepared_again_not_served_stale(
+    suite_copy: Path, counted_contexts: list, normal
+) -> None:
+    assert validate_dataframe(normal["churn"], suite_copy, data_name="a").success
+    raw = json.loads(suite_copy.read_text())
+    for item in raw["expectations"]:
+        if item["type"] == "expect_column_values_to_be_between" and item["kwargs"]["column"] == "tenure_months":
+            item["kwargs"]["max_value"] = 1
+    suite_copy.write_text(json.dumps(raw))
+    outcome = validate_dataframe(normal["churn"], suite_copy, data_name="a")
+    assert not outcome.success
+    assert [(f["column"], f["kwargs"]["max_value"]) for f in outcome.failures] == [("tenure_months", 1)]
+    assert len(counted_contexts) == 2
+
+
+def _comparable(outcome: ValidationOutcome) -> dict:
+    """The outcome without what names the run (data source, batch id, load time)."""
+    result = json.loads(json.dumps(outcome.result_json))
+    result["meta"].pop("active_batch_definition")
+    result["meta"]["batch_markers"].pop("ge_load_time")
+    for item in result["results"]:
+        item["expectation_config"]["kwargs"].pop("batch_id")
+        # An evaluation error is keyed by its metric's id, which hashes the batch id.
+        item["exception_info"] = {
+            re.sub(r"metric_domain_kwargs_id='\w+'", "", key): value for key, value in item["exception_info"].items()
+        }
+    return {
+        "success": outcome.success,
+        "statistics": outcome.statistics,
+        "failures": outcome.failures,
+        "result": result,
+    }
+
+
+@pytest.mark.parametrize("kind", [None, "out_of_range", "missing_column", "wrong_type", "duplicate_ids", "new_column"])
+def test_verdicts_and_failure_details_are_identical_with_and_without_reuse(kind, suite_copy: Path, normal) -> None:
+    frame = normal["churn"] if kind is None else corrupt_batch(normal["churn"], kind)
+    frame = _as_raw_file(frame, "raw.csv")
+    validate_dataframe(frame.head(50), suite_copy, data_name="warm-up")  # the reused path is warm
+    reused = validate_dataframe(frame, suite_copy, data_name="raw.csv")
+    fresh = validate_dataframe(frame, suite_copy, data_name="raw.csv", reuse=False)
+    assert _comparable(reused) == _comparable(fresh)
+    assert validation.summarize_failures(reused) == validation.summarize_failures(fresh)
+    assert validation.render_data_docs_html(reused).count("fail") == validation.render_data_docs_html(fresh).count(
+        "fail"
+    )
+    assert reused.success is (kind is None)
