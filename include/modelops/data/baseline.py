@@ -26,6 +26,10 @@ SCHEMA_VERSION = 1
 QUANTILES = (1, 5, 25, 50, 75, 95, 99)
 #: Inner bin edges at these quantiles of the reference: 12 bins, ~10% each in the middle, open ends.
 BIN_QUANTILES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+#: Finer bins for the Wasserstein effect size: every 2.5% quantile of the reference (the bins above
+#: included), each with the sum of its values, so monitoring places each bin's mass at its mean
+#: (exact when the two CDFs do not cross inside a bin; modelops.drift.wasserstein).
+FINE_BIN_QUANTILES = tuple(k / 40 for k in range(1, 40))
 #: Numeric features with at most this many distinct values get one bin per value instead.
 DISCRETE_MAX_VALUES = 20
 SAMPLE_SIZE = 1000
@@ -54,6 +58,26 @@ def histogram(values: Any, edges: list[float]) -> list[int]:
     array = array[~np.isnan(array)]
     index = np.searchsorted(np.asarray(edges, dtype=float), array, side="right")
     return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+
+
+def bin_sums(values: Any, edges: list[float]) -> list[float]:
+    """Sum of the values in each bin of :func:`histogram` (same bins, missing values left out)."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    index = np.searchsorted(np.asarray(edges, dtype=float), array, side="right")
+    return np.bincount(index, weights=array, minlength=len(edges) + 1).tolist()
+
+
+def _fine_edges(values: Any, edges: list[float]) -> list[float]:
+    """The coarse edges plus the reference's 2.5% quantiles (discrete features: the same edges)."""
+    import numpy as np
+
+    if len(edges) <= 1 or len(np.unique(values)) <= DISCRETE_MAX_VALUES:
+        return list(edges)
+    fine = np.unique(np.concatenate([np.asarray(edges, dtype=float), np.quantile(values, FINE_BIN_QUANTILES)]))
+    return [float(x) for x in fine]
 
 
 def _bin_edges(values: Any) -> list[float]:
@@ -93,11 +117,13 @@ def _numeric_profile(series: pd.Series, name: str) -> dict[str, Any]:
                 "std": None,
                 "quantiles": {f"p{q}": None for q in QUANTILES},
                 "bins": {"edges": [], "counts": [0]},
+                "fine_bins": {"edges": [], "counts": [0], "sums": [0.0]},
                 "sample": [],
             }
         )
         return profile
     edges = _bin_edges(values)
+    fine_edges = _fine_edges(values, edges)
     if len(values) > SAMPLE_SIZE:
         rng = np.random.default_rng(SAMPLE_SEED)
         sample = values[np.sort(rng.choice(len(values), size=SAMPLE_SIZE, replace=False))]
@@ -114,6 +140,11 @@ def _numeric_profile(series: pd.Series, name: str) -> dict[str, Any]:
                 for q, v in zip(QUANTILES, np.quantile(values, [q / 100 for q in QUANTILES]), strict=True)
             },
             "bins": {"edges": edges, "counts": histogram(values, edges)},
+            "fine_bins": {
+                "edges": fine_edges,
+                "counts": histogram(values, fine_edges),
+                "sums": bin_sums(values, fine_edges),
+            },
             "sample": [float(v) for v in np.sort(sample)],
         }
     )

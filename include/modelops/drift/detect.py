@@ -62,7 +62,21 @@ def _numeric_result(
     scale, scale_source = reference_scale(reference)
     bounds = {"reference_min": finite(reference.get("min")), "reference_max": finite(reference.get("max"))}
     # The binned distance is the distance regime's verdict and the KS test's effect-size floor.
-    distance = wasserstein_drift(edges, ref_counts, cur_counts, scale=scale, spec=spec, **bounds)
+    fine = reference.get("fine_bins")
+    if fine and live.fine_edges is not None:
+        distance = wasserstein_drift(
+            live.fine_edges,
+            fine["counts"],
+            live.bin_counts.tolist(),
+            scale=scale,
+            spec=spec,
+            reference_sums=fine["sums"],
+            current_sums=live.bin_sums.tolist(),
+        )
+        wasserstein_bins = "fine_bin_means"
+    else:  # a baseline written before fine bins: the coarse bins' representative points, as then
+        distance = wasserstein_drift(edges, ref_counts, cur_counts, scale=scale, spec=spec, **bounds)
+        wasserstein_bins = "bin_points"
     if stattest_for("numeric", regime).func is ks_drift:
         result = ks_drift(reference["sample"], live.sample, effect_size=distance["statistic"], spec=spec)
     else:
@@ -77,6 +91,7 @@ def _numeric_result(
         "current_min": finite(live.min),
         "current_max": finite(live.max),
         "wasserstein": finite(distance["statistic"] * scale),
+        "wasserstein_bins": wasserstein_bins,
         "scale": scale,
         "scale_source": scale_source,
         "sample_size": int(live.sample.size),

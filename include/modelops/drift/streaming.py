@@ -1,7 +1,8 @@
 """Live traffic folded chunk by chunk into a profile whose size depends on features x bins, never
-on rows: histogram counts over the baseline's own bin edges (binned with
+on rows: histogram counts (and per-bin sums) over the baseline's own bin edges (the same bins as
 :func:`modelops.data.baseline.histogram`, so reference and live bins line up), running moments, a
-bounded reservoir sample per numeric feature and bounded category counts.
+bounded reservoir sample per numeric feature and bounded category counts. Chunks can be pandas
+frames or Arrow record batches; Arrow is read column by column without pandas' object columns.
 
 Accumulation only: judging the profile against the baseline is :func:`modelops.drift.detect.compare`.
 """
@@ -14,11 +15,13 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelops.data.baseline import OTHER, histogram
+from modelops.data.baseline import OTHER
+from modelops.drift.binning import Binner
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +34,89 @@ MAX_UNSEEN_CATEGORIES = 50
 UNSEEN_OTHER = "__unseen_other__"
 
 
+def _is_arrow(column: Any) -> bool:
+    return hasattr(column, "type") and hasattr(column, "null_count")
+
+
+def _numeric_values(column: Any) -> tuple[np.ndarray, int, int]:
+    """A column as float64 values (NaN where missing), its missing count and its invalid count.
+
+    Missing is what pandas calls NA (a null, or NaN in a float column); invalid is a value that is
+    there but not a finite number (text in a numeric column, infinity). Numeric Arrow arrays and
+    numeric pandas columns are read without a per-value Python step.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if _is_arrow(column):
+        import pyarrow as pa
+
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
+            values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)
+            return values, *_missing_and_invalid(values)
+        column = column.to_pandas()
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        return values, *_missing_and_invalid(values)
+    missing = column.isna().to_numpy()
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return values, int(missing.sum()), int((~np.isfinite(values) & ~missing).sum())
+
+
+def _missing_and_invalid(values: np.ndarray) -> tuple[int, int]:
+    import numpy as np
+
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if not bad:
+        return 0, 0
+    missing = int(np.count_nonzero(np.isnan(values)))
+    return missing, bad - missing
+
+
+def _bins_to_coarse(edges: Sequence[float], fine_edges: Sequence[float]) -> np.ndarray | None:
+    """For each fine bin, the coarse bin holding it; None unless every coarse edge is a fine edge."""
+    import numpy as np
+
+    coarse, fine = np.asarray(edges, dtype=float), np.asarray(fine_edges, dtype=float)
+    if not np.isin(coarse, fine).all():
+        return None
+    return np.concatenate([[0], np.searchsorted(coarse, fine, side="right")]).astype(np.intp)
+
+
 class NumericAccumulator:
-    """One numeric column: bin counts, moments (Chan's merge), min/max, bottom-k reservoir."""
+    """One numeric column: bin counts and sums, moments (Chan's merge), min/max, bottom-k reservoir.
+
+    Values are binned once, on the baseline's fine bins when it has them (``fine_bins``: the
+    Wasserstein effect size places each bin's mass at its mean, so each bin's sum is kept too),
+    else on its coarse bins. The coarse counts (PSI, the report's histograms) are sums of fine
+    bins, since every coarse edge is a fine edge.
+    """
 
     kind = "numeric"
 
-    def __init__(self, name: str, edges: Sequence[float], reservoir_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        edges: Sequence[float],
+        reservoir_size: int,
+        seed: int,
+        fine_edges: Sequence[float] | None = None,
+    ) -> None:
         import numpy as np
 
         self.name = name
         self.edges = [float(e) for e in edges]
-        self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        self.fine_edges: list[float] | None = None
+        self._to_coarse = None
+        if fine_edges is not None:
+            self._to_coarse = _bins_to_coarse(self.edges, fine_edges)
+            if self._to_coarse is None:
+                log.warning("%s: the baseline's fine bins do not contain its bins; using the bins only", name)
+            else:
+                self.fine_edges = [float(e) for e in fine_edges]
+        self._binner = Binner(self.fine_edges if self.fine_edges is not None else self.edges)
+        self.bin_counts = np.zeros(self._binner.bins, dtype=np.int64)
+        self.bin_sums = np.zeros(self._binner.bins, dtype=float)
         self.rows = 0
         self.nulls = 0
         self.invalid = 0
@@ -57,27 +132,43 @@ class NumericAccumulator:
         self._values = np.empty(0, dtype=float)
         self._keys = np.empty(0, dtype=float)
 
-    def update(self, series: pd.Series) -> None:
+    @property
+    def counts(self) -> np.ndarray:
+        """Counts over the baseline's (coarse) bins, as :func:`modelops.data.baseline.histogram` gives."""
         import numpy as np
-        import pandas as pd
 
-        self.rows += len(series)
-        missing = series.isna().to_numpy()
-        self.nulls += int(missing.sum())
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        finite = np.isfinite(values)
-        bad = int((~finite & ~missing).sum())
+        if self._to_coarse is None or self.fine_edges is None:
+            return self.bin_counts
+        return np.bincount(self._to_coarse, weights=self.bin_counts, minlength=len(self.edges) + 1).astype(np.int64)
+
+    def update(self, column: Any) -> None:
+        """Fold one chunk of the column in (a pandas Series or a pyarrow array)."""
+        import numpy as np
+
+        values, missing, bad = _numeric_values(column)
+        self.rows += values.size
+        self.nulls += missing
         if bad:
             log.warning("%s: %d non-numeric or infinite value(s) in a chunk, left out of the tests", self.name, bad)
         self.invalid += bad
-        values = values[finite]
-        if not len(values):
-            return
-        self.counts += np.asarray(histogram(values, self.edges), dtype=np.int64)
+        if missing or bad:
+            values = values[np.isfinite(values)]
+        if values.size:
+            self._fold(values)
+
+    def _fold(self, values: np.ndarray) -> None:
+        import numpy as np
+
+        index = self._binner.index(values)
+        self.bin_counts += np.bincount(index, minlength=self._binner.bins)
+        sums = np.bincount(index, weights=values, minlength=self._binner.bins)
+        self.bin_sums += sums
         # Chan et al.'s pairwise merge of (count, mean, M2): stable where sum-of-squares cancels.
-        n_b = len(values)
-        mean_b = float(values.mean())
-        m2_b = float(((values - mean_b) ** 2).sum())
+        n_b = values.size
+        mean_b = float(sums.sum()) / n_b
+        centred = values - mean_b
+        centred *= centred  # not np.dot: BLAS may spin up threads for it, costing more than the sum
+        m2_b = float(centred.sum())
         total = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / total
@@ -116,7 +207,40 @@ class NumericAccumulator:
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else (0.0 if self.n == 1 else None)
 
     def state_size(self) -> int:
-        return int(self.counts.size + self._values.size + self._keys.size) + 9
+        return int(2 * self.bin_counts.size + self._values.size + self._keys.size) + 9
+
+
+def _is_arrow_strings(column: Any) -> bool:
+    import pyarrow as pa
+
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
+def _category_counts(column: Any) -> tuple[list[tuple[str, int]], int, int]:
+    """(value as text, count) per distinct present value, the rows and the missing count.
+
+    Strings in Arrow (pyarrow arrays, and pandas' default ``str`` columns, which Arrow backs) are
+    counted by Arrow without a Python object per value; anything else as pandas spells it as text.
+    """
+    import pandas as pd
+
+    if not _is_arrow(column) and isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        column = pa.array(column.array)
+    if _is_arrow(column):
+        if _is_arrow_strings(column):
+            import pyarrow.compute as pc
+
+            counted = pc.value_counts(column)
+            values, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
+            present = [(str(v), int(c)) for v, c in zip(values, counts, strict=True) if v is not None]
+            return present, len(column), column.null_count
+        column = column.to_pandas()
+    missing = column.isna()
+    counts = column[~missing].astype(str).value_counts()
+    return [(str(v), int(c)) for v, c in counts.items()], len(column), int(missing.sum())
 
 
 def _canonical(value: str) -> str | None:
@@ -176,13 +300,12 @@ class CategoricalAccumulator:
             return OTHER
         return None
 
-    def update(self, series: pd.Series) -> None:
-        self.rows += len(series)
-        missing = series.isna()
-        self.nulls += int(missing.sum())
-        counts = series[~missing].astype(str).value_counts()
-        for value, count in counts.items():
-            value, count = str(value), int(count)
+    def update(self, column: Any) -> None:
+        """Fold one chunk of the column in (a pandas Series or a pyarrow array)."""
+        counts, rows, missing = _category_counts(column)
+        self.rows += rows
+        self.nulls += missing
+        for value, count in counts:
             bucket = self._bucket(value)
             if bucket is not None:
                 self.counts[bucket] = self.counts.get(bucket, 0) + count
@@ -206,7 +329,9 @@ def _accumulator(
     name: str, profile: Mapping[str, Any], allowed: Iterable[str] | None, reservoir_size: int, seed: int
 ) -> Accumulator:
     if profile["kind"] == "numeric":
-        return NumericAccumulator(name, profile["bins"]["edges"], reservoir_size, seed)
+        fine = profile.get("fine_bins")  # absent from baselines written before the fine bins
+        fine_edges = fine["edges"] if fine else None
+        return NumericAccumulator(name, profile["bins"]["edges"], reservoir_size, seed, fine_edges)
     return CategoricalAccumulator(name, profile["counts"], allowed)
 
 
@@ -249,20 +374,26 @@ class StreamingProfile:
             prediction = _accumulator(prediction_column, baseline["predictions"], None, reservoir_size, seed)
         return cls(features, prediction, prediction_column)
 
-    def update(self, chunk: pd.DataFrame) -> StreamingProfile:
-        """Fold one chunk in. A chunk without a feature column is refused: drift cannot be judged."""
+    def update(self, chunk: pd.DataFrame | pa.RecordBatch | pa.Table) -> StreamingProfile:
+        """Fold one chunk in: a DataFrame, or an Arrow record batch or table (read without pandas).
+
+        A chunk without a feature column is refused: drift cannot be judged.
+        """
         if len(chunk) == 0:
             return self
-        missing = [name for name in self.features if name not in chunk.columns]
+        arrow = not hasattr(chunk, "iloc")
+        columns = list(chunk.schema.names) if arrow else list(chunk.columns)
+        missing = [name for name in self.features if name not in columns]
         if missing:
             raise ValueError(
-                f"live data lacks feature column(s) {missing} (it has {list(chunk.columns)[:30]}); "
+                f"live data lacks feature column(s) {missing} (it has {columns[:30]}); "
                 "capture every model input with the prediction"
             )
+        column = chunk.column if arrow else chunk.__getitem__
         for name, accumulator in self.features.items():
-            accumulator.update(chunk[name])
-        if self.prediction is not None and self.prediction_column in chunk.columns:
-            self.prediction.update(chunk[self.prediction_column])
+            accumulator.update(column(name))
+        if self.prediction is not None and self.prediction_column in columns:
+            self.prediction.update(column(self.prediction_column))
         self.rows += len(chunk)
         return self
 

@@ -74,6 +74,7 @@ def test_profile_is_json_safe_with_a_stable_schema(profile):
         "std",
         "quantiles",
         "bins",
+        "fine_bins",
         "sample",
     }
     assert set(profile["features"]["region"]) == {
@@ -107,6 +108,25 @@ def test_discrete_numeric_feature_gets_one_bin_per_value(profile):
     calls = profile["features"]["calls"]
     assert calls["bins"]["edges"] == [0.5, 1.5, 2.5, 3.5]
     assert calls["bins"]["counts"] == [25, 25, 25, 25, 25]
+    # One value per bin already: the fine bins are the same, with each value's total.
+    assert calls["fine_bins"] == {
+        "edges": [0.5, 1.5, 2.5, 3.5],
+        "counts": [25] * 5,
+        "sums": [0.0, 25.0, 50.0, 75.0, 100.0],
+    }
+
+
+def test_fine_bins_refine_the_bins_and_sum_each_bin(profile):
+    """Every coarse edge is a fine edge (live data is binned once), and each bin keeps its values' sum."""
+    amount = profile["features"]["amount"]
+    fine, edges = amount["fine_bins"], amount["bins"]["edges"]
+    assert set(edges) <= set(fine["edges"]) and fine["edges"] == sorted(fine["edges"])
+    assert len(fine["edges"]) == 39 and len(fine["counts"]) == len(fine["sums"]) == 40
+    values = np.arange(100.0)  # amount's non-null values
+    assert fine["counts"] == histogram(values, fine["edges"])
+    index = np.searchsorted(fine["edges"], values, side="right")
+    assert fine["sums"] == pytest.approx([values[index == i].sum() for i in range(40)])
+    assert sum(fine["sums"]) == pytest.approx(values.sum())
 
 
 def test_histogram_has_open_ends():

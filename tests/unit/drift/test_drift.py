@@ -76,6 +76,14 @@ def baselines(frames, config) -> dict[int, dict]:
     return {n: profile_baseline(df, config) for n, df in frames.items()}
 
 
+def without_fine_bins(baseline: dict) -> dict:
+    """The baseline as written before fine bins existed (no ``fine_bins`` on numeric profiles)."""
+    old = json.loads(json.dumps(baseline))
+    for profile in [*old["features"].values(), old.get("predictions") or {}]:
+        profile.pop("fine_bins", None)
+    return old
+
+
 def by_feature(report: dict) -> dict[str, dict]:
     return {r["feature"]: r for r in report["features"]}
 
@@ -260,14 +268,20 @@ def test_binned_wasserstein_matches_scipy_on_bin_points():
     assert bin_points([5.0], 2.0, 8.0).tolist() == [2.0, 8.0]
 
 
-def test_a_one_unit_shift_of_a_discrete_feature_is_exact(baselines):
-    """calls 0..4 -> 1..5: values past the top edge fall in the last bin, capped at the max (4)."""
+def test_a_one_unit_shift_of_a_discrete_feature_is_exact(frames, baselines):
+    """calls 0..4 -> 1..5: the top bin's sum carries the values past the top edge, so W1 is exact."""
     live = make_frame(20_000, seed=12)
     live["calls"] = live["calls"] + 1
     calls = by_feature(drift_dataframe(baselines[LARGE], live, SPEC))["calls"]
     std = baselines[LARGE]["features"]["calls"]["std"]
-    assert calls["drifted"] and calls["details"]["wasserstein"] == pytest.approx(0.8, abs=0.02)
-    assert calls["effect_size"] == pytest.approx(0.8 / std, abs=0.02)
+    exact = wasserstein_distance(frames[LARGE]["calls"], live["calls"])
+    assert exact == pytest.approx(1.0, abs=0.02)
+    assert calls["drifted"] and calls["details"]["wasserstein"] == pytest.approx(exact, rel=1e-9)
+    assert calls["effect_size"] == pytest.approx(exact / std, rel=1e-9)
+    # A baseline written before the fine bins keeps its number: the top bin capped at the max (4).
+    old = by_feature(drift_dataframe(without_fine_bins(baselines[LARGE]), live, SPEC))["calls"]
+    assert old["drifted"] and old["details"]["wasserstein"] == pytest.approx(0.8, abs=0.02)
+    assert old["details"]["wasserstein_bins"] == "bin_points"
 
 
 # ---------------------------------------------------------------------------- streaming and edge cases
