@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from modelops.config import ModelConfig
 from modelops.data import steps as data_steps
@@ -15,16 +17,30 @@ from modelops.training import steps
 log = logging.getLogger(__name__)
 
 
+def in_process(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """How :func:`run_chain` calls a step by default: here, in this process."""
+    return fn(*args, **kwargs)
+
+
 def run_chain(
-    model: ModelConfig, as_of: dt.datetime, run_id: str, *, dag_id: str = "plain_python", params: dict | None = None
+    model: ModelConfig,
+    as_of: dt.datetime,
+    run_id: str,
+    *,
+    dag_id: str = "plain_python",
+    params: dict | None = None,
+    call: Callable[..., Any] = in_process,
 ) -> dict:
-    """Every step in sequence without Airflow; returns the decision, the promotion and timings."""
+    """Every step in sequence without Airflow; returns the decision, the promotion and timings.
+
+    ``call(name, fn, *args, **kwargs)`` runs each step: a benchmark passes one that runs it in a
+    process of its own, as an Airflow task would be, to measure each step's peak memory."""
     params = params or {}
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args, **kwargs):
         started = time.perf_counter()
-        value = fn(*args, **kwargs)
+        value = call(name, fn, *args, **kwargs)
         timings[name] = time.perf_counter() - started
         return value
 
