@@ -45,7 +45,20 @@ TYPE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]
 
 
 class ConfigError(ValueError):
-    """A model declaration is invalid; the message names the file, the field and the problem."""
+    """A model declaration is invalid; the message names the file, the field and the problem.
+
+    ``path``: the declaration's file, when one was read."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ModelNotDeclared(ConfigError, KeyError):
+    """No declaration by that name: a KeyError to callers that look models up (a 404 to the UI)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class _Strict(BaseModel):
@@ -413,17 +426,17 @@ def load_model_config(path: str | os.PathLike[str]) -> ModelConfig:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {exc}", path=path) from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {exc}", path=path) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(raw).__name__}", path=path)
     try:
         config = ModelConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from None
+        raise ConfigError(_format_validation_error(path, exc), path=path) from None
     if config.name != path.stem:
-        raise ConfigError(f"{path}: field 'name': '{config.name}' must match the file name '{path.stem}'")
+        raise ConfigError(f"{path}: field 'name': '{config.name}' must match the file name '{path.stem}'", path=path)
     return config
 
 
@@ -471,4 +484,4 @@ def get_model(name: str, directory: str | os.PathLike[str] | None = None) -> Mod
         if path.exists():
             return load_model_config(path)
     known = sorted(p.stem for p in directory.glob("*.y*ml"))
-    raise ConfigError(f"unknown model '{name}': no {directory}/{name}.yaml (known models: {known})")
+    raise ModelNotDeclared(f"unknown model '{name}': no {directory}/{name}.yaml (known models: {known})")

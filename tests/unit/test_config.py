@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.config import ConfigError, get_model, load_all_models, load_model_config, load_models_and_errors
+from modelops.config import (
+    ConfigError,
+    ModelNotDeclared,
+    get_model,
+    load_all_models,
+    load_model_config,
+    load_models_and_errors,
+)
 
 SHIPPED = Path(__file__).resolve().parents[2] / "include" / "models"
 
@@ -108,6 +115,7 @@ def test_one_bad_file_does_not_hide_the_good_ones(tmp_path):
     models, errors = load_models_and_errors(tmp_path)
     assert [m.name for m in models] == ["good"]
     assert len(errors) == 1 and "bad.yaml" in str(errors[0])
+    assert errors[0].path == tmp_path / "bad.yaml"  # what the Models page lists the file by
     with pytest.raises(ConfigError, match="bad.yaml"):
         load_all_models(tmp_path)
 
@@ -116,3 +124,7 @@ def test_unknown_model_lists_known(tmp_path):
     write(tmp_path, "good", yaml.safe_dump(valid_dict("good")))
     with pytest.raises(ConfigError, match=r"unknown model 'nope'.*\['good'\]"):
         get_model("nope", tmp_path)
+    # Undeclared is also a KeyError (a lookup that found nothing), with its message unquoted.
+    with pytest.raises(KeyError) as caught:
+        get_model("nope", tmp_path)
+    assert isinstance(caught.value, ModelNotDeclared) and str(caught.value).startswith("unknown model 'nope'")

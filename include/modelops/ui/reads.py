@@ -352,16 +352,13 @@ def overview(
                 "quarantined_7d": len(_quarantined(reads, config.name, today)),
             }
         )
-    invalid = [{"file": Path(str(e).partition(": ")[0]).name, "error": str(e)} for e in errors]
+    invalid = [{"file": e.path.name if e.path else None, "error": str(e)} for e in errors]
     return {"models": rows, "invalid": invalid}
 
 
 def _declared(name: str, models_dir: str | Path | None) -> model_config.ModelConfig:
     _check_name(name)
-    folder = Path(models_dir) if models_dir else model_config.models_dir()
-    if not any((folder / f"{name}{suffix}").exists() for suffix in (".yaml", ".yml")):
-        raise KeyError(f"unknown model '{name}': no declaration {folder}/{name}.yaml")
-    return model_config.get_model(name, folder)
+    return model_config.get_model(name, models_dir)  # ModelNotDeclared is a KeyError
 
 
 def model_page(
