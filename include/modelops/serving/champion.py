@@ -56,6 +56,16 @@ class LoadedModel:
     categorical_kinds: dict[str, str]
     #: Allowed numeric input ranges (serving/guard.py); None: the no-baseline fallback.
     input_ranges: guard.InputRanges | None = None
+    #: The compiled form of ``pipeline`` (modelops.serving.compiled) when it scores, else None.
+    scorer: Any = None
+    #: ``compiled`` or ``pipeline``, and why (the deploy's parity verdict, or what kept it from serving).
+    scoring_path: str = "pipeline"
+    scoring_path_reason: str = ""
+
+    @property
+    def model(self) -> Any:
+        """What scores: the compiled scorer (takes columns) or the pipeline (takes a DataFrame)."""
+        return self.scorer if self.scorer is not None else self.pipeline
 
 
 def categorical_kinds(estimator: Any) -> dict[str, str]:
@@ -88,8 +98,24 @@ def categorical_kinds(estimator: Any) -> dict[str, str]:
     return kinds
 
 
+def scoring_path_of(pipeline: Any, tags: dict | None, mode: str = "auto") -> tuple[Any, str, str]:
+    """The compiled scorer (or None), the path and why: compiled only when the version's deploy
+    passed the parity gate, serving may use it (``mode``), and lowering succeeds here too."""
+    from modelops.serving import compiled
+
+    if mode == "pipeline":
+        return None, compiled.PIPELINE, "the pipeline is forced on this server (MODELOPS_SERVING_SCORING_PATH=pipeline)"
+    path, reason = compiled.path_of_tags(tags)
+    if path != compiled.COMPILED:
+        return None, path, reason
+    scorer, failure = compiled.lower_or_reason(pipeline)
+    if scorer is None:
+        return None, compiled.PIPELINE, f"parity passed at deploy, but lowering failed in serving: {failure}"
+    return scorer, compiled.COMPILED, reason
+
+
 def load_model_version(
-    config: ModelConfig, tracking_uri: str, version: str | None = None, mlflow_client: Any = None
+    config: ModelConfig, tracking_uri: str, version: str | None = None, mlflow_client: Any = None, scoring: str = "auto"
 ) -> LoadedModel:
     """Load ``models:/<name>/<version>``, the champion's version when ``version`` is None.
 
@@ -125,6 +151,8 @@ def load_model_version(
     classes = None
     if config.is_classifier and getattr(pipeline, "classes_", None) is not None:
         classes = np.asarray(pipeline.classes_).tolist()
+    scorer, path, reason = scoring_path_of(pipeline, dict(model_version.tags or {}), scoring)
+    log.info("%s version %s scores with the %s path: %s", config.name, model_version.version, path, reason)
     return LoadedModel(
         name=config.name,
         version=str(model_version.version),
@@ -137,6 +165,9 @@ def load_model_version(
         has_probabilities=classes is not None and hasattr(pipeline, "predict_proba"),
         categorical_kinds=categorical_kinds(pipeline),
         input_ranges=guard.load_ranges(config, model_version.run_id, str(model_version.version)),
+        scorer=scorer,
+        scoring_path=path,
+        scoring_path_reason=reason,
     )
 
 
@@ -179,6 +210,8 @@ class ModelSlot:
             "run_id": loaded.run_id if loaded else None,
             "model_uri": loaded.model_uri if loaded else None,
             "classes": loaded.classes if loaded else None,
+            "scoring_path": loaded.scoring_path if loaded else None,
+            "scoring_path_reason": loaded.scoring_path_reason if loaded else None,
             "reason": None if loaded else self.reason,
             "features": [{"name": f.name, "type": f.type, "nullable": f.nullable} for f in config.features],
             "passthrough": [c for c in (config.data.id_column, config.data.timestamp_column) if c],

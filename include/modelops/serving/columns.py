@@ -156,23 +156,36 @@ def _object_column(values: list) -> pd.Series:
     return pd.Series(array, dtype=object, copy=False)
 
 
+def model_columns(
+    config: ModelConfig, categorical_kinds: Mapping[str, str], parts: list[RequestColumns]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's input columns for several checked requests (concatenated in order), and the
+    feature columns as captured. Numeric: float64 arrays; categorical: lists of values (as text
+    for a category learned as text; None = missing), what the compiled scorer takes."""
+    inputs: dict[str, Any] = {}
+    captured: dict[str, Any] = {}
+    single = len(parts) == 1
+    for feature in config.features:
+        name = feature.name
+        if feature.type == "numeric":
+            array = parts[0].numeric[name] if single else np.concatenate([p.numeric[name] for p in parts])
+            inputs[name] = captured[name] = array
+            continue
+        values = parts[0].categorical[name] if single else [v for p in parts for v in p.categorical[name]]
+        texts = _texts(values)
+        captured[name] = texts
+        inputs[name] = texts if categorical_kinds.get(name) == "string" else values
+    for name in {n for p in parts for n in p.passthrough}:
+        captured[name] = _texts([v for p in parts for v in (p.passthrough.get(name) or [None] * p.length)])
+    return inputs, captured
+
+
 def frame_of_columns(
     config: ModelConfig, categorical_kinds: Mapping[str, str], parts: list[RequestColumns]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One model input for several checked requests (concatenated in order), and the feature
     columns as captured. The frame is what :func:`build_frame` makes of the same rows."""
-    model_columns: dict[str, Any] = {}
-    captured: dict[str, Any] = {}
-    for feature in config.features:
-        name = feature.name
-        if feature.type == "numeric":
-            array = parts[0].numeric[name] if len(parts) == 1 else np.concatenate([p.numeric[name] for p in parts])
-            model_columns[name] = captured[name] = array
-            continue
-        values = parts[0].categorical[name] if len(parts) == 1 else [v for p in parts for v in p.categorical[name]]
-        texts = _texts(values)
-        captured[name] = texts
-        model_columns[name] = _object_column(texts if categorical_kinds.get(name) == "string" else values)
-    for name in {n for p in parts for n in p.passthrough}:
-        captured[name] = _texts([v for p in parts for v in (p.passthrough.get(name) or [None] * p.length)])
-    return pd.DataFrame(model_columns, columns=config.feature_names), captured
+    inputs, captured = model_columns(config, categorical_kinds, parts)
+    numeric = set(config.numeric_features)
+    frame_columns = {name: values if name in numeric else _object_column(values) for name, values in inputs.items()}
+    return pd.DataFrame(frame_columns, columns=config.feature_names), captured

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from modelops.serving.capture import CaptureOptions
-from modelops.settings import env_bool, env_float, env_int
+from modelops.settings import SettingError, env_bool, env_float, env_int, env_str
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class ServingOptions:
     #: Every this many seconds each worker looks where ``champion`` points (and swaps in the version
     #: it moved to) and writes its heartbeat; 0 turns both off (one worker, reloads by request only).
     alias_poll_seconds: float = 10.0
+    #: ``auto``: a version whose deploy passed the parity gate is scored by its compiled form
+    #: (:mod:`modelops.serving.compiled`), others by the pipeline; ``pipeline``: always the pipeline.
+    scoring_path: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -58,4 +61,15 @@ class ServingOptions:
             alias_poll_seconds=env_float(
                 "MODELOPS_SERVING_ALIAS_POLL_SECONDS", cls.alias_poll_seconds, minimum=0, maximum=3600, environ=environ
             ),
+            scoring_path=_scoring_path(environ),
         )
+
+
+SCORING_PATHS = ("auto", "pipeline")
+
+
+def _scoring_path(environ: Mapping[str, str] | None) -> str:
+    value = (env_str("MODELOPS_SERVING_SCORING_PATH", "auto", environ=environ) or "auto").lower()
+    if value not in SCORING_PATHS:
+        raise SettingError(f"MODELOPS_SERVING_SCORING_PATH must be one of {list(SCORING_PATHS)}, got {value!r}")
+    return value

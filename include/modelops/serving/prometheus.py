@@ -106,6 +106,16 @@ class Metrics:
                 lines.append(
                     f"modelops_model_version_info{_labels(model=name, version=loaded.version, run_id=loaded.run_id or '')} 1"
                 )
+        family(
+            "modelops_model_scoring_path_info",
+            "gauge",
+            "How the serving version scores (compiled or pipeline), value 1.",
+        )
+        for name, slot in sorted(slots.items()):
+            loaded = slot.current
+            if loaded:
+                labels = _labels(model=name, version=loaded.version, path=loaded.scoring_path)
+                lines.append(f"modelops_model_scoring_path_info{labels} 1")
         family("modelops_model_loaded_timestamp_seconds", "gauge", "When the serving version was loaded (Unix time).")
         for name, slot in sorted(slots.items()):
             loaded = slot.current

@@ -26,7 +26,7 @@ from modelops.serving import guard
 from modelops.serving.blocks import ColumnBlock, Repeat
 from modelops.serving.capture import CaptureWriter
 from modelops.serving.champion import LoadedModel, ModelSlot
-from modelops.serving.columns import RequestColumns, frame_of_columns, kind_problems
+from modelops.serving.columns import RequestColumns, frame_of_columns, kind_problems, model_columns
 from modelops.serving.problems import RequestInvalid, problem
 from modelops.serving.validation import category_text
 
@@ -69,13 +69,16 @@ def _finite_or_none(values: list) -> list:
 # One model call -----------------------------------------------------------------------------------
 
 
-def _model_outputs(config: ModelConfig, loaded: LoadedModel, frame: Any) -> tuple[np.ndarray, Any, dict[str, Any]]:
-    """The labels, the probability matrix (or None) and the prediction columns as captured."""
+def _model_outputs(config: ModelConfig, loaded: LoadedModel, inputs: Any) -> tuple[np.ndarray, Any, dict[str, Any]]:
+    """The labels, the probability matrix (or None) and the prediction columns as captured.
+
+    ``inputs`` is what ``loaded.model`` takes: columns (compiled scorer) or a DataFrame (pipeline)."""
     columns: dict[str, Any] = {}
+    model = loaded.model
     if loaded.has_probabilities and loaded.classes is not None:
         # One pass through the model: sklearn classifiers predict the most probable class,
         # so the label is derived from the probabilities instead of a second call.
-        matrix = np.ascontiguousarray(loaded.pipeline.predict_proba(frame), dtype=np.float64)
+        matrix = np.ascontiguousarray(model.predict_proba(inputs), dtype=np.float64)
         guard.check_outputs(matrix)
         picked = matrix.argmax(axis=1)
         labels = np.asarray(loaded.classes, dtype=object)[picked]
@@ -84,7 +87,7 @@ def _model_outputs(config: ModelConfig, loaded: LoadedModel, frame: Any) -> tupl
         columns["probabilities"] = matrix
         columns["classes"] = Repeat(class_texts)
         return labels, matrix, columns
-    labels = np.asarray(loaded.pipeline.predict(frame))
+    labels = np.asarray(model.predict(inputs))
     if config.is_classifier:
         columns["prediction"] = np.asarray([category_text(v) for v in labels.tolist()], dtype=object)
         columns["classes"] = Repeat([category_text(c) for c in loaded.classes] if loaded.classes else None)
@@ -161,9 +164,13 @@ def _score_together(
 ) -> tuple[list[Scored], ColumnBlock, int]:
     """One model call for ``pending``; their answers and their capture rows (one block)."""
     config = slot.config
-    frame, captured = frame_of_columns(config, loaded.categorical_kinds, [p.columns for p in pending])
+    parts = [p.columns for p in pending]
+    if loaded.scorer is not None:
+        inputs, captured = model_columns(config, loaded.categorical_kinds, parts)
+    else:
+        inputs, captured = frame_of_columns(config, loaded.categorical_kinds, parts)
     sizes = [p.columns.length for p in pending]
-    labels, matrix, outputs = _model_outputs(config, loaded, frame)
+    labels, matrix, outputs = _model_outputs(config, loaded, inputs)
     answers = _answers(config, loaded, pending, sizes, labels, matrix)
     block = _capture_block(config, loaded, pending, sizes, captured, outputs)
     return answers, block, block.length

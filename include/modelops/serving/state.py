@@ -96,7 +96,9 @@ class ServingState:
             return slot
 
     def load(self, slot: ModelSlot, version: str | None = None) -> LoadedModel:
-        return load_model_version(slot.config, self.settings.mlflow_tracking_uri, version)
+        return load_model_version(
+            slot.config, self.settings.mlflow_tracking_uri, version, scoring=self.options.scoring_path
+        )
 
     def load_all(self) -> None:
         """Load every champion; a model without one (or failing to load) stays "not loaded"."""

@@ -16,17 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from tests.unit.serving.serving_helpers import (
     AUTH,
     BUCKET,
     CONFIGS,
     TOKEN,
     make_app,
+    make_frame,
     record,
 )
 
 from modelops import registry
 from modelops.serving.app import create_app
+from modelops.serving.champion import scoring_path_of
+from modelops.serving.compiled import COMPILED, PIPELINE, SCORING_PATH_TAG
+from modelops.serving.compiled.parity import SCORING_PATH_REASON_TAG
 from modelops.serving.options import ServingOptions
 from modelops.settings import Settings
 
@@ -135,7 +141,8 @@ def test_model_without_champion_is_listed_and_answers_503(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["ready"] is False
     assert health["models"]["pending"] == {"loaded": False, "reason": "no champion is registered yet"}
-    assert health["models"]["toy"] == {"loaded": True, "version": "1"}
+    # The fixture registers its versions without a deploy: no parity verdict, so the pipeline scores.
+    assert health["models"]["toy"] == {"loaded": True, "version": "1", "scoring_path": "pipeline"}
     listed = {m["name"]: m for m in client.get("/models").json()["models"]}
     assert listed["pending"]["loaded"] is False and listed["pending"]["version"] is None
     assert listed["toy"]["version"] == "1" and listed["toy"]["model_uri"] == "models:/toy/1"
@@ -286,3 +293,97 @@ def test_a_model_declared_after_start_is_served_from_its_first_reload(env, tmp_p
         assert answer.status_code == 200 and answer.json()["version"] == "1"
         assert [m["name"] for m in client.get("/models").json()["models"]] == ["toy", "toy_reg"]
         assert 'model="toy_reg"' in client.get("/metrics").text  # a label of its own, not "_unknown"
+
+
+# Scoring path: compiled only after a passed parity gate at deploy -----------------------------------
+# A version tagged ``scoring_path=compiled`` is scored by its compiled form and answers as the
+# pipeline; ``pipeline`` or no tag (deployed before compiled scoring) is scored by the pipeline;
+# ``MODELOPS_SERVING_SCORING_PATH=pipeline`` forces the pipeline. ``/models``, ``/health`` and
+# ``/metrics`` show the path.
+
+
+@pytest.fixture(scope="module")
+def versions(env):
+    """New versions of version 1's model, tagged by a deploy's parity gate (1 itself has no tag)."""
+    client = env["client"]
+    made = {}
+    for name, tag, label in (("toy", COMPILED, "c"), ("toy", PIPELINE, "p"), ("toy_reg", COMPILED, "r")):
+        first = client.get_model_version(name, "1")
+        tags = {
+            "airflow_run_id": f"{name}-path-{label}",
+            SCORING_PATH_TAG: tag,
+            SCORING_PATH_REASON_TAG: f"test: {tag}",
+        }
+        made[label] = str(
+            registry.register_version(name, first.source, first.run_id, tags, mlflow_client=client).version
+        )
+    return made
+
+
+def _reload(client, model: str, version: str) -> None:
+    response = client.post(f"/models/{model}/reload", headers=AUTH, json={"version": version})
+    assert response.status_code == 200, response.text
+
+
+def _described(client, model: str) -> dict:
+    return next(m for m in client.get("/models").json()["models"] if m["name"] == model)
+
+
+def _batch() -> list[dict]:
+    return [record(0), record(1, x1=None, region=None), {"x0": 2.0, "segment": "low"}, record(3, region="9")]
+
+
+def _frame(batch: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x0": [r["x0"] for r in batch],
+            "x1": [np.nan if r.get("x1") is None else r["x1"] for r in batch],
+            "segment": pd.Series([r["segment"] for r in batch], dtype=object),
+            "region": pd.Series([r.get("region") or np.nan for r in batch], dtype=object),
+        }
+    )
+
+
+def test_the_tag_chooses_the_path_and_answers_equal_the_pipeline(env, versions):
+    batch = _batch()
+    with TestClient(make_app(env)) as client:
+        described = _described(client, "toy")
+        assert described["version"] == "1" and described["scoring_path"] == PIPELINE
+        assert "before compiled scoring" in described["scoring_path_reason"]
+
+        _reload(client, "toy", versions["c"])
+        described = _described(client, "toy")
+        assert described["scoring_path"] == COMPILED and described["scoring_path_reason"] == "test: compiled"
+        assert client.get("/health").json()["models"]["toy"]["scoring_path"] == COMPILED
+        metrics = client.get("/metrics").text
+        assert f'modelops_model_scoring_path_info{{model="toy",version="{versions["c"]}",path="compiled"}} 1' in metrics
+        body = client.post("/models/toy/predict", json={"records": batch}).json()
+        expected = env["pipelines"]["toy"].predict_proba(_frame(batch))
+        np.testing.assert_allclose(np.asarray(body["probabilities"]), expected, atol=1e-9)
+        assert body["predictions"] == env["pipelines"]["toy"].predict(_frame(batch)).tolist()
+
+        _reload(client, "toy_reg", versions["r"])
+        assert _described(client, "toy_reg")["scoring_path"] == COMPILED
+        body = client.post("/models/toy_reg/predict", json={"records": batch}).json()
+        np.testing.assert_allclose(body["predictions"], env["pipelines"]["toy_reg"].predict(_frame(batch)), rtol=1e-9)
+
+        _reload(client, "toy", versions["p"])
+        assert _described(client, "toy")["scoring_path"] == PIPELINE
+
+
+def test_the_pipeline_can_be_forced(env, versions):
+    with TestClient(make_app(env, scoring_path="pipeline")) as client:
+        _reload(client, "toy", versions["c"])
+        described = _described(client, "toy")
+        assert described["scoring_path"] == PIPELINE and "forced" in described["scoring_path_reason"]
+        assert client.post("/models/toy/predict", json={"record": record(1)}).status_code == 200
+
+
+def test_a_compiled_verdict_on_a_pipeline_that_does_not_lower_here_serves_the_pipeline(env):
+    frame = make_frame("binary_classification")
+    config = CONFIGS["toy"]
+    steps = [("feature_same", FunctionTransformer()), *env["pipelines"]["toy"].steps]
+    own = Pipeline(steps).fit(frame[config.feature_names], frame["y"])
+    scorer, path, reason = scoring_path_of(own, {SCORING_PATH_TAG: COMPILED})
+    assert scorer is None and path == PIPELINE
+    assert "lowering failed in serving" in reason and "feature_same" in reason

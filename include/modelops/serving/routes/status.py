@@ -26,7 +26,11 @@ def health(request: Request) -> dict:
     state = state_of(request)
     models_state = {
         name: {"loaded": slot.current is not None}
-        | ({"version": slot.current.version} if slot.current else {"reason": slot.reason})
+        | (
+            {"version": slot.current.version, "scoring_path": slot.current.scoring_path}
+            if slot.current
+            else {"reason": slot.reason}
+        )
         for name, slot in state.slots.items()
     }
     capture = None
