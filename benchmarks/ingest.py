@@ -1,16 +1,25 @@
-"""Ingestion benchmark: a burst of 1,000 small files through S3 → SQS → ingest_churn, and one large
-batch (1M rows) through the suite.
+"""Ingestion benchmark: a burst of 1,000 distinct small files through S3 → SQS → ingest_churn, the
+fixed cost of one small-file validation (cold and warm, with and without GX set-up reuse), and one
+large batch (1M rows) through the suite.
 
 What is measured
 ----------------
 * **burst**: a fresh stack (free ports, its own folder), ``ingest_churn`` unpaused, its queue
-  emptied of the history announcements; then 1,000 CSV files of 40 rows are written at once (16
-  writer threads), each producing a bucket notification. Files per minute = 1,000 / (last result
-  marker written - first put started). End-to-end latency per file = result marker's
-  ``processed_at`` - the S3 event time (object written), p50/p95/max. Validation is memoised per
-  (suite, file bytes); the burst uses :data:`DISTINCT_CONTENTS` distinct contents, so the figure is
-  the queue + S3 + Airflow path; the cost of one uncached Great Expectations run is reported
-  separately (``gx_seconds_per_distinct_file``, from the markers of uncached files).
+  emptied of the history announcements; then 1,000 *distinct* valid CSV files of 2,000 rows
+  (the example data generator, one seed and day per file, so no two files share bytes and the
+  per-(suite, bytes) memo never answers) are written at once (16 writer threads), each producing
+  a bucket notification. Files per minute = 1,000 / (last result marker written - first put
+  started). Latency per file = marker's ``processed_at`` - S3 event time, p50/p95/max. Lost =
+  files without a marker when the wait ends; dead letters = depth of the DLQ. The cost split
+  per file comes from each marker's ``step_seconds`` (S3 get, parse, GX validation in the worker
+  process, the thread's wait for it, S3 copy, report writes) and queueing (received - written);
+  marker put and SQS receive/delete from the consume runs' summaries (XCom), per file.
+  The load average is sampled every few seconds while the burst runs.
+* **fixed cost**: one 2,000-row file validated in a fresh process, cold (first validation after
+  the GX import) and warm (median of the next ten distinct files), wall and CPU seconds, for
+  today's reused set-up (:func:`modelops.data.validation.prepared_suite`) and for the per-call
+  set-up it replaced (suite, data source, asset and batch definition built for every file, one
+  shared context), each in its own process, side by side.
 * **large batch**: a 1M-row churn batch written as CSV by one process; a fresh process reads the
   file → ``read_batch`` → ``validate_dataframe`` with ``expectations/churn.json``: wall seconds of
   each step and peak RSS (``ru_maxrss``), raw and above the high-water mark after imports.
@@ -21,6 +30,7 @@ Run with ``python -m benchmarks.run ingest``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -37,15 +47,18 @@ from pathlib import Path
 log = logging.getLogger("bench.ingest")
 
 BURST_FILES = 1000
-ROWS_PER_FILE = 40
-DISTINCT_CONTENTS = 20
+ROWS_PER_FILE = 2000
 LARGE_ROWS = 1_000_000
+FIXED_COST_FILES = 11
 DAY = dt.date(2026, 11, 21)
 STACK_ENV = {
     "MODELOPS_INGEST_POLL_SECONDS": "1",
     "MODELOPS_INGEST_CONCURRENCY": "8",
-    "MODELOPS_INGEST_MAX_SECONDS": "300",
+    "MODELOPS_INGEST_VALIDATION_PROCESSES": "2",
+    "MODELOPS_INGEST_MAX_SECONDS": "600",
 }
+#: Steps a marker times (seconds per file), in the order a file goes through them.
+MARKER_STEPS = ("s3_get", "parse", "validate", "validate_wait", "s3_place", "report")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -53,13 +66,74 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def _spread(values: list[float], digits: int = 3) -> dict:
+    if not values:
+        return {}
+    return {
+        "p50": round(statistics.median(values), digits),
+        "p95": round(_percentile(values, 0.95), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def _distinct_files() -> dict[str, bytes]:
+    """1,000 valid files, one (day, seed) each: every file's bytes differ."""
+    from modelops import batches
+    from modelops.local import datagen
+
+    files = {}
+    for i in range(BURST_FILES):
+        day = DAY - dt.timedelta(days=i % 50)
+        frame = datagen.generate_batch("churn", day, ROWS_PER_FILE, seed=10_000 + i)
+        files[f"raw/churn/dt={day.isoformat()}/f-{i:04d}.csv"] = batches.to_csv_bytes(frame)
+    if len({hashlib.sha256(data).digest() for data in files.values()}) != len(files):
+        raise RuntimeError("the burst's files are not all distinct")
+    return files
+
+
+def _consume_summaries(airflow) -> list[dict]:
+    summaries = []
+    for run in airflow.runs("ingest_churn"):
+        try:
+            value = airflow.xcom("ingest_churn", run["dag_run_id"], "consume")
+        except Exception:  # a run without a finished consume (the last one waits, deferred)
+            continue
+        if isinstance(value, dict) and "counts" in value:
+            summaries.append(value)
+    return summaries
+
+
+def _cost_split(markers: list[dict], summaries: list[dict]) -> dict:
+    """Seconds per file for each step: medians (and p95) from the markers, totals / files from
+    the consume summaries for what a marker cannot time (its own put, SQS calls)."""
+    split: dict = {}
+    for step in MARKER_STEPS:
+        split[step] = _spread([m["step_seconds"][step] for m in markers if step in m.get("step_seconds", {})])
+    queueing = [
+        (dt.datetime.fromisoformat(m["received_at"]) - dt.datetime.fromisoformat(m["event_time"])).total_seconds()
+        for m in markers
+        if m.get("received_at") and m.get("event_time")
+    ]
+    split["queueing"] = _spread(queueing, 1)
+    files = max(1, len(markers))
+    totals: dict[str, float] = {}
+    for summary in summaries:
+        for step, seconds in (summary.get("step_seconds") or {}).items():
+            totals[step] = totals.get(step, 0.0) + seconds
+    for step in ("marker", "sqs_receive", "sqs_delete"):
+        split[f"{step}_mean"] = round(totals.get(step, 0.0) / files, 4)
+    split["processing_in_thread"] = _spread([m["processing_seconds"] for m in markers])
+    return split
+
+
 def bench_burst() -> dict:
-    from modelops import batches, ingest, settings
+    from modelops import ingest, settings
     from modelops.airflow_api import AirflowClient
-    from modelops.local import bootstrap, datagen
+    from modelops.local import bootstrap
     from modelops.local.stack import Stack, StackConfig
     from modelops.store import Store
 
+    files = _distinct_files()
     home = Path(tempfile.mkdtemp(prefix="modelops-bench-ingest-"))
     stack = Stack(StackConfig.ephemeral(home, extra_env=STACK_ENV))
     try:
@@ -72,13 +146,7 @@ def bench_burst() -> dict:
         sqs.purge_queue(QueueUrl=url)  # the s3:TestEvent of the notification setup
         airflow.wait_for_dag("ingest_churn")
         airflow.unpause("ingest_churn")
-        contents = [
-            batches.to_csv_bytes(datagen.generate_batch("churn", DAY, ROWS_PER_FILE, seed=s))
-            for s in range(DISTINCT_CONTENTS)
-        ]
-        files = {
-            f"raw/churn/dt={DAY.isoformat()}/f-{i:04d}.csv": contents[i % DISTINCT_CONTENTS] for i in range(BURST_FILES)
-        }
+        load_before = os.getloadavg()
         started_wall = dt.datetime.now(dt.UTC)
         started = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
@@ -87,38 +155,133 @@ def bench_burst() -> dict:
             )
         put_seconds = time.monotonic() - started
         deadline = time.monotonic() + 1800
-        while sum(1 for _ in store.list("ingest/churn/results/")) < BURST_FILES:
-            if time.monotonic() > deadline:
-                raise TimeoutError("burst not ingested within 30 minutes")
-            time.sleep(1)
+        loads = []
+        while sum(1 for _ in store.list("ingest/churn/results/")) < BURST_FILES and time.monotonic() < deadline:
+            loads.append(os.getloadavg()[0])
+            time.sleep(5)
+        time.sleep(5)  # the last consume run's summary
         with ThreadPoolExecutor(16) as pool:
-            markers = list(pool.map(lambda k: store.get_json(ingest.result_key("churn", k, etags[k])), files))
+            found = list(
+                pool.map(
+                    lambda k: store.get_json(m) if store.exists(m := ingest.result_key("churn", k, etags[k])) else None,
+                    files,
+                )
+            )
+        markers = [m for m in found if m is not None]
         last = max(dt.datetime.fromisoformat(m["processed_at"]) for m in markers)
         span = (last - started_wall).total_seconds()
         latencies = [m["latency_seconds"] for m in markers if m.get("latency_seconds") is not None]
-        uncached = [m["processing_seconds"] for m in markers if not m["validation_reused"]]
+        summaries = _consume_summaries(airflow)
+        dlq = ingest.queue_depth(sqs, ingest.queue_url(sqs, "churn", dead_letter=True))
         return {
             "files": BURST_FILES,
             "rows_per_file": ROWS_PER_FILE,
-            "distinct_contents": DISTINCT_CONTENTS,
+            "distinct_contents": len(files),
             "consumer_concurrency": int(STACK_ENV["MODELOPS_INGEST_CONCURRENCY"]),
+            "validation_processes": int(STACK_ENV["MODELOPS_INGEST_VALIDATION_PROCESSES"]),
             "put_seconds": round(put_seconds, 1),
             "seconds_first_put_to_last_result": round(span, 1),
-            "files_per_minute": round(BURST_FILES / span * 60, 1),
-            "latency_seconds": {
-                "p50": round(statistics.median(latencies), 1),
-                "p95": round(_percentile(latencies, 0.95), 1),
-                "max": round(max(latencies), 1),
+            "files_per_minute": round(len(markers) / span * 60, 1),
+            "latency_seconds": _spread(latencies, 1),
+            "lost": BURST_FILES - len(markers),
+            "dead_letter_queue_depth": dlq,
+            "receive_count_per_message": {
+                str(n): sum(1 for m in markers if m["receive_count"] == n)
+                for n in sorted({m["receive_count"] for m in markers})
             },
-            "gx_seconds_per_distinct_file": round(statistics.median(uncached), 2) if uncached else None,
-            "max_receive_count": max(m["receive_count"] for m in markers),
-            "dead_letter_queue_depth": ingest.queue_depth(sqs, ingest.queue_url(sqs, "churn", dead_letter=True)),
+            "receives_per_file": round(sum(s["counts"].get("received", 0) for s in summaries) / len(markers), 3),
+            "validations": {
+                "run": sum(1 for m in markers if not m["validation_reused"]),
+                "reused": sum(1 for m in markers if m["validation_reused"]),
+            },
             "outcomes": {s: sum(1 for m in markers if m["status"] == s) for s in ("validated", "quarantined")},
+            "consume_runs": len(summaries),
+            "cost_split_seconds_per_file": _cost_split(markers, summaries),
+            "load_average": {
+                "before": [round(x, 2) for x in load_before],
+                "during_1min": _spread(loads, 2) if loads else {},
+                "after": [round(x, 2) for x in os.getloadavg()],
+            },
             "max_receive_count_policy": bootstrap.MAX_RECEIVE_COUNT,
         }
     finally:
         stack.down(save=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _fixed_cost(mode: str) -> dict:
+    """One small-file validation in this (fresh) process: cold (the first, after the import) and warm.
+
+    ``reused``: the consumer's path (:func:`validate_dataframe` reusing :func:`prepared_suite`).
+    ``per_call``: the set-up before issue 15 (one shared context; suite, data source, asset and
+    batch definition built for each file), via ``validate_dataframe(..., context=shared)``.
+    """
+    from modelops import batches
+    from modelops.config import get_model
+    from modelops.local import datagen
+
+    started = time.perf_counter()
+    import great_expectations  # noqa: F401
+
+    from modelops.data import validation
+
+    import_seconds = time.perf_counter() - started
+    suite_path = get_model("churn").suite_path
+    frames = [
+        batches.read_batch(
+            batches.to_csv_bytes(datagen.generate_batch("churn", DAY - dt.timedelta(days=i), ROWS_PER_FILE, seed=i)),
+            "csv",
+            f"f{i}.csv",
+        )
+        for i in range(FIXED_COST_FILES)
+    ]
+    context = None
+    walls, cpus = [], []
+    for i, frame in enumerate(frames):
+        wall, cpu = time.perf_counter(), time.process_time()
+        if mode == "per_call":
+            context = context or validation.make_context()
+            outcome = validation.validate_dataframe(frame, suite_path, data_name=f"f{i}.csv", context=context)
+        else:
+            outcome = validation.validate_dataframe(frame, suite_path, data_name=f"f{i}.csv")
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        if not outcome.success:
+            raise RuntimeError(validation.summarize_failures(outcome))
+    return {
+        "mode": mode,
+        "rows": ROWS_PER_FILE,
+        "import_seconds": round(import_seconds, 2),
+        "cold_seconds": round(walls[0], 3),
+        "cold_cpu_seconds": round(cpus[0], 3),
+        "warm_seconds_median": round(statistics.median(walls[1:]), 3),
+        "warm_cpu_seconds_median": round(statistics.median(cpus[1:]), 3),
+        "warm_seconds_min": round(min(walls[1:]), 3),
+        "warm_files": len(walls) - 1,
+    }
+
+
+def _in_fresh_process(*args: str, timeout: float = 1800) -> dict:
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{args[0]} step failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+
+
+def bench_fixed_cost() -> dict:
+    """Both set-ups, each in its own fresh process, one after the other, with the load average."""
+    load = [round(x, 2) for x in os.getloadavg()]
+    per_call, reused = _in_fresh_process("fixed-cost", "per_call"), _in_fresh_process("fixed-cost", "reused")
+    return {
+        "per_call_setup": per_call,
+        "reused_setup": reused,
+        "warm_ratio_per_call_to_reused": round(per_call["warm_seconds_median"] / reused["warm_seconds_median"], 2),
+        "load_average_before": load,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _large_generate(path: Path) -> None:
@@ -160,24 +323,16 @@ def _large_validate(path: Path) -> dict:
 
 
 def bench_large_batch() -> dict:
-    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False"}
     with tempfile.TemporaryDirectory(prefix="modelops-bench-large-") as folder:
         path = Path(folder) / "churn-1m.csv"
-        for step in ("generate", "validate"):
-            result = subprocess.run(
-                [sys.executable, "-m", "benchmarks.ingest", f"large-{step}", str(path)],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=1800,
-            )
-            if result.returncode != 0:
-                raise RuntimeError(f"large-batch {step} step failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        _in_fresh_process("large-generate", str(path))
+        return _in_fresh_process("large-validate", str(path))
 
 
 def bench_ingest() -> dict:
-    return {"large_batch": bench_large_batch(), "burst": bench_burst()}
+    parts = os.environ.get("MODELOPS_BENCH_INGEST_PARTS", "fixed_cost,large_batch,burst").split(",")
+    runs = {"fixed_cost": bench_fixed_cost, "large_batch": bench_large_batch, "burst": bench_burst}
+    return {part: runs[part]() for part in parts}
 
 
 if __name__ == "__main__":
@@ -186,5 +341,8 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["large-validate"]:
         logging.basicConfig(level=logging.WARNING)
         print(json.dumps(_large_validate(Path(sys.argv[2]))))
+    elif sys.argv[1:2] == ["fixed-cost"]:
+        logging.basicConfig(level=logging.WARNING)
+        print(json.dumps(_fixed_cost(sys.argv[2])))
     else:
         print(json.dumps(bench_ingest(), indent=2))

@@ -17,7 +17,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,22 +105,50 @@ class PooledSuiteValidator(SuiteValidator):
     waiting, a failure makes the message visible again) are unchanged. A worker that dies
     breaks the pool: the files in progress fail and come back through SQS."""
 
-    def __init__(self, suite_path, file_format: str, processes: int, cache_size: int = 4096):
+    def __init__(
+        self,
+        suite_path,
+        file_format: str,
+        processes: int,
+        cache_size: int = 4096,
+        *,
+        worker: Callable[[bytes, str, str, str], ValidationOutcome] = validate_file,
+        warm: Callable[[str], None] = _warm_worker,
+    ):
         super().__init__(suite_path, cache_size)
-        import multiprocessing
-
         self.file_format = file_format
         self.processes = processes
+        self._worker, self._warm = worker, warm
+        self._pool_lock = threading.Lock()
+        self._pool = self._start_pool()
+        #: Pools replaced after a worker died (the files it held were retried through SQS).
+        self.restarts = 0
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+
         # spawn: the consumer has threads (boto3, heartbeat); forking a threaded process is unsafe.
-        self._pool = ProcessPoolExecutor(
-            processes,
+        return ProcessPoolExecutor(
+            self.processes,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_warm_worker,
-            initargs=(str(suite_path),),
+            initializer=self._warm,
+            initargs=(str(self.suite_path),),
         )
 
     def _run(self, data: bytes, frame_loader, data_name: str) -> ValidationOutcome:
-        return self._pool.submit(validate_file, data, self.file_format, str(self.suite_path), data_name).result()
+        pool = self._pool
+        try:
+            return pool.submit(self._worker, data, self.file_format, str(self.suite_path), data_name).result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): every file it held fails and comes back through
+            # SQS; a new pool takes the next files.
+            with self._pool_lock:
+                if self._pool is pool:
+                    log.warning("a validation worker process died; starting a new pool")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = self._start_pool()
+                    self.restarts += 1
+            raise
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -317,10 +317,18 @@ def test_second_validation_with_the_same_suite_reuses_context_suite_and_definiti
     assert validation.prepared_suite(suite_copy) is prepared  # same suite, data source, batch definition
     assert prepared.context is counted_contexts[0]
     assert list(prepared.context.data_sources.all()) == [f"modelops_{prepared.suite_sha256[:12]}"]
-    assert (
-        second.result_json["results"][0]["expectation_config"]["kwargs"]["batch_id"]
-        == (first.result_json["results"][0]["expectation_config"]["kwargs"]["batch_id"])
-    )
+    batch_ids = {o.result_json["results"][0]["expectation_config"]["kwargs"]["batch_id"] for o in (first, second)}
+    assert len(batch_ids) == 1
+    assert len(prepared.metric_graphs) == 1  # built by the first validation, reused by the second
+
+
+def test_metric_graphs_are_built_once_per_prepared_suite(suite_copy: Path, normal) -> None:
+    before = validation.PREPARE_COUNT["metric_graphs"]
+    for rows in (2000, 300, 40):
+        validate_dataframe(normal["churn"].head(rows), suite_copy, data_name=f"{rows} rows")
+    assert validation.PREPARE_COUNT["metric_graphs"] == before + 1
+    validate_dataframe(normal["churn"], suite_copy, data_name="fresh", reuse=False)  # builds its own, keeps none
+    assert validation.PREPARE_COUNT["metric_graphs"] == before + 1
 
 
 def test_an_edited_suite_file_is_prepared_again_not_served_stale(
@@ -361,7 +369,9 @@ def _comparable(outcome: ValidationOutcome) -> dict:
 def test_verdicts_and_failure_details_are_identical_with_and_without_reuse(kind, suite_copy: Path, normal) -> None:
     frame = normal["churn"] if kind is None else corrupt_batch(normal["churn"], kind)
     frame = _as_raw_file(frame, "raw.csv")
-    validate_dataframe(frame.head(50), suite_copy, data_name="warm-up")  # the reused path is warm
+    # The reused path is warmed by a file of another kind: what it keeps must not depend on the data.
+    other = corrupt_batch(normal["churn"], "missing_column") if kind is None else normal["churn"].head(50)
+    validate_dataframe(_as_raw_file(other, "other.csv"), suite_copy, data_name="warm-up")
     reused = validate_dataframe(frame, suite_copy, data_name="raw.csv")
     fresh = validate_dataframe(frame, suite_copy, data_name="raw.csv", reuse=False)
     assert _comparable(reused) == _comparable(fresh)
