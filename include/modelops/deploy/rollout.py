@@ -20,6 +20,7 @@ from typing import Any
 
 from modelops import registry
 from modelops.config import ModelConfig
+from modelops.deploy import scoring_path
 from modelops.deploy.convergence import WorkerConvergence, WorkersDidNotConverge, wait_for_workers
 from modelops.deploy.serving_client import DeployError, reload_serving
 from modelops.deploy.verification import PostDeployCheckFailed, post_deploy_check, recent_rows_of_version
@@ -48,6 +49,8 @@ class DeployResult(Record):
     version: str
     previous_served: str | None
     smoke_test: dict[str, Any]
+    #: The parity gate's verdict: ``path`` (compiled or pipeline), ``reason``, rows and max difference.
+    scoring_path: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,11 +156,18 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
     """Load ``version`` into serving, wait until every live worker serves it, and check it; on
     failure roll back and raise :class:`PostDeployCheckFailed`. Returns the JSON form of :class:`DeployResult`.
 
-    The outcome, and any rollback, is added to the run's decision record when it has one.
+    First the parity gate tags the version with the scoring path serving will use
+    (:mod:`.scoring_path`). The outcome, and any rollback, is added to the run's decision record
+    when it has one.
     """
     store = store or Store()
+    verdict = scoring_path.parity_gate(model, version, store)
     try:
         reloaded = reload_serving(model.name, version)
+        log.info(
+            "%s version %s: serving scores it with the %s path (parity gate: %s)",
+            model.name, version, reloaded.get("scoring_path", "pipeline"), verdict.path,
+        )  # fmt: skip
         workers = converged_or_raise(model.name, version, store)
         checked = post_deploy_check(model, version, recent_rows_of_version(model, version, store))
         check = dataclasses.replace(checked, workers_confirmed=workers.confirmed, workers_note=workers.note).to_json()
@@ -166,7 +176,16 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
         raise _roll_back_after(exc, model, actor=actor, run_id=run_id, store=store) from exc
     store.update_json(
         decision_record_key(model.name, run_id),
-        deployment={"version": str(version), "previous_served": reloaded.get("old_version")},
+        deployment={
+            "version": str(version),
+            "previous_served": reloaded.get("old_version"),
+            "scoring_path": verdict.to_json(),
+        },
         smoke_test=check,
     )
-    return DeployResult(version=str(version), previous_served=reloaded.get("old_version"), smoke_test=check).to_json()
+    return DeployResult(
+        version=str(version),
+        previous_served=reloaded.get("old_version"),
+        smoke_test=check,
+        scoring_path=verdict.to_json(),
+    ).to_json()

@@ -60,6 +60,8 @@ class ReloadResponse(BaseModel):
     run_id: str | None
     loaded_at: str
     load_seconds: float
+    #: ``compiled`` or ``pipeline``: how this worker scores the version (see modelops.serving.compiled).
+    scoring_path: str | None = None
 
 
 class FeedbackLabel(BaseModel):

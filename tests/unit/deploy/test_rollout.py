@@ -245,11 +245,16 @@ def test_deploy_and_verify_records_the_deployment(versions, store, serving, monk
     monkeypatch.setattr(rollout, "recent_rows_of_version", lambda model, version, store=None: None)
     result = rollout.deploy_and_verify(make_config(), v2, actor="deploy_toy", run_id=RUN, store=store)
     recorded = check.to_json() | {"workers_note": result["smoke_test"]["workers_note"]}
+    # The stand-in version cannot be loaded: the parity gate chooses the pipeline, says why, and the deploy goes on.
+    verdict = result.pop("scoring_path")
+    assert verdict["path"] == "pipeline" and "the parity check could not run" in verdict["reason"]
+    assert registry.client().get_model_version(MODEL, v2).tags["scoring_path"] == "pipeline"
     assert result == {"version": v2, "previous_served": v1, "smoke_test": recorded}
     assert "no live serving worker heartbeat" in recorded["workers_note"]  # today's behaviour, said so
     assert rollout.DeployResult.from_json(result).version == v2
     record = store.get_json(decision_record_key(MODEL, RUN))
-    assert record["deployment"] == {"version": v2, "previous_served": v1} and record["smoke_test"]["passed"] is True
+    assert record["deployment"] == {"version": v2, "previous_served": v1, "scoring_path": verdict}
+    assert record["smoke_test"]["passed"] is True
 
 
 def test_restore_version_step_returns_its_record(versions, store, serving, monkeypatch):

@@ -188,7 +188,7 @@ def test_reload_requires_the_token_and_swaps_without_failing_requests(env):
             worker = client.get("/health").json()["worker"]["id"]
             assert swapped.json() | {"loaded_at": None, "load_seconds": None, "run_id": None} == {
                 "model": "toy", "worker": worker, "old_version": "1", "new_version": version, "changed": True, "alias": "champion",
-                "model_uri": f"models:/toy/{version}", "loaded_at": None, "load_seconds": None, "run_id": None,
+                "model_uri": f"models:/toy/{version}", "loaded_at": None, "load_seconds": None, "run_id": None, "scoring_path": "pipeline",
             }  # fmt: skip
             assert statuses and set(statuses) == {200}, statuses
             assert versions <= {"1", version} and version in versions
@@ -320,9 +320,10 @@ def versions(env):
     return made
 
 
-def _reload(client, model: str, version: str) -> None:
+def _reload(client, model: str, version: str) -> str:
     response = client.post(f"/models/{model}/reload", headers=AUTH, json={"version": version})
     assert response.status_code == 200, response.text
+    return response.json()["scoring_path"]
 
 
 def _described(client, model: str) -> dict:
@@ -351,7 +352,7 @@ def test_the_tag_chooses_the_path_and_answers_equal_the_pipeline(env, versions):
         assert described["version"] == "1" and described["scoring_path"] == PIPELINE
         assert "before compiled scoring" in described["scoring_path_reason"]
 
-        _reload(client, "toy", versions["c"])
+        assert _reload(client, "toy", versions["c"]) == COMPILED
         described = _described(client, "toy")
         assert described["scoring_path"] == COMPILED and described["scoring_path_reason"] == "test: compiled"
         assert client.get("/health").json()["models"]["toy"]["scoring_path"] == COMPILED

@@ -73,6 +73,7 @@ def reload(model: str, request: Request, body: Annotated[ReloadRequest | None, B
         "run_id": new.run_id,
         "loaded_at": new.loaded_at.isoformat(),
         "load_seconds": round(time.perf_counter() - start, 3),
+        "scoring_path": new.scoring_path,
     }
 
 
