@@ -279,6 +279,9 @@ def bench_fixed_cost() -> dict:
         "per_call_setup": per_call,
         "reused_setup": reused,
         "warm_ratio_per_call_to_reused": round(per_call["warm_seconds_median"] / reused["warm_seconds_median"], 2),
+        "warm_cpu_ratio_per_call_to_reused": round(
+            per_call["warm_cpu_seconds_median"] / reused["warm_cpu_seconds_median"], 2
+        ),
         "load_average_before": load,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
