@@ -63,10 +63,23 @@ TOTAL_BUDGET_S = 450.0
 EVIDENTLY_5M_MAX_MEMORY_SHARE = 0.5
 EVIDENTLY_TIMEOUT_S = 300
 OURS_TIMEOUT_S = 300
-#: Parquet readers for our side -> ``pre_buffer``. "streaming" is what the figures and targets use;
+#: Parquet readers for our side -> ``pre_buffer``. "streaming" (Arrow record batches straight into
+#: StreamingProfile) is what the figures and targets use; "pandas" converts each batch to a DataFrame
+#: first, as ``modelops.monitoring.live_data`` does (and as the code before issue 15 needed);
 #: "default" (pyarrow's default, as ``modelops.monitoring.live_data`` opens captured files) is measured too,
 #: because its read cache keeps every row group read so far: memory then follows the file size.
-READERS = {"streaming": False, "default": True}
+READERS = {"streaming": False, "pandas": False, "default": True}
+#: Set to skip Evidently (its venv build is then not attempted); the comparison code path stays.
+SKIP_EVIDENTLY_ENV = "MODELOPS_BENCH_DRIFT_SKIP_EVIDENTLY"
+#: Set to the ``include/`` directory of another revision (e.g. ``git archive <rev> include``
+#: unpacked somewhere) to measure its drift code side by side with ours: "before" in the results.
+BEFORE_ENV = "MODELOPS_BENCH_DRIFT_BEFORE"
+#: The floor's numeric binnings (see benchmarks/drift_floor.py), and the target ours / floor (CPU).
+FLOOR_BINNINGS = ("searchsorted", "grid")
+FLOOR_TARGET = 1.5
+#: Each of those side-by-side runs is repeated, interleaved, and the best taken: on a shared 2-core
+#: machine a single sub-second run varies by 2-3x with the neighbours' load.
+SIDE_BY_SIDE_REPEATS = 3
 #: "Flat" memory: the peak above the pre-data high-water mark at 5M rows is within 25% (or
 #: 32 MB, whichever is larger) of the one at 100k rows, for 50x the rows.
 FLAT_RELATIVE = 0.25
@@ -268,16 +281,17 @@ def _ours_child(baseline_path: str, current_path: str, out_path: str, reader: st
             for i, start in enumerate(range(0, rows, CHUNK_ROWS))
         )
     else:
-        streaming = reader == "streaming"
+        streaming = reader in ("streaming", "pandas")
         batches = pq.ParquetFile(current_path, pre_buffer=READERS[reader]).iter_batches(
             # The streaming reader decodes on this thread, as modelops.monitoring.live_data does: pyarrow's
             # decode threads each keep allocator arenas, and RSS then creeps up with the file.
             batch_size=READ_BATCH_ROWS if streaming else CHUNK_ROWS,
             use_threads=not streaming,
         )
+    to_pandas = reader in ("pandas", "generated")
     t = time.perf_counter()
     for batch in batches:
-        frame = batch.to_pandas()
+        frame = batch.to_pandas() if to_pandas else batch
         t1 = time.perf_counter()
         read_s += t1 - t
         profile.update(frame)
@@ -409,11 +423,26 @@ def _run_child(argv: list[str], out: Path, timeout: float, env: dict | None = No
     return result
 
 
-def _run_ours(baseline: Path, current: Path, out: Path, reader: str = "streaming") -> dict:
+def _run_ours(
+    baseline: Path,
+    current: Path,
+    out: Path,
+    reader: str = "streaming",
+    *,
+    child: str = "ours",
+    include: Path | None = None,
+) -> dict:
+    """A child of this module (``ours``, ``floor``), with ``include`` (another revision) as modelops."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO)])
-    argv = [sys.executable, "-m", "benchmarks.drift", "ours", str(baseline), str(current), str(out), reader]
+    env["PYTHONPATH"] = os.pathsep.join([str(include or REPO / "include"), str(REPO)])
+    argv = [sys.executable, "-m", "benchmarks.drift", child, str(baseline), str(current), str(out), reader]
     return _run_child(argv, out, OURS_TIMEOUT_S, env)
+
+
+def _run_monitor(argv: list[str], out: Path, timeout: float) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)])
+    return _run_child([sys.executable, "-m", "benchmarks.drift", *argv], out, timeout, env)
 
 
 def _run_evidently(
@@ -521,6 +550,69 @@ NOTES = [
 ]
 
 
+def _best(runs: list[dict]) -> dict:
+    """Of repeated runs, the fastest (wall), with the least CPU of any; an error if any failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds_end_to_end"]))
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best["repeats_seconds"] = [round(r["seconds_end_to_end"], 3) for r in runs]
+    best["repeats_cpu_seconds"] = [round(r["cpu_seconds"], 3) for r in runs]
+    return best
+
+
+def _floor_and_before(floors: dict, ours: dict, ours_pandas: dict, before: dict, before_include: str | None) -> dict:
+    """Ours as a ratio to the floor (wall and CPU) and to the code before (same reader, same run)."""
+    sizes = {}
+    for rows in CURRENT_SIZES:
+        a = ours.get(rows, {})
+        if "error" in a:
+            continue
+        entry: dict = {
+            "ours_seconds": _r(a["seconds_end_to_end"]),
+            "ours_cpu_seconds": _r(a["cpu_seconds"]),
+        }
+        for binning in FLOOR_BINNINGS:
+            f = floors.get((rows, binning), {"error": "not run"})
+            if "error" in f:
+                entry[f"floor_{binning}"] = f
+                continue
+            entry[f"floor_{binning}_seconds"] = _r(f["seconds_end_to_end"])
+            entry[f"floor_{binning}_cpu_seconds"] = _r(f["cpu_seconds"])
+            entry[f"ratio_wall_over_floor_{binning}"] = _r(a["seconds_end_to_end"] / f["seconds_end_to_end"])
+            entry[f"ratio_cpu_over_floor_{binning}"] = _r(a["cpu_seconds"] / f["cpu_seconds"])
+        p = ours_pandas.get(rows, {})
+        if p and "error" not in p:
+            entry["ours_through_pandas_seconds"] = _r(p["seconds_end_to_end"])
+            entry["ours_through_pandas_cpu_seconds"] = _r(p["cpu_seconds"])
+        b = before.get(rows)
+        if b and "error" not in b:
+            entry["before_seconds"] = _r(b["seconds_end_to_end"])
+            entry["before_cpu_seconds"] = _r(b["cpu_seconds"])
+            entry["ratio_wall_over_before"] = _r(a["seconds_end_to_end"] / b["seconds_end_to_end"])
+            entry["ratio_cpu_over_before"] = _r(a["cpu_seconds"] / b["cpu_seconds"])
+            if p and "error" not in p:
+                entry["ratio_cpu_through_pandas_over_before"] = _r(p["cpu_seconds"] / b["cpu_seconds"])
+            entry["same_verdicts_as_before"] = all(
+                b["features"][n]["drifted"] == a["features"][n]["drifted"] for n in a["features"]
+            )
+        elif b:
+            entry["before"] = b
+        sizes[_size_label(rows)] = entry
+    return {
+        "floor": "decode the Parquet file (same reader settings as ours) and bin every column once: numeric "
+        "values on the baseline's 12 bins (searchsorted: np.searchsorted + np.bincount; grid: the lookup-grid "
+        "Binner ours uses), categorical values counted with pyarrow.compute.value_counts",
+        "before": f"the drift code of another revision ({BEFORE_ENV}={before_include}), reading pandas batches as "
+        "it had to, judged against the same baseline file (it ignores fine_bins)"
+        if before_include
+        else f"not measured ({BEFORE_ENV} not set)",
+        "target_ratio_cpu_over_floor": FLOOR_TARGET,
+        "sizes": sizes,
+    }
+
+
 def _mem_available_mb() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -612,7 +704,11 @@ def bench_drift() -> dict:
     config = model_config()
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
     try:
-        evidently = ensure_evidently()
+        if os.environ.get(SKIP_EVIDENTLY_ENV):
+            evidently = {"error": f"skipped ({SKIP_EVIDENTLY_ENV} set)"}
+        else:
+            evidently = ensure_evidently()
+        before_include = os.environ.get(BEFORE_ENV)
 
         # Data, written once per size and shared by both sides.
         generation = {}
@@ -633,8 +729,31 @@ def bench_drift() -> dict:
         baseline_path.write_text(json.dumps(baseline))
 
         ours, ours_default_reader, ours_generated = {}, {}, {}
+        floors, ours_pandas, before = {}, {}, {}
         for rows in CURRENT_SIZES:
-            ours[rows] = _run_ours(baseline_path, current_paths[rows], work / f"ours_{rows}.json")
+            # Side by side per size, interleaved and repeated (best of SIDE_BY_SIDE_REPEATS): the floor
+            # (both binnings), ours, ours through pandas, and the code before when given.
+            runs: dict[str, list[dict]] = {}
+            for _ in range(SIDE_BY_SIDE_REPEATS):
+                for binning in FLOOR_BINNINGS:
+                    out = work / f"floor_{binning}_{rows}.json"
+                    runs.setdefault(binning, []).append(
+                        _run_ours(baseline_path, current_paths[rows], out, binning, child="floor")
+                    )
+                out = work / f"ours_{rows}.json"
+                runs.setdefault("ours", []).append(_run_ours(baseline_path, current_paths[rows], out))
+                out = work / f"ours_pandas_{rows}.json"
+                runs.setdefault("pandas", []).append(_run_ours(baseline_path, current_paths[rows], out, "pandas"))
+                if before_include:
+                    out = work / f"before_{rows}.json"
+                    runs.setdefault("before", []).append(
+                        _run_ours(baseline_path, current_paths[rows], out, "pandas", include=Path(before_include))
+                    )
+            for binning in FLOOR_BINNINGS:
+                floors[(rows, binning)] = _best(runs[binning])
+            ours[rows], ours_pandas[rows] = _best(runs["ours"]), _best(runs["pandas"])
+            if before_include:
+                before[rows] = _best(runs["before"])
             ours_default_reader[rows] = _run_ours(
                 baseline_path, current_paths[rows], work / f"ours_default_{rows}.json", reader="default"
             )
@@ -642,6 +761,13 @@ def bench_drift() -> dict:
                 baseline_path, Path(str(rows)), work / f"ours_generated_{rows}.json", reader="generated"
             )
             log.warning("drift bench: ours %s done", _size_label(rows))
+
+        from benchmarks.drift_accuracy import bench_accuracy
+        from benchmarks.monitoring_growth import bench_monitoring
+
+        accuracy = bench_accuracy(reference_path, current_paths[CURRENT_SIZES[0]], list(NUMERIC))
+        log.warning("drift bench: effect-size accuracy done")
+        monitoring = bench_monitoring(work, baseline_path, _run_monitor)
 
         theirs: dict[int, dict] = {}
         evidently_5m: dict = {"ran": False}
@@ -689,7 +815,7 @@ def bench_drift() -> dict:
                     evidently_5m["timeout_seconds"] = round(timeout)
                     log.warning("drift bench: evidently 5M done")
         else:
-            evidently_5m["reason"] = "Evidently could not be installed"
+            evidently_5m["reason"] = f"Evidently did not run: {evidently['error']}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -747,6 +873,8 @@ def bench_drift() -> dict:
             else {"peak_rss_delta_mb": _r(run["peak_rss_delta_mb"], 1), "peak_rss_mb": _r(run["peak_rss_mb"], 1)}
         )
 
+    limits = _floor_and_before(floors, ours, ours_pandas, before, before_include)
+
     # How far the two tools' statistics are apart on the planted drifts (method differences).
     gaps: dict[str, list[float]] = {"numeric": [], "categorical": []}
     for verdict in verdicts.values():
@@ -759,6 +887,12 @@ def bench_drift() -> dict:
     compared = [label for label in ("100k", "1M") if label in ratios]
     targets = {
         "10x_faster": bool(compared) and all(ratios[label]["end_to_end"] >= 10 for label in compared),
+        "within_1_5x_floor_cpu": bool(limits["sizes"])
+        and all((v.get("ratio_cpu_over_floor_searchsorted") or 99) <= FLOOR_TARGET for v in limits["sizes"].values()),
+        "effect_size_within_10_percent": accuracy["shifts_and_scales_summary"]["within_tolerance_after"],
+        "cost_at_most_1_2x_before": None
+        if not before_include
+        else all((v.get("ratio_cpu_over_before") or 99) <= 1.2 for v in limits["sizes"].values()),
         "same_verdicts": bool(verdicts) and all(not v["disagreements"] for v in verdicts.values()),
         "memory_flat": bool(flat),
     }
@@ -805,6 +939,9 @@ def bench_drift() -> dict:
             "100k_to_1M": _r(memory["1M"] - memory["100k"], 1) if {"100k", "1M"} <= memory.keys() else None,
             "1M_to_5M": _r(memory["5M"] - memory["1M"], 1) if {"1M", "5M"} <= memory.keys() else None,
         },
+        "ours_vs_floor_and_before": limits,
+        "effect_size_accuracy": accuracy,
+        "monitoring_growth": monitoring,
         "ours_default_pyarrow_reader": default_reader,
         "ours_no_parquet_chunks_generated_in_process": generated,
         "statistic_ratio_ours_over_evidently_on_planted_drift": statistic_ratio,
@@ -819,5 +956,16 @@ def bench_drift() -> dict:
 if __name__ == "__main__":
     if len(sys.argv) in (5, 6) and sys.argv[1] == "ours":
         _ours_child(*sys.argv[2:])
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "floor":
+        from benchmarks.drift_floor import floor_child
+
+        floor_child(*sys.argv[2:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "monitor":
+        from benchmarks.monitoring_growth import monitor_child
+
+        monitor_child(*sys.argv[2:])
     else:
-        sys.exit("usage: python -m benchmarks.drift ours BASELINE.json CURRENT.parquet OUT.json [streaming|default]")
+        sys.exit(
+            "usage: python -m benchmarks.drift ours|floor BASELINE.json CURRENT.parquet OUT.json [READER|BINNING]\n"
+            "       python -m benchmarks.drift monitor STORE_DIR BASELINE.json DAY OUT.json"
+        )
