@@ -45,10 +45,24 @@ def validate_file(data: bytes, file_format: str, suite_path: str, data_name: str
 
 
 def _warm_worker(suite_path: str) -> None:
-    """Pool initializer: pay GX's import and the suite's set-up before the first file arrives."""
+    """Pay GX's import and the suite's set-up before the first file arrives."""
     from modelops.data import validation
 
     validation.prepared_suite(suite_path)
+
+
+def _start_worker(warm: Callable[[str], None], suite_path: str) -> None:
+    """Pool initializer: leave with the consumer (a SIGKILLed consumer must not leave workers
+    holding memory: its messages come back through SQS anyway), then warm up."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="consumer-watch", daemon=True).start()
+    warm(suite_path)
 
 
 class SuiteValidator:
@@ -131,8 +145,8 @@ class PooledSuiteValidator(SuiteValidator):
         return ProcessPoolExecutor(
             self.processes,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=self._warm,
-            initargs=(str(self.suite_path),),
+            initializer=_start_worker,
+            initargs=(self._warm, str(self.suite_path)),
         )
 
     def _run(self, data: bytes, frame_loader, data_name: str) -> ValidationOutcome:
