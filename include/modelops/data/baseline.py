@@ -3,8 +3,10 @@
 SageMaker Model Monitor's idea: statistics and constraints are computed once from the training
 data and stored with the model; the daily monitor compares captured serving traffic against
 them. So the profile has a fixed, versioned schema (``schema_version``), fixed histogram bins
-(monitoring re-bins current data on the same edges with :func:`histogram` for PSI) and a small
-deterministic sample per numeric feature (for KS tests), and everything is JSON-safe.
+(monitoring re-bins current data on the same edges with :func:`histogram` for PSI), finer
+``fine_bins`` with each bin's sum of values (for the Wasserstein effect size; optional: a baseline
+written before them is still read, with the coarse bins' estimate) and a small deterministic
+sample per numeric feature (for KS tests), and everything is JSON-safe.
 
 The constraints are turned into a Great Expectations suite as a plain dict
 (:func:`constraints_to_gx_suite`); GX itself is not imported here (it is slow to import).
