@@ -7,18 +7,21 @@ trigger form, and as a backfill. Each run:
 1. **snapshot_training_data**: the complete daily batches in the training window that ends at
    the run's as-of instant → `snapshots/<model>/<run_id>/manifest.json` (keys, ETags, rows, hash).
    Each file is judged on its own by the batch suite (ingestion's verdict reused); failing files are
-   left out and listed as `excluded`. An empty window ends the run early as "nothing to train" (skipped).
+   left out and listed as `excluded`. An empty window ends the run early as "nothing to train": the
+   next tasks skip, and the run succeeds.
 2. **validate_training_data**: the model's Great Expectations suite (`expectations/<model>.json`);
    JSON result + Data Docs HTML next to the manifest. A failure stops the run; the champion is untouched.
-3. **profile_baseline**: per-feature statistics and constraints that monitoring compares with.
-4. **train_candidates**: one mapped task per candidate, each a child MLflow run under one parent run,
-   on the Celery queue `training` (`MODELOPS_TRAINING_QUEUE`) and within the pool `training_<model>`
-   (`training.parallel_candidates` slots; created or corrected by **candidates_to_try**).
-5. **select_best** on the primary CV metric; **evaluate** best vs champion on the same test split.
-6. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
-7. **register** (lineage tags, alias `challenger`) → optional human **approve_promotion** → **promote**
-   (`champion` moves, the old one becomes `previous-champion`, history appended).
-8. **deploy**: serving hot-swaps to the new champion and gets its post-deploy check live (stored input example and
+   Beside it, **start_tracking** opens the MLflow parent run and lists the candidates to train,
+   once the pool `training_<model>` has the declared slots (`training.parallel_candidates`).
+3. **train_candidates**: one mapped task per candidate, each a child MLflow run under the parent,
+   on the Celery queue `training` (`MODELOPS_TRAINING_QUEUE`) within the pool; beside training,
+   **profile_baseline**: per-feature statistics and constraints that monitoring compares with.
+4. **select_best** on the primary CV metric; **evaluate** best vs champion on the same test split.
+5. **gate**: `decide_promotion` → `decisions/<model>/<run_id>.json`, pass or fail.
+6. **register** (lineage tags, alias `challenger`; skipped with what follows when the gate says no
+   or on a dry run) → optional human **approve_promotion** → **promote** (`champion` moves, the old
+   one becomes `previous-champion`, history appended).
+7. **deploy**: serving hot-swaps to the new champion and gets its post-deploy check live (stored input example and
    recent training rows must match offline predictions, within a latency budget); a failure rolls the
    champion back to `previous-champion`, reloads serving and fails the run.
 
@@ -43,6 +46,22 @@ from modelops.dagkit import (
     guard_run_params,
     retrain_schedule,
 )
+
+#: The XCom keys under which ``register`` (a branch: its return value names the next task) leaves
+#: the registered version and the gate's decision for ``promote`` (and the approval's message).
+#: Taking the decision from ``register`` rather than from ``gate`` keeps ``promote`` downstream of
+#: ``register`` and ``approve_promotion`` only, so it is skipped whenever ``register`` is.
+REGISTERED, DECIDED = "registered", "decided"
+
+
+def skip_without_training_data(snapshot: dict) -> None:
+    """An empty window is not an error: the task skips, and every task after it with it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from modelops.data import steps
+
+    if not steps.has_training_data(snapshot):
+        raise AirflowSkipException(snapshot["message"])
 
 
 def _params(model) -> dict:
@@ -122,18 +141,13 @@ def build_retrain_dag(model):
             window = context["params"]["training_window_days"]
             return steps.snapshot_training_data(model, as_of(context), window, context["run_id"])
 
-        @task.short_circuit
-        def has_training_data(snapshot: dict) -> bool:
-            """An empty window is not an error: skip the rest, the run ends quickly as success."""
-            from modelops.data import steps
-
-            return steps.has_training_data(snapshot)
-
         @task
         def validate_training_data(snapshot: dict) -> dict:
-            """Run the model's expectation suite on the snapshot; bad data fails the run without retries."""
+            """Run the model's expectation suite on the snapshot; bad data fails the run without retries.
+            An empty window skips it and, through it, the rest of the run (which ends as success)."""
             from modelops.data import steps
 
+            skip_without_training_data(snapshot)
             with fail_without_retry(steps.TrainingDataInvalid):
                 return steps.validate_training_data(model, get_current_context()["run_id"])
 
@@ -145,21 +159,17 @@ def build_retrain_dag(model):
             return steps.profile_baseline(model, get_current_context()["run_id"])
 
         @task
-        def start_tracking(snapshot: dict, validation: dict) -> dict:
-            """Open (or find again) the MLflow parent run the candidates nest under."""
+        def start_tracking(snapshot: dict) -> list[dict]:
+            """Open (or find again) the MLflow parent run, beside validation, and list the candidates
+            chosen in the trigger form (one mapped training task each) once the model's training
+            pool is known to exist with the declared slots."""
             from modelops.training import steps
 
+            skip_without_training_data(snapshot)
             context = get_current_context()
-            return steps.start_tracking(model, context["run_id"], context["dag"].dag_id, snapshot)
-
-        @task
-        def candidates_to_try() -> list[str]:
-            """The candidates chosen in the trigger form (one mapped training task each), once the
-            model's training pool is known to exist with the declared slots."""
-            from modelops.training import steps
-
             pools.ensure_training_pool(model)
-            return steps.candidates_to_try(get_current_context()["params"])
+            parent = steps.start_tracking(model, context["run_id"], context["dag"].dag_id, snapshot)
+            return steps.training_plan(parent, steps.candidates_to_try(context["params"]))
 
         @task(
             queue=pools.training_queue(),
@@ -210,20 +220,19 @@ def build_retrain_dag(model):
                 dry_run=params["dry_run"],
             )
 
-        @task.short_circuit
-        def promotion_allowed(decided: dict) -> bool:
-            """Skips registration and promotion when the gate said no, or on a dry run."""
-            from modelops.training import steps
+        @task.branch
+        def register(best: dict, snapshot: dict, validation: dict, baseline: dict, decided: dict) -> str:
+            """Register a registry version with lineage tags and the baseline attached; alias challenger.
+            Skipped (and promotion with it) when the gate said no or on a dry run; then goes on to
+            approve_promotion if the trigger form asked for a human, else straight to promote."""
+            from airflow.sdk.exceptions import AirflowSkipException
 
-            return steps.promotion_allowed(decided)
-
-        @task
-        def register(best: dict, snapshot: dict, validation: dict, baseline: dict, decided: dict) -> dict:
-            """Register a registry version with lineage tags and the baseline attached; alias challenger."""
             from modelops.training import steps
 
             context = get_current_context()
-            return steps.register(
+            if not steps.promotion_allowed(decided):
+                raise AirflowSkipException("the gate kept the champion, or this is a dry run: nothing to register")
+            registered = steps.register(
                 model,
                 run_id=context["run_id"],
                 dag_id=context["dag"].dag_id,
@@ -233,19 +242,15 @@ def build_retrain_dag(model):
                 baseline=baseline,
                 decided=decided,
             )
-
-        @task.branch
-        def approval_needed() -> str:
-            """Hold for a human approval if the trigger form asked for one, else promote at once."""
-            from modelops.training import steps
-
-            return steps.approval_needed(get_current_context()["params"])
+            context["ti"].xcom_push(key=REGISTERED, value=registered)
+            context["ti"].xcom_push(key=DECIDED, value=decided)
+            return steps.approval_needed(context["params"])
 
         approve_promotion = ApprovalOperator(
             task_id="approve_promotion",
             subject=f"Promote a new '{model.name}' champion?",
             body=(
-                "Version {{ ti.xcom_pull(task_ids='register')['version'] }} passed the gate.\n\n"
+                f"Version {{{{ ti.xcom_pull(task_ids='register', key='{REGISTERED}')['version'] }}}} passed the gate.\n\n"
                 "Decision record: {{ ti.xcom_pull(task_ids='gate')['decision_uri'] }}\n\n"
                 "{{ ti.xcom_pull(task_ids='gate')['reasons'] | join('\n') }}"
             ),
@@ -272,18 +277,18 @@ def build_retrain_dag(model):
 
         snapshot = snapshot_training_data()
         validation = validate_training_data(snapshot)
-        has_training_data(snapshot) >> validation
         baseline = profile_baseline(validation)
-        parent = start_tracking(snapshot, validation)
+        plan = start_tracking(snapshot)  # beside validation: training waits for both
         # A mapped task does not take its docstring as doc_md by itself: hand it over.
         training = train_candidates.override(doc_md=train_candidates.function.__doc__)
-        results = training.partial(parent=parent).expand(candidate=candidates_to_try())
+        results = training.expand_kwargs(plan)
+        validation >> results
         best = select_best(results)
         evaluated = evaluate(best)
         decided = gate(best, evaluated, snapshot, validation, baseline)
-        registered = register(best, snapshot, validation, baseline, decided)
-        promoted = promote(registered, decided)
-        promotion_allowed(decided) >> registered >> approval_needed() >> [approve_promotion, promoted]
+        registering = register(best, snapshot, validation, baseline, decided)
+        promoted = promote(registering[REGISTERED], registering[DECIDED])
+        registering >> [approve_promotion, promoted]
         approve_promotion >> promoted
         deploy(promoted)
         guard_run_params()

@@ -1,5 +1,6 @@
 """The retrain DAG's training tasks, one function per task id: start_tracking, train_candidates,
-select_best, evaluate, gate, register, promote, deploy (and the small routing decisions).
+select_best, evaluate, gate, register, promote, deploy, and the small decisions the tasks take
+on the way (which candidates, whether promotion is allowed, whether a human approves it).
 
 Each step reads what earlier steps wrote to S3 or MLflow (keys derived from the model and the
 Airflow run id, see :mod:`modelops.layout`), writes its own result under the same keys, and
@@ -61,6 +62,13 @@ def candidates_to_try(params: Mapping[str, Any]) -> list[str]:
     if (params.get("submitted_model_uri") or "").strip():
         return [SUBMITTED_CANDIDATE]
     return list(params["candidates"])
+
+
+def training_plan(parent: dict, candidates: list[str]) -> list[dict]:
+    """The keyword arguments of each mapped ``train_candidates`` task, in the order chosen: one
+    per candidate, each with the parent run it nests under (what ``start_tracking`` returns)."""
+    ParentRun.from_json(parent)  # a malformed parent fails here, naming the missing field
+    return [{"candidate": candidate, "parent": parent} for candidate in candidates]
 
 
 def train_candidates(

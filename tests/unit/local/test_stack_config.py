@@ -51,3 +51,48 @@ def test_from_env_reads_the_mode(tmp_path: Path):
     assert (cfg.executor, cfg.celery_broker_url, cfg.serving_workers) == ("celery", "redis://127.0.0.1:6379/3", 3)
     with pytest.raises(SettingError, match="MODELOPS_SERVING_WORKERS"):
         StackConfig.from_env({"MODELOPS_HOME": str(tmp_path), "MODELOPS_SERVING_WORKERS": "0"})
+
+
+def _module_exists(dotted: str) -> bool:
+    """Whether ``dotted`` names an installed module, without importing it (or its parents)."""
+    import importlib.util
+
+    top, *rest = dotted.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        return False
+    if not rest:
+        return True
+    base = Path(spec.submodule_search_locations[0]).joinpath(*rest)
+    return (base / "__init__.py").exists() or base.with_suffix(".py").exists()
+
+
+def test_local_executor_workers_start_with_the_libraries_tasks_import(tmp_path: Path):
+    """multiprocessing skips a preload module that fails to import without a word: every name must exist."""
+    from modelops.local.stack_config import PRELOADED_MODULES
+
+    env = StackConfig(home=tmp_path).environment()
+    assert env["AIRFLOW__SCHEDULER__MP_START_METHOD"] == "forkserver"
+    preloaded = env["AIRFLOW__CORE__MP_FORKSERVER_PRELOAD"].split(",")
+    assert preloaded == list(PRELOADED_MODULES)
+    assert {"pandas", "sklearn.ensemble", "mlflow", "great_expectations"} <= set(preloaded)
+    assert not any(name.startswith("modelops") for name in preloaded), "own code must be imported fresh per task"
+    missing = [name for name in preloaded if not _module_exists(name)]
+    assert not missing, f"not installed: {missing}"
+
+
+def test_celery_workers_are_not_given_the_local_executors_start_method(tmp_path: Path):
+    env = StackConfig(home=tmp_path, executor="celery", airflow_db_url=PG).environment()
+    assert "AIRFLOW__SCHEDULER__MP_START_METHOD" not in env
+    assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.2"
+
+
+def test_compose_schedules_as_fast_as_the_local_stack():
+    """The scheduling settings are the same in docker-compose.yaml's Airflow environment."""
+    import yaml
+
+    from modelops.local.stack_config import REPO, SCHEDULING
+
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    environment = compose["x-airflow-env"]
+    assert {key: str(environment.get(key)) for key in SCHEDULING} == SCHEDULING
