@@ -57,6 +57,8 @@ STACK_ENV = {
     "MODELOPS_INGEST_VALIDATION_PROCESSES": "2",
     "MODELOPS_INGEST_MAX_SECONDS": "600",
 }
+#: The wait for the burst ends (and counts what is missing as lost) after this long without a new result.
+STALL_SECONDS = 300
 #: Steps a marker times (seconds per file), in the order a file goes through them.
 MARKER_STEPS = ("s3_get", "parse", "validate", "validate_wait", "s3_place", "report")
 
@@ -155,10 +157,12 @@ def bench_burst() -> dict:
             )
         put_seconds = time.monotonic() - started
         deadline = time.monotonic() + 1800
-        loads = []
-        while sum(1 for _ in store.list("ingest/churn/results/")) < BURST_FILES and time.monotonic() < deadline:
+        loads, done, progressed = [], 0, time.monotonic()
+        while done < BURST_FILES and time.monotonic() < deadline and time.monotonic() - progressed < STALL_SECONDS:
             loads.append(os.getloadavg()[0])
             time.sleep(5)
+            count = sum(1 for _ in store.list("ingest/churn/results/"))
+            done, progressed = count, (time.monotonic() if count > done else progressed)
         time.sleep(5)  # the last consume run's summary
         with ThreadPoolExecutor(16) as pool:
             found = list(

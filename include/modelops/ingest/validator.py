@@ -15,8 +15,10 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +51,13 @@ def _warm_worker(suite_path: str) -> None:
     from modelops.data import validation
 
     validation.prepared_suite(suite_path)
+
+
+_MAIN_SWAP_LOCK = threading.Lock()
+
+
+def _ready() -> None:
+    """A no-op: submitting it starts a worker process."""
 
 
 def _start_worker(warm: Callable[[str], None], suite_path: str) -> None:
@@ -142,12 +151,24 @@ class PooledSuiteValidator(SuiteValidator):
         import multiprocessing
 
         # spawn: the consumer has threads (boto3, heartbeat); forking a threaded process is unsafe.
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(self._warm, str(self.suite_path)),
         )
+        # Start every worker now (a spawned pool starts one per submit while none is idle), with
+        # the parent's __main__ out of sight: spawn would otherwise re-run it in each worker, and
+        # in an Airflow task that is the `airflow` CLI script, which fails outside the task's setup.
+        with _MAIN_SWAP_LOCK:
+            real_main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                for _ in range(self.processes):
+                    pool.submit(_ready)
+            finally:
+                sys.modules["__main__"] = real_main
+        return pool
 
     def _run(self, data: bytes, frame_loader, data_name: str) -> ValidationOutcome:
         pool = self._pool

@@ -50,10 +50,39 @@ def test_a_dead_worker_returns_its_files_to_the_queue_and_a_new_pool_finishes_th
     assert "truncated file" in cut["summary"]  # an unreadable file's error crosses the process boundary
 
 
-def test_make_validator_runs_in_process_for_zero_and_caps_processes_at_the_cores(model):
+def test_make_validator_runs_in_process_for_zero_and_caps_processes_at_the_cores(model, monkeypatch):
+    class NoPool:
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(PooledSuiteValidator, "_start_pool", lambda self: NoPool())
     assert type(make_validator(model, 0)) is SuiteValidator
     pooled = make_validator(model, 64)
+    assert isinstance(pooled, PooledSuiteValidator) and pooled.processes == (os.cpu_count() or 1)
+
+
+def test_workers_start_under_a_foreign_main_and_leave_with_a_killed_consumer(tmp_path, model):
+    """As in an Airflow task: __main__ is a script a worker must not re-run; SIGKILL the consumer."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+    from tests.support.polling import wait_until
+
+    suite = tmp_path / "suite.json"
+    suite.write_bytes(model.suite_path.read_bytes())
+    consumer = subprocess.Popen(
+        [sys.executable, str(Path(pool_fakes.__file__).with_name("pool_main.py")), str(suite)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
-        assert isinstance(pooled, PooledSuiteValidator) and pooled.processes == (os.cpu_count() or 1)
+        report = json.loads(consumer.stdout.readline())
     finally:
-        pooled.close()
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait()
+    assert report["success"] and report["worker_pid"] in report["pids"] and len(report["pids"]) == 2
+    wait_until(lambda: not any(psutil.pid_exists(pid) for pid in report["pids"]), "workers gone", timeout=30)
