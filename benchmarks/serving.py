@@ -1,206 +1,53 @@
-"""Serving benchmark: ``/predict`` with capture on and off vs ``mlflow models serve``, same model, same load.
+"""Serving benchmark: our compiled scoring path, our pipeline path, the HTTP floor and ``mlflow models serve``.
 
-Three targets serve churn version 1 (trained and promoted in-process by ``run_chain``):
+``run_chain`` trains and promotes churn version 1 in-process; the deploy's parity gate
+(:func:`modelops.deploy.scoring_path.parity_gate`) checks its compiled form against the pipeline on
+its held-out split and tags it. Then these targets serve it, side by side on one machine:
 
-* ``modelops_capture_on``: ``python -m modelops.serving`` started beside the stack with the
-  stack's environment, capture to S3 with its default settings;
-* ``modelops_capture_off``: a twin started the same way with ``MODELOPS_CAPTURE_ENABLED=false``
-  (the only difference, so the overhead is the capture's alone; the stack's own serving process
-  has been up for the whole run and serves every model, and is used only to check the champion);
-* ``mlflow_serve``: ``mlflow models serve -m models:/churn/1 --env-manager local --workers 1``.
+* ``floor``: ``python -m benchmarks.serving_floor``: the same uvicorn stack, one worker, parsing
+  the same body and answering without scoring (the HTTP floor);
+* ``compiled``: ``python -m modelops.serving``, one worker, capture on: the compiled scorer;
+* ``compiled_capture_off``: the same with ``MODELOPS_CAPTURE_ENABLED=false`` (capture's cost);
+* ``pipeline``: one worker, capture on, ``MODELOPS_SERVING_SCORING_PATH=pipeline`` (the fallback forced);
+* ``mlflow_serve``: ``mlflow models serve -m models:/churn/1 --env-manager local --workers 1``;
+* ``compiled_2_workers``: ``python -m modelops.serving --workers 2``, capture on.
 
-One load generator (:func:`_drive`) measures all three. It runs in its own process (spawned, so
-it shares no GIL with anything it measures) and is closed-loop: ``CONCURRENCY`` connections each
-send a request as soon as the previous one answered, for ``WARMUP_S`` + ``MEASURE_S`` seconds;
-only requests *completed* inside the measurement window count. The targets are measured in
-interleaved rounds (``ROUNDS``, the order rotating each round) so that background load on the
-machine (other test runs) falls on all three alike rather than on whichever ran last.
-
-Bodies are realistic churn records from :func:`modelops.local.datagen.generate_batch`; the same records
-go to every target (``{"records": [...]}`` for modelops, ``{"dataframe_records": [...]}`` for
-MLflow). Besides throughput and latency, each run records the CPU seconds the server process
-(tree) and the load generator used, so the cost per request can be compared even when the
-machine is shared.
+One load generator (:mod:`benchmarks.serving_load`, a plain asyncio HTTP/1.1 client in its own
+process, ``CONCURRENCY`` keep-alive connections, closed loop) measures every target, in
+interleaved rounds with the order rotating, so background load falls on all alike. The load
+generator shares the 2 cores with the servers: its CPU per request is recorded beside theirs.
+Bodies are churn records from :func:`modelops.local.datagen.generate_batch`, the same records to
+every target. Every row sent to a capture-on target must be in S3 after the servers stop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
 import logging
-import multiprocessing
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
-from contextlib import suppress
 from pathlib import Path
+
+from benchmarks.serving_load import CONCURRENCY, LoadGenerator, start, stop, tree_cpu, wait_for
 
 log = logging.getLogger("bench.serving")
 
-CONCURRENCY = 8
 WARMUP_S = 0.5
 MEASURE_S = 3.0
 ROUNDS = 5
 SCENARIOS = {"single": 1, "batch_100": 100}
-TARGETS = ("modelops_capture_on", "modelops_capture_off", "mlflow_serve")
+TARGETS = ("floor", "compiled", "compiled_capture_off", "pipeline", "mlflow_serve", "compiled_2_workers")
+CAPTURE_ON = ("compiled", "pipeline", "compiled_2_workers")
+MODELOPS_TARGETS = ("compiled", "compiled_capture_off", "pipeline", "compiled_2_workers")
 #: Distinct bodies per scenario, cycled through by the load generator.
 DISTINCT_BODIES = {"single": 64, "batch_100": 8}
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 DATA_DAY = dt.date(2026, 11, 21)  # the day after the training window: unseen records
-
-
-# ------------------------------------------------------------------------------------------------
-# Load generator (runs in a spawned process)
-# ------------------------------------------------------------------------------------------------
-
-
-async def _drive(url: str, bodies: list[bytes], concurrency: int, warmup_s: float, measure_s: float) -> dict:
-    import httpx
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    latencies: list[float] = []
-    counts = {"ok_total": 0, "errors_total": 0, "errors": 0}
-    samples: list[str] = []
-    async with httpx.AsyncClient(
-        limits=limits, timeout=60.0, headers={"content-type": "application/json"}, trust_env=False
-    ) as client:
-        start = time.perf_counter()
-        window_start = start + warmup_s
-        window_end = window_start + measure_s
-
-        async def connection(offset: int) -> None:
-            i = offset
-            while time.perf_counter() < window_end:
-                body = bodies[i % len(bodies)]
-                i += concurrency
-                sent = time.perf_counter()
-                good = False
-                try:
-                    response = await client.post(url, content=body)
-                    good = response.status_code == 200
-                    if not good and len(samples) < 3:
-                        samples.append(f"{response.status_code}: {response.text[:300]}")
-                except httpx.HTTPError as exc:
-                    if len(samples) < 3:
-                        samples.append(f"{type(exc).__name__}: {exc}")
-                done = time.perf_counter()
-                counts["ok_total" if good else "errors_total"] += 1
-                if window_start <= done < window_end:
-                    if good:
-                        latencies.append(done - sent)
-                    else:
-                        counts["errors"] += 1
-
-        cpu_before = time.process_time()
-        await asyncio.gather(*(connection(k) for k in range(concurrency)))
-        cpu = time.process_time() - cpu_before
-    return {
-        "latencies": latencies,
-        "errors": counts["errors"],
-        "ok_total": counts["ok_total"],
-        "errors_total": counts["errors_total"],
-        "error_samples": samples,
-        "measure_s": measure_s,
-        "loadgen_cpu_s": cpu,
-    }
-
-
-def _loadgen_process(conn) -> None:
-    """Serve load jobs sent over ``conn`` until ``None`` arrives."""
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        try:
-            conn.send(asyncio.run(_drive(**job)))
-        except Exception as exc:  # noqa: BLE001 - report, do not hang the parent
-            conn.send({"crash": repr(exc)})
-
-
-class LoadGenerator:
-    def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_loadgen_process, args=(child,), name="bench-loadgen", daemon=True)
-        self.process.start()
-        child.close()
-
-    def run(self, url: str, bodies: list[bytes], warmup_s: float, measure_s: float) -> dict:
-        self._conn.send(
-            {"url": url, "bodies": bodies, "concurrency": CONCURRENCY, "warmup_s": warmup_s, "measure_s": measure_s}
-        )
-        result = self._conn.recv()
-        if "crash" in result:
-            raise RuntimeError(f"load generator crashed: {result['crash']}")
-        return result
-
-    def close(self) -> None:
-        with suppress(Exception):
-            self._conn.send(None)
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-
-
-# ------------------------------------------------------------------------------------------------
-# Processes we start (each in its own session, stopped by process group)
-# ------------------------------------------------------------------------------------------------
-
-
-def _start(name: str, argv: list[str], env: dict, logs: Path) -> subprocess.Popen:
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as logfile:
-        return subprocess.Popen(
-            argv, env=env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=logs, start_new_session=True,
-        )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    """SIGTERM the process group we created, then SIGKILL it if it lingers."""
-    if process is None:
-        return
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(20)
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(5)
-
-
-def _wait(condition, what: str, timeout: float, process: subprocess.Popen | None, logfile: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(Exception):
-            if condition():
-                return
-        if process is not None and process.poll() is not None:
-            break
-        time.sleep(0.5)
-    tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-30:]) if logfile.exists() else ""
-    raise TimeoutError(f"{what} did not come up. Last lines of {logfile}:\n{tail}")
-
-
-def _tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants."""
-    import psutil
-
-    total = 0.0
-    with suppress(psutil.NoSuchProcess):
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                total += times.user + times.system
-    return total
+TARGETS_SET = {"single_rps": 1500, "single_vs_mlflow": 20.0, "single_p99_ms": 10.0, "batch_100_rows_per_s": 50_000}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -260,125 +107,6 @@ def _summary(runs: list[dict], rows_per_request: int, cpu_s: float) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------------
-# Where the time goes inside one modelops request vs one MLflow request (in-process, no HTTP)
-# ------------------------------------------------------------------------------------------------
-
-
-def _piece_timings(model, tracking_uri: str, bodies: dict[str, dict[str, list[bytes]]]) -> dict:
-    """Median ms of each step of both request paths, on the same model and bodies, no HTTP.
-
-    Run after the load (nothing else of ours is running then).
-    """
-    import mlflow
-    from mlflow.pyfunc.scoring_server import infer_and_parse_data, predictions_to_json
-
-    from modelops.serving.blocks import RowParts as _Rows
-    from modelops.serving.champion import ModelSlot, load_model_version
-    from modelops.serving.columns import check_records, frame_of_columns
-    from modelops.serving.scoring import PendingPrediction, score_batch
-    from modelops.serving.validation import parse_json_body, records_of_body
-
-    class _Blocks:
-        """Stands in for the capture writer: keeps what the request path hands over."""
-
-        def __init__(self) -> None:
-            self.blocks: list = []
-
-        def enqueue(self, stream, model_name, day, rows, schema) -> None:
-            self.blocks.append(rows)
-
-    loaded = load_model_version(model, tracking_uri, "1")
-    slot = ModelSlot(model)
-
-    def checked(raw: bytes) -> PendingPrediction:
-        records, location = records_of_body(parse_json_body(raw, "application/json"), 1000)
-        return PendingPrediction(check_records(model, slot.spec, records, location), location, "x" * 32)
-
-    mlflow.set_tracking_uri(tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model("models:/churn/1")
-    schema = pyfunc.metadata.get_input_schema()
-    out: dict = {"estimator": type(loaded.pipeline[-1]).__name__ if hasattr(loaded.pipeline, "steps") else None}
-
-    def median_ms(fn, repeat: int) -> float:
-        """Median CPU ms of this thread (robust to a busy machine; BLAS/OpenMP limited to 1 thread)."""
-        fn()
-        samples = []
-        for _ in range(repeat):
-            t0 = time.thread_time()
-            fn()
-            samples.append(time.thread_time() - t0)
-        return round(statistics.median(samples) * 1000, 3)
-
-    def pieces(raw: bytes, raw_mlflow: bytes, repeat: int) -> dict:
-        records, location = records_of_body(parse_json_body(raw, "application/json"), 1000)
-        pending = checked(raw)
-        frame = frame_of_columns(model, loaded.categorical_kinds, [pending.columns])[0]
-        mlflow_df = infer_and_parse_data(json.loads(raw_mlflow), schema)
-        mlflow_predictions = pyfunc.predict(mlflow_df)
-        result = {
-            "modelops": {
-                "parse_json_orjson_and_shape": median_ms(
-                    lambda: records_of_body(parse_json_body(raw, "application/json"), 1000), repeat
-                ),
-                "check_records_fast_path": median_ms(
-                    lambda: check_records(model, slot.spec, records, location), repeat
-                ),
-                # Frame + predict_proba + answer bytes + capture block; the first two also alone:
-                "score_batch_of_one_request": median_ms(
-                    lambda: score_batch(slot, loaded, [pending], _Blocks()), repeat
-                ),
-            },
-            "modelops_parts_of_score_batch": {
-                "frame_of_columns": median_ms(
-                    lambda: frame_of_columns(model, loaded.categorical_kinds, [pending.columns]), repeat
-                ),
-                "pipeline_predict_proba": median_ms(lambda: loaded.pipeline.predict_proba(frame), repeat),
-            },
-            "mlflow": {
-                "parse_json_to_dataframe": median_ms(
-                    lambda: infer_and_parse_data(json.loads(raw_mlflow), schema), repeat
-                ),
-                "pyfunc_predict_incl_schema_enforcement": median_ms(lambda: pyfunc.predict(mlflow_df), repeat),
-                "predictions_to_json": median_ms(
-                    lambda: predictions_to_json(mlflow_predictions, io.StringIO()), repeat
-                ),
-            },
-        }
-        for side in ("modelops", "mlflow"):
-            result[side]["total"] = round(sum(result[side].values()), 3)
-        return result
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # the servers run with OMP_NUM_THREADS=1 (StackConfig.environment)
-        for scenario, repeat in (("single", 200), ("batch_100", 50)):
-            out[scenario] = pieces(bodies[scenario]["modelops"][0], bodies[scenario]["mlflow"][0], repeat)
-        # What it costs to score 8 single-record requests together (8 = the load's concurrency).
-        eight = [checked(b) for b in bodies["single"]["modelops"][:CONCURRENCY]]
-        out["single"]["score_batch_of_8_requests_together"] = median_ms(
-            lambda: score_batch(slot, loaded, eight, _Blocks()), 100
-        )
-        # The capture writer thread's work per file (default: one file per 1000 rows), before the S3 put.
-        import pyarrow.parquet as pq
-
-        blocks = _Blocks()
-        score_batch(slot, loaded, [checked(bodies["batch_100"]["modelops"][0]) for _ in range(10)], blocks)
-        file_rows = _Rows(blocks.blocks)
-
-        def to_parquet() -> None:
-            pq.write_table(file_rows.to_arrow(slot.capture_schema), io.BytesIO())
-
-        out["capture_writer_parquet_1000_rows"] = median_ms(to_parquet, 20)
-    out["unit"] = "median CPU ms of one call, in-process, one thread, no HTTP"
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# Capture check
-# ------------------------------------------------------------------------------------------------
-
-
 def _captured_rows(bucket: str) -> tuple[int, int]:
     import pyarrow.parquet as pq
 
@@ -392,269 +120,272 @@ def _captured_rows(bucket: str) -> tuple[int, int]:
     return files, rows
 
 
-# ------------------------------------------------------------------------------------------------
-# The benchmark
-# ------------------------------------------------------------------------------------------------
+def _start_targets(env: dict, logs: Path) -> tuple[dict, dict]:
+    """Every target's process and URL (free ports), started side by side."""
+    from modelops.local.stack_config import free_port
+
+    serving = [sys.executable, "-m", "modelops.serving", "--host", "127.0.0.1"]
+    ports = {target: free_port() for target in TARGETS}
+    argv = {
+        "floor": [sys.executable, "-m", "benchmarks.serving_floor", "--port", str(ports["floor"])],
+        "compiled": [*serving, "--port", str(ports["compiled"])],
+        "compiled_capture_off": [*serving, "--port", str(ports["compiled_capture_off"])],
+        "pipeline": [*serving, "--port", str(ports["pipeline"])],
+        "compiled_2_workers": [*serving, "--port", str(ports["compiled_2_workers"]), "--workers", "2"],
+        "mlflow_serve": [
+            str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/churn/1",
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(ports["mlflow_serve"]), "--workers", "1",
+        ],
+    }  # fmt: skip
+    extra_env = {
+        "compiled_capture_off": {"MODELOPS_CAPTURE_ENABLED": "false"},
+        "pipeline": {"MODELOPS_SERVING_SCORING_PATH": "pipeline"},
+    }
+    project = str(Path(__file__).resolve().parent.parent)
+    processes = {}
+    for target in TARGETS:
+        target_env = {**env, **extra_env.get(target, {})}
+        if target == "floor":
+            target_env["PYTHONPATH"] = os.pathsep.join([project, target_env.get("PYTHONPATH", "")])
+        processes[target] = start(target, argv[target], target_env, logs)
+    urls = {t: f"http://127.0.0.1:{ports[t]}/models/churn/predict" for t in TARGETS}
+    urls["mlflow_serve"] = f"http://127.0.0.1:{ports['mlflow_serve']}/invocations"
+    for target in TARGETS:
+        base = f"http://127.0.0.1:{ports[target]}"
+        ready = _ready(target, base)
+        wait_for(ready, target, 240, processes[target], logs / f"{target}.log")
+    return processes, urls
+
+
+def _ready(target: str, base: str):
+    import httpx
+
+    if target == "mlflow_serve":
+        return lambda: httpx.get(f"{base}/ping", timeout=5).status_code == 200
+    if target == "floor":
+        return lambda: httpx.get(f"{base}/health", timeout=5).status_code == 200
+    return lambda: httpx.get(f"{base}/health", timeout=5).json()["models"]["churn"]["loaded"]
+
+
+def _scoring_paths(urls: dict) -> dict:
+    """What each of our servers says it scores version 1 with (``/models``)."""
+    import httpx
+
+    paths = {}
+    for target in MODELOPS_TARGETS:
+        models = httpx.get(urls[target].replace("/models/churn/predict", "/models"), timeout=10).json()["models"]
+        churn = next(m for m in models if m["name"] == "churn")
+        paths[target] = {"path": churn["scoring_path"], "reason": churn["scoring_path_reason"]}
+    return paths
+
+
+def _agreeing_bodies(model, urls: dict, sent: dict) -> tuple[dict, str, dict]:
+    """Bodies every target accepts (without nulls if MLflow refuses them); predictions must agree."""
+    import httpx
+
+    def probe(bodies: dict, scenario: str) -> dict:
+        answers = {}
+        for target, url in urls.items():
+            body = bodies[scenario]["mlflow" if target == "mlflow_serve" else "modelops"][0]
+            answers[target] = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60)
+            if target in CAPTURE_ON and answers[target].status_code == 200:
+                sent[target] += SCENARIOS[scenario]
+        return answers
+
+    bodies = {s: _bodies(model, s, without_nulls=False) for s in SCENARIOS}
+    note = "records as generated (nullable features sometimes null), same records to every target"
+    if any(probe(bodies, s)["mlflow_serve"].status_code != 200 for s in SCENARIOS):
+        bodies = {s: _bodies(model, s, without_nulls=True) for s in SCENARIOS}
+        note = "MLflow refused null values: every target got the same records with no null feature"
+    agreement = {}
+    for scenario in SCENARIOS:
+        answers = probe(bodies, scenario)
+        for target, answer in answers.items():
+            if answer.status_code != 200:
+                raise RuntimeError(f"{target} refused the {scenario} body: {answer.status_code} {answer.text[:500]}")
+        scored = {t: [str(p) for p in a.json()["predictions"]] for t, a in answers.items() if t != "floor"}
+        agreement[scenario] = all(p == scored["mlflow_serve"] for p in scored.values())
+    if not all(agreement.values()):
+        raise RuntimeError(f"the targets disagree on predictions for the same records: {agreement}")
+    return bodies, note, agreement
+
+
+def _load(urls: dict, bodies: dict, pids: dict, sent: dict) -> tuple[dict, dict, list[float]]:
+    """Interleaved rounds, the order rotating; each run's results, server CPU, the load average per run."""
+    runs: dict = {s: {t: [] for t in TARGETS} for s in SCENARIOS}
+    cpu: dict = {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS}
+    load_avg: list[float] = []
+    loadgen = LoadGenerator()
+    try:
+        for scenario in SCENARIOS:
+            for rnd in range(ROUNDS):
+                order = TARGETS[rnd % len(TARGETS) :] + TARGETS[: rnd % len(TARGETS)]
+                for target in order:
+                    kind = "mlflow" if target == "mlflow_serve" else "modelops"
+                    before = tree_cpu(pids[target])
+                    result = loadgen.run(urls[target], bodies[scenario][kind], WARMUP_S, MEASURE_S)
+                    used = tree_cpu(pids[target]) - before  # warm-up + window + tail: scaled to the window
+                    total = result["ok_total"] + result["errors_total"]
+                    cpu[scenario][target] += used * (len(result["latencies"]) / total if total else 0)
+                    runs[scenario][target].append(result)
+                    load_avg.append(os.getloadavg()[0])
+                    if target in CAPTURE_ON:
+                        sent[target] += result["ok_total"] * SCENARIOS[scenario]
+                    log.warning(
+                        "%s %s round %d: %.1f req/s, %d errors (load average %.2f)",
+                        scenario, target, rnd, len(result["latencies"]) / MEASURE_S, result["errors"], load_avg[-1],
+                    )  # fmt: skip
+    finally:
+        loadgen.close()
+    return runs, cpu, load_avg
+
+
+def _ratio(a, b, digits: int = 2):
+    return round(a / b, digits) if a is not None and b else None
+
+
+def _ratios(results: dict) -> dict:
+    ratios = {}
+    for scenario in SCENARIOS:
+        r = results[scenario]
+        ratios[scenario] = {
+            "compiled_vs_mlflow": _ratio(r["compiled"]["rps"], r["mlflow_serve"]["rps"]),
+            "pipeline_vs_mlflow": _ratio(r["pipeline"]["rps"], r["mlflow_serve"]["rps"]),
+            "compiled_vs_pipeline": _ratio(r["compiled"]["rps"], r["pipeline"]["rps"]),
+            "compiled_vs_floor": _ratio(r["compiled"]["rps"], r["floor"]["rps"]),
+            "two_workers_vs_one": _ratio(r["compiled_2_workers"]["rps"], r["compiled"]["rps"]),
+            "capture_overhead": round(1 - r["compiled"]["rps"] / r["compiled_capture_off"]["rps"], 3)
+            if r["compiled_capture_off"]["rps"]
+            else None,
+            "compiled_vs_mlflow_per_round": [
+                _ratio(a, b) for a, b in zip(r["compiled"]["rps_per_round"], r["mlflow_serve"]["rps_per_round"], strict=True)
+            ],
+            "two_workers_vs_one_per_round": [
+                _ratio(a, b) for a, b in zip(r["compiled_2_workers"]["rps_per_round"], r["compiled"]["rps_per_round"], strict=True)
+            ],
+        }  # fmt: skip
+    return ratios
+
+
+def _targets_met(results: dict, ratios: dict) -> dict:
+    single, batch = results["single"]["compiled"], results["batch_100"]["compiled"]
+    return {
+        "single_rps_at_least_1500": single["rps"] >= TARGETS_SET["single_rps"],
+        "single_at_least_20x_mlflow": (ratios["single"]["compiled_vs_mlflow"] or 0) >= TARGETS_SET["single_vs_mlflow"],
+        "single_p99_at_most_10ms": single["p99_ms"] is not None and single["p99_ms"] <= TARGETS_SET["single_p99_ms"],
+        "batch_100_at_least_50k_rows_per_s": batch["rows_per_s"] >= TARGETS_SET["batch_100_rows_per_s"],
+    }
+
+
+def _settings(note: str, load_avg: list[float], before: float, after: float) -> dict:
+    return {
+        "load_generator": "plain asyncio HTTP/1.1 client (uvloop) in a spawned process, keep-alive, closed loop",
+        "concurrency": CONCURRENCY,
+        "rounds": ROUNDS,
+        "warmup_s_per_run": WARMUP_S,
+        "measure_s_per_run": MEASURE_S,
+        "order": "interleaved: per scenario, each round runs every target once, rotating the order",
+        "bodies": {s: f"{DISTINCT_BODIES[s]} distinct bodies of {n} record(s), cycled" for s, n in SCENARIOS.items()},
+        "nulls": note,
+        "servers": {
+            "floor": "python -m benchmarks.serving_floor (uvicorn, 1 worker): parse the body, answer, no scoring",
+            "modelops": "python -m modelops.serving (uvicorn, 1 worker unless --workers 2), the stack's environment",
+            "mlflow": "mlflow models serve -m models:/churn/1 --env-manager local --workers 1",
+        },
+        "cpus": os.cpu_count(),
+        "load_average_1min": {
+            "before": round(before, 2),
+            "after": round(after, 2),
+            "mean_during": round(statistics.fmean(load_avg), 2),
+            "max_during": round(max(load_avg), 2),
+        },  # fmt: skip
+    }
+
+
+def _print(results: dict, ratios: dict, settings: dict) -> None:
+    for scenario in SCENARIOS:
+        for target in TARGETS:
+            r = results[scenario][target]
+            print(
+                f"[serving] {scenario:9s} {target:21s} {r['rps']:8.1f} req/s {r['rows_per_s']:10.1f} rows/s "
+                f"p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms",
+                flush=True,
+            )
+        print(
+            f"[serving] {scenario} ratios: {json.dumps({k: v for k, v in ratios[scenario].items() if 'round' not in k})}"
+        )
+    print(f"[serving] load average: {settings['load_average_1min']}", flush=True)
 
 
 def bench_serving() -> dict:
-    import httpx
-
     from benchmarks.run import running_stack
+    from benchmarks.serving_pieces import piece_timings
     from modelops.config import get_model
-    from modelops.local.stack_config import free_port
+    from modelops.deploy.scoring_path import parity_gate
+    from modelops.deploy.serving_client import reload_serving
     from modelops.training.chain import run_chain
 
     model = get_model("churn")
     started_at = time.perf_counter()
     timings: dict[str, float] = {}
-    extra: dict[str, subprocess.Popen | None] = dict.fromkeys(TARGETS)
-    loadgen: LoadGenerator | None = None
+    processes: dict = {}
     with running_stack() as stack:
         cfg = stack.config
-        logs = stack.home / "bench-logs"
         timings["stack_up_s"] = time.perf_counter() - started_at
         try:
-            # 1. A champion, and the stack's serving process on it.
             t0 = time.perf_counter()
             chain = run_chain(model, AS_OF, "bench_serving")
             timings["train_and_promote_s"] = time.perf_counter() - t0
-            reload = httpx.post(
-                f"{cfg.serving_url}/models/churn/reload",
-                headers={"Authorization": f"Bearer {cfg.serving_token}"},
-                timeout=120,
-            )
-            reload.raise_for_status()
-            if reload.json()["new_version"] != "1":
-                raise RuntimeError(
-                    f"expected version 1 to serve, got {reload.json()}; decision: {chain.get('decision')}"
-                )
-
-            # 2 + 3. The capture on/off twins and mlflow models serve, started side by side.
-            on_port, off_port, mlflow_port = free_port(), free_port(), free_port()
-            env = cfg.environment()
-            for target, port, capture in (
-                ("modelops_capture_on", on_port, "true"),
-                ("modelops_capture_off", off_port, "false"),
-            ):
-                extra[target] = _start(
-                    target,
-                    [sys.executable, "-m", "modelops.serving", "--host", "127.0.0.1", "--port", str(port)],
-                    {**env, "MODELOPS_CAPTURE_ENABLED": capture},
-                    logs,
-                )  # fmt: skip
-            mlflow_bin = str(Path(sys.executable).parent / "mlflow")
-            extra["mlflow_serve"] = _start(
-                "mlflow_serve",
-                [mlflow_bin, "models", "serve", "-m", "models:/churn/1", "--env-manager", "local",
-                 "-h", "127.0.0.1", "-p", str(mlflow_port), "--workers", "1"],
-                env,
-                logs,
-            )  # fmt: skip
-            urls = {
-                "modelops_capture_on": f"http://127.0.0.1:{on_port}/models/churn/predict",
-                "modelops_capture_off": f"http://127.0.0.1:{off_port}/models/churn/predict",
-                "mlflow_serve": f"http://127.0.0.1:{mlflow_port}/invocations",
-            }
             t0 = time.perf_counter()
-            for target, port in (("modelops_capture_on", on_port), ("modelops_capture_off", off_port)):
-                _wait(
-                    lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["models"]["churn"]["loaded"],
-                    target, 180, extra[target], logs / f"{target}.log",
-                )  # fmt: skip
-            _wait(
-                lambda: httpx.get(f"http://127.0.0.1:{mlflow_port}/ping", timeout=5).status_code == 200,
-                "mlflow models serve", 240, extra["mlflow_serve"], logs / "mlflow_serve.log",
-            )  # fmt: skip
-            timings["extra_servers_up_s"] = time.perf_counter() - t0
-            server_pids = {target: extra[target].pid for target in TARGETS}
-
-            # 4. Bodies; check that every target accepts them and that the answers agree.
-            bodies = {s: _bodies(model, s, without_nulls=False) for s in SCENARIOS}
-            nulls_note = "records as generated (nullable features sometimes null), same records to every target"
-
-            def probe(scenario: str) -> dict[str, httpx.Response]:
-                answers = {}
-                for target, url in urls.items():
-                    kind = "mlflow" if target == "mlflow_serve" else "modelops"
-                    answers[target] = httpx.post(
-                        url, content=bodies[scenario][kind][0], headers={"content-type": "application/json"}, timeout=60
-                    )
-                return answers
-
-            probe_sent = {"modelops_capture_on": 0}
-            needs_fallback = False
-            for scenario in SCENARIOS:
-                answers = probe(scenario)
-                probe_sent["modelops_capture_on"] += (
-                    SCENARIOS[scenario] if answers["modelops_capture_on"].status_code == 200 else 0
-                )
-                if answers["mlflow_serve"].status_code != 200:
-                    log.warning("mlflow refused records with nulls: %s", answers["mlflow_serve"].text[:500])
-                    needs_fallback = True
-            if needs_fallback:
-                bodies = {s: _bodies(model, s, without_nulls=True) for s in SCENARIOS}
-                nulls_note = (
-                    "MLflow's schema enforcement refused null values, so every target got the same records "
-                    "with no null feature (generated records filtered)"
-                )
-            agreement = {}
-            for scenario in SCENARIOS:
-                answers = probe(scenario)
-                for target, answer in answers.items():
-                    if answer.status_code != 200:
-                        raise RuntimeError(
-                            f"{target} refused the {scenario} body: {answer.status_code} {answer.text[:500]}"
-                        )
-                probe_sent["modelops_capture_on"] += SCENARIOS[scenario]
-                ours = [str(p) for p in answers["modelops_capture_off"].json()["predictions"]]
-                theirs = [str(p) for p in answers["mlflow_serve"].json()["predictions"]]
-                on = [str(p) for p in answers["modelops_capture_on"].json()["predictions"]]
-                agreement[scenario] = ours == theirs == on
-            if not all(agreement.values()):
-                raise RuntimeError(f"the targets disagree on predictions for the same records: {agreement}")
-
-            # 5. Load: interleaved rounds, order rotating, all targets under the same generator.
-            loadgen = LoadGenerator()
-            runs: dict[str, dict[str, list[dict]]] = {s: {t: [] for t in TARGETS} for s in SCENARIOS}
-            cpu: dict[str, dict[str, float]] = {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS}
-            sent_rows_capture_on = probe_sent["modelops_capture_on"]
-            load_avg_before = os.getloadavg()
+            verdict = parity_gate(model, "1")  # what the deploy task does before serving loads the version
+            timings["parity_gate_s"] = time.perf_counter() - t0
+            if reload_serving("churn", "1")["new_version"] != "1":
+                raise RuntimeError(f"expected version 1 to serve; decision: {chain.get('decision')}")
             t0 = time.perf_counter()
-            for scenario in SCENARIOS:
-                for rnd in range(ROUNDS):
-                    order = TARGETS[rnd % len(TARGETS) :] + TARGETS[: rnd % len(TARGETS)]
-                    for target in order:
-                        kind = "mlflow" if target == "mlflow_serve" else "modelops"
-                        before = _tree_cpu(server_pids[target])
-                        result = loadgen.run(urls[target], bodies[scenario][kind], WARMUP_S, MEASURE_S)
-                        # CPU over warm-up + window + tail; scaled to the window's share below.
-                        used = _tree_cpu(server_pids[target]) - before
-                        total = result["ok_total"] + result["errors_total"]
-                        cpu[scenario][target] += used * (len(result["latencies"]) / total if total else 0)
-                        runs[scenario][target].append(result)
-                        if target == "modelops_capture_on":
-                            sent_rows_capture_on += result["ok_total"] * SCENARIOS[scenario]
-                        log.warning(
-                            "%s %s round %d: %.1f req/s, %d errors",
-                            scenario, target, rnd, len(result["latencies"]) / MEASURE_S, result["errors"],
-                        )  # fmt: skip
+            processes, urls = _start_targets(cfg.environment(), stack.home / "bench-logs")
+            timings["servers_up_s"] = time.perf_counter() - t0
+            paths = _scoring_paths(urls)
+            sent = dict.fromkeys(CAPTURE_ON, 0)
+            bodies, note, agreement = _agreeing_bodies(model, urls, sent)
+            before = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            pids = {t: p.pid for t, p in processes.items()}
+            runs, cpu, load_avg = _load(urls, bodies, pids, sent)
             timings["load_s"] = time.perf_counter() - t0
-            load_avg_after = os.getloadavg()
-            loadgen.close()
-            loadgen = None
-
+            after = os.getloadavg()[0]
             results = {s: {t: _summary(runs[s][t], SCENARIOS[s], cpu[s][t]) for t in TARGETS} for s in SCENARIOS}
-
-            # 6. Where the time goes (in-process, while the capture buffer ages out).
             t0 = time.perf_counter()
-            pieces = _piece_timings(model, cfg.mlflow_url, bodies)
-            timings["piece_timings_s"] = time.perf_counter() - t0
-
-            # 7. Capture: everything sent with capture on must reach S3 (default flush: 60 s or 5000 rows).
-            t0 = time.perf_counter()
-            deadline = time.monotonic() + 90
-            health = {}
-            while time.monotonic() < deadline:
-                health = httpx.get(f"http://127.0.0.1:{on_port}/health", timeout=10).json().get("capture") or {}
-                if health.get("pending") == 0 and health.get("written", 0) >= sent_rows_capture_on:
-                    break
-                time.sleep(2)
+            for target in list(processes):  # SIGTERM: each server flushes its capture buffer as it stops
+                stop(processes.pop(target))
             files, captured = _captured_rows(cfg.bucket)
-            timings["capture_wait_s"] = time.perf_counter() - t0
-            for name in list(extra):
-                _stop(extra[name])
-                extra[name] = None
+            timings["stop_and_count_capture_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pieces = piece_timings(model, cfg.mlflow_url, bodies)
+            timings["piece_timings_s"] = time.perf_counter() - t0
         finally:
-            if loadgen is not None:
-                loadgen.close()
-            for process in extra.values():
-                _stop(process)
+            for process in processes.values():
+                stop(process)
     timings["total_s"] = time.perf_counter() - started_at
-
-    ratios = {}
-    for scenario in SCENARIOS:
-        on = results[scenario]["modelops_capture_on"]
-        off = results[scenario]["modelops_capture_off"]
-        ml = results[scenario]["mlflow_serve"]
-        ratios[scenario] = {
-            "throughput_vs_mlflow": round(on["rps"] / ml["rps"], 2) if ml["rps"] else None,
-            "throughput_capture_off_vs_mlflow": round(off["rps"] / ml["rps"], 2) if ml["rps"] else None,
-            "p50_vs_mlflow": round(on["p50_ms"] / ml["p50_ms"], 2) if ml["p50_ms"] else None,
-            "capture_overhead": round(1 - on["rps"] / off["rps"], 3) if off["rps"] else None,
-            "server_cpu_per_request_vs_mlflow": (
-                round(on["server_cpu_ms_per_request"] / ml["server_cpu_ms_per_request"], 2)
-                if on["server_cpu_ms_per_request"] and ml["server_cpu_ms_per_request"]
-                else None
-            ),
-            # Same round = measured back to back: paired figures show how much background load moved things.
-            "throughput_vs_mlflow_per_round": [
-                round(a / b, 2) if b else None for a, b in zip(on["rps_per_round"], ml["rps_per_round"], strict=True)
-            ],
-            "capture_overhead_per_round": [
-                round(1 - a / b, 3) if b else None
-                for a, b in zip(on["rps_per_round"], off["rps_per_round"], strict=True)
-            ],
-            "capture_cpu_overhead_per_request": (
-                round(on["server_cpu_ms_per_request"] / off["server_cpu_ms_per_request"] - 1, 3)
-                if on["server_cpu_ms_per_request"] and off["server_cpu_ms_per_request"]
-                else None
-            ),
-        }
-    targets_met = {
-        "at_least_2x_mlflow_throughput": all((r["throughput_vs_mlflow"] or 0) >= 2.0 for r in ratios.values()),
-        "capture_overhead_under_10pct": all(
-            r["capture_overhead"] is not None and r["capture_overhead"] < 0.10 for r in ratios.values()
-        ),
-    }
-    for scenario in SCENARIOS:
-        r = ratios[scenario]
-        print(
-            f"[serving] {scenario}: modelops/mlflow throughput {r['throughput_vs_mlflow']}x "
-            f"(capture off: {r['throughput_capture_off_vs_mlflow']}x), capture overhead "
-            f"{r['capture_overhead'] * 100:.1f}%",
-            flush=True,
-        )
+    ratios = _ratios(results)
+    settings = _settings(note, load_avg, before, after)
+    _print(results, ratios, settings)
     return {
         "model": "churn",
         "model_version": "1",
         "estimator": pieces.get("estimator"),
-        "settings": {
-            "load_generator": "httpx.AsyncClient in a spawned process, closed loop",
-            "concurrency": CONCURRENCY,
-            "rounds": ROUNDS,
-            "warmup_s_per_run": WARMUP_S,
-            "measure_s_per_run": MEASURE_S,
-            "order": "interleaved: per scenario, each round runs every target once, rotating the order",
-            "bodies": {
-                s: f"{DISTINCT_BODIES[s]} distinct bodies of {n} record(s), cycled" for s, n in SCENARIOS.items()
-            },
-            "nulls": nulls_note,
-            "servers": {
-                "modelops": "python -m modelops.serving (uvicorn, 1 worker), two processes started alike with the "
-                "stack's environment: capture on (default capture options) and MODELOPS_CAPTURE_ENABLED=false",
-                "mlflow": "mlflow models serve -m models:/churn/1 --env-manager local --workers 1",
-            },
-            "work_per_request": "modelops: validation, predict + predict_proba, capture rows; "
-            "mlflow: schema enforcement, predict only",
-            "cpus": os.cpu_count(),
-            "load_average_before_after": [round(load_avg_before[0], 2), round(load_avg_after[0], 2)],
-        },
+        "parity_gate": verdict.to_json(),
+        "scoring_paths": paths,
+        "settings": settings,
         "results": results,
         "ratios": ratios,
-        "targets_met": targets_met,
+        "targets": TARGETS_SET,
+        "targets_met": _targets_met(results, ratios),
         "capture": {
-            "rows_sent_with_capture_on": sent_rows_capture_on,
+            "rows_sent_to_capture_on_targets": sum(sent.values()),
+            "rows_sent_per_target": sent,
             "rows_captured_in_s3": captured,
             "files_in_s3": files,
-            "serving_health_capture": health,
-            "complete": captured == sent_rows_capture_on,
-            # The writer thread's own CPU (Arrow, Parquet, S3 puts): capture's cost off the request path.
-            "writer_cpu_ms_per_1000_rows": (
-                round(health["writer_cpu_seconds"] * 1e6 / captured, 2)
-                if captured and "writer_cpu_seconds" in health
-                else None
-            ),
+            "complete": captured == sum(sent.values()),
         },
         "predictions_agree": agreement,
         "where_the_time_goes_ms": pieces,

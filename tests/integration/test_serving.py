@@ -45,6 +45,32 @@ def test_promotion_reaches_serving_without_restart(first_promotion, stack, airfl
     assert stack.running()["serving"] == pid_before
 
 
+def test_the_deployed_champion_is_scored_by_its_compiled_form_and_answers_as_the_pipeline(first_promotion, stack):
+    """The deploy's parity gate tagged the champion ``compiled``; serving scores with it, and its
+    answers equal the registry pipeline's (classes exactly, probabilities to 1e-6)."""
+    import numpy as np
+    import pandas as pd
+
+    from modelops.serving.compiled import COMPILED, SCORING_PATH_TAG
+    from modelops.serving.compiled.parity import served_columns
+    from modelops.usercode.models import load_model
+
+    champion = registry.version_for_alias("churn", registry.CHAMPION)
+    tags = champion.tags or {}
+    assert tags.get(SCORING_PATH_TAG) == COMPILED, tags.get("scoring_path_reason")
+    models = requests.get(f"{stack.config.serving_url}/models", timeout=10).json()["models"]
+    assert next(m for m in models if m["name"] == "churn")["scoring_path"] == COMPILED
+    records = _records(200, seed=7)
+    response = _predict(stack, records)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    model = get_model("churn")
+    frame, _ = served_columns(pd.DataFrame(records), model.feature_names, model.numeric_features)
+    pipeline = load_model(f"models:/churn/{champion.version}")
+    assert body["predictions"] == pipeline.predict(frame).tolist()
+    assert np.max(np.abs(np.asarray(body["probabilities"]) - pipeline.predict_proba(frame))) <= 1e-6
+
+
 def test_hot_swap_under_load_drops_no_request(first_promotion, stack, mlflow_client, store):
     versions = sorted({v.version for v in mlflow_client.search_model_versions("name = 'churn'")}, key=int)
     champion = registry.version_for_alias("churn", registry.CHAMPION).version
