@@ -2,7 +2,8 @@
 
 Each file is judged on its own, exactly as ingestion judges it: the ingestion verdict (result
 marker ``ingest/<model>/results/<sha256(key, etag)>.json``) is reused when it exists for the same
-ETag, otherwise the file is validated now with ingestion's :class:`~modelops.ingest.consumer.SuiteValidator`.
+ETag, otherwise the file is validated now with ingestion's
+:class:`~modelops.ingest.validator.SuiteValidator` (in this process, reusing its GX set-up).
 Validating the whole window at once would dilute per-batch checks (a single-class file hides
 among clean ones), so that is never the only check.
 """
