@@ -46,7 +46,8 @@ from pathlib import Path
 
 log = logging.getLogger("bench.ingest")
 
-BURST_FILES = 1000
+#: Files in the burst; ``MODELOPS_BENCH_INGEST_FILES`` shortens it on a crowded machine (say so beside the figure).
+BURST_FILES = int(os.environ.get("MODELOPS_BENCH_INGEST_FILES", "1000"))
 ROWS_PER_FILE = 2000
 LARGE_ROWS = 1_000_000
 FIXED_COST_FILES = 11
@@ -339,7 +340,11 @@ def bench_large_batch() -> dict:
 def bench_ingest() -> dict:
     parts = os.environ.get("MODELOPS_BENCH_INGEST_PARTS", "fixed_cost,large_batch,burst").split(",")
     runs = {"fixed_cost": bench_fixed_cost, "large_batch": bench_large_batch, "burst": bench_burst}
-    return {part: runs[part]() for part in parts}
+    results = {}
+    for part in parts:
+        results[part] = runs[part]()
+        print(json.dumps({part: results[part]}), file=sys.stderr, flush=True)  # kept if a later part fails
+    return results
 
 
 if __name__ == "__main__":
