@@ -161,6 +161,23 @@ def monitor_child(root: str, baseline_path: str, day: str, out_path: str) -> Non
     Path(out_path).write_text(json.dumps(result))
 
 
+def _memory_guard(done: dict[int, dict], rows: int) -> str | None:
+    """Why not to run ``rows`` now: its peak, extrapolated linearly from the largest size done,
+    above half the memory available (the machine is shared: the kernel's OOM killer would pick a
+    neighbour's process as readily as this one). None when it may run."""
+    from benchmarks.drift import _mem_available_mb
+
+    measured = [(r, run) for r, run in done.items() if "error" not in run]
+    available = _mem_available_mb()
+    if not measured or available is None:
+        return None
+    size, run = max(measured)
+    predicted = run["rss_before_data_mb"] + run["peak_rss_delta_mb"] * rows / size
+    if predicted > available / 2:
+        return f"skipped: predicted peak {predicted:.0f} MB (linear from {size} rows) exceeds half of {available:.0f} MB available"
+    return None
+
+
 def bench_monitoring(work: Path, baseline_path: Path, run_child) -> dict:
     """Write the days, monitor each in a fresh process, and say how time and memory grow."""
     from benchmarks.drift import _size_label
@@ -169,8 +186,12 @@ def bench_monitoring(work: Path, baseline_path: Path, run_child) -> dict:
     started = time.perf_counter()
     days = write_days(root)
     written = time.perf_counter() - started
-    runs = {}
+    runs: dict[int, dict] = {}
     for rows, day in sorted(days.items()):
+        skip = _memory_guard(runs, rows)
+        if skip:
+            runs[rows] = {"error": skip}
+            continue
         out = work / f"monitor_{rows}.json"
         argv = ["monitor", str(root), str(baseline_path), day.isoformat(), str(out)]
         runs[rows] = run_child(argv, out, MONITOR_TIMEOUT_S)
