@@ -77,3 +77,68 @@ def floor_child(baseline_path: str, current_path: str, out_path: str, binning: s
         "binned_values": int(sum(int(c.sum()) for c in counts.values())),
     }
     Path(out_path).write_text(json.dumps(result))
+
+
+def best_of(runs: list[dict]) -> dict:
+    """Of repeated runs, the fastest (wall), with the least CPU of any; an error if any failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds_end_to_end"]))
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best["repeats_seconds"] = [round(r["seconds_end_to_end"], 3) for r in runs]
+    best["repeats_cpu_seconds"] = [round(r["cpu_seconds"], 3) for r in runs]
+    return best
+
+
+def floor_and_before(floors: dict, ours: dict, ours_pandas: dict, before: dict, before_include: str | None) -> dict:
+    """Ours as a ratio to the floor (wall and CPU) and to the code before (same reader, same run)."""
+    from benchmarks.drift import BEFORE_ENV, CURRENT_SIZES, FLOOR_BINNINGS, FLOOR_TARGET, _r, _size_label
+
+    sizes = {}
+    for rows in CURRENT_SIZES:
+        a = ours.get(rows)
+        if not a or "error" in a:
+            continue
+        entry: dict = {
+            "ours_seconds": _r(a["seconds_end_to_end"]),
+            "ours_cpu_seconds": _r(a["cpu_seconds"]),
+        }
+        for binning in FLOOR_BINNINGS:
+            f = floors.get((rows, binning), {"error": "not run"})
+            if "error" in f:
+                entry[f"floor_{binning}"] = f
+                continue
+            entry[f"floor_{binning}_seconds"] = _r(f["seconds_end_to_end"])
+            entry[f"floor_{binning}_cpu_seconds"] = _r(f["cpu_seconds"])
+            entry[f"ratio_wall_over_floor_{binning}"] = _r(a["seconds_end_to_end"] / f["seconds_end_to_end"])
+            entry[f"ratio_cpu_over_floor_{binning}"] = _r(a["cpu_seconds"] / f["cpu_seconds"])
+        p = ours_pandas.get(rows, {})
+        if p and "error" not in p:
+            entry["ours_through_pandas_seconds"] = _r(p["seconds_end_to_end"])
+            entry["ours_through_pandas_cpu_seconds"] = _r(p["cpu_seconds"])
+        b = before.get(rows)
+        if b and "error" not in b:
+            entry["before_seconds"] = _r(b["seconds_end_to_end"])
+            entry["before_cpu_seconds"] = _r(b["cpu_seconds"])
+            entry["ratio_wall_over_before"] = _r(a["seconds_end_to_end"] / b["seconds_end_to_end"])
+            entry["ratio_cpu_over_before"] = _r(a["cpu_seconds"] / b["cpu_seconds"])
+            if p and "error" not in p:
+                entry["ratio_cpu_through_pandas_over_before"] = _r(p["cpu_seconds"] / b["cpu_seconds"])
+            entry["same_verdicts_as_before"] = all(
+                b["features"][n]["drifted"] == a["features"][n]["drifted"] for n in a["features"]
+            )
+        elif b:
+            entry["before"] = b
+        sizes[_size_label(rows)] = entry
+    return {
+        "floor": "decode the Parquet file (same reader settings as ours) and bin every column once: numeric "
+        "values on the baseline's 12 bins (searchsorted: np.searchsorted + np.bincount; grid: the lookup-grid "
+        "Binner ours uses), categorical values counted with pyarrow.compute.value_counts",
+        "before": f"the drift code of another revision ({BEFORE_ENV}={before_include}), reading pandas batches as "
+        "it had to, judged against the same baseline file (it ignores fine_bins)"
+        if before_include
+        else f"not measured ({BEFORE_ENV} not set)",
+        "target_ratio_cpu_over_floor": FLOOR_TARGET,
+        "sizes": sizes,
+    }
