@@ -52,6 +52,8 @@ def _numeric_values(column: Any) -> tuple[np.ndarray, int, int]:
         import pyarrow as pa
 
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
+            if not pa.types.is_float64(column.type):
+                column = column.cast(pa.float64())  # nulls stay nulls, then NaN below
             values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)
             return values, *_missing_and_invalid(values)
         column = column.to_pandas()

@@ -207,3 +207,6 @@ def test_arrow_and_pandas_count_missing_and_invalid_values_alike(references):
         assert (live.rows, live.nulls, live.invalid, live.n) == (5, 2, 1, 2)
         assert profile.features["c"].counts == {"a": 2, "b": 1} and profile.features["c"].unseen == {"q": 1}
     assert (text.features["x"].nulls, text.features["x"].invalid, text.features["x"].n) == (1, 2, 2)
+    for typed in (pa.array([1, None, 3], pa.int32()), pa.array([True, None, False])):
+        ints = StreamingProfile.from_baseline(baseline).update(pa.record_batch({"x": typed, "c": pa.array(["a"] * 3)}))
+        assert (ints.features["x"].nulls, ints.features["x"].n, ints.features["x"].invalid) == (1, 2, 0)
