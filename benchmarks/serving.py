@@ -151,10 +151,14 @@ def _start_targets(env: dict, logs: Path) -> tuple[dict, dict]:
         processes[target] = start(target, argv[target], target_env, logs)
     urls = {t: f"http://127.0.0.1:{ports[t]}/models/churn/predict" for t in TARGETS}
     urls["mlflow_serve"] = f"http://127.0.0.1:{ports['mlflow_serve']}/invocations"
-    for target in TARGETS:
-        base = f"http://127.0.0.1:{ports[target]}"
-        ready = _ready(target, base)
-        wait_for(ready, target, 240, processes[target], logs / f"{target}.log")
+    try:
+        for target in TARGETS:
+            base = f"http://127.0.0.1:{ports[target]}"
+            wait_for(_ready(target, base), target, 240, processes[target], logs / f"{target}.log")
+    except BaseException:
+        for process in processes.values():
+            stop(process)
+        raise
     return processes, urls
 
 
