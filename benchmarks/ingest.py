@@ -106,6 +106,10 @@ def _consume_summaries(airflow) -> list[dict]:
     return summaries
 
 
+def _handled(summary: dict) -> int:
+    return sum(summary["counts"].get(status, 0) for status in ("validated", "quarantined"))
+
+
 def _cost_split(markers: list[dict], summaries: list[dict]) -> dict:
     """Seconds per file for each step: medians (and p95) from the markers, totals / files from
     the consume summaries for what a marker cannot time (its own put, SQS calls)."""
@@ -164,7 +168,6 @@ def bench_burst() -> dict:
             time.sleep(5)
             count = sum(1 for _ in store.list("ingest/churn/results/"))
             done, progressed = count, (time.monotonic() if count > done else progressed)
-        time.sleep(5)  # the last consume run's summary
         with ThreadPoolExecutor(16) as pool:
             found = list(
                 pool.map(
@@ -176,7 +179,11 @@ def bench_burst() -> dict:
         last = max(dt.datetime.fromisoformat(m["processed_at"]) for m in markers)
         span = (last - started_wall).total_seconds()
         latencies = [m["latency_seconds"] for m in markers if m.get("latency_seconds") is not None]
-        summaries = _consume_summaries(airflow)
+        # The consume run that wrote the last markers returns its summary once the queue is empty.
+        summaries, wait_until = _consume_summaries(airflow), time.monotonic() + 180
+        while sum(_handled(s) for s in summaries) < len(markers) and time.monotonic() < wait_until:
+            time.sleep(5)
+            summaries = _consume_summaries(airflow)
         dlq = ingest.queue_depth(sqs, ingest.queue_url(sqs, "churn", dead_letter=True))
         return {
             "files": BURST_FILES,
