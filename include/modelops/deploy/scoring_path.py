@@ -29,7 +29,7 @@ def held_out_rows(model: ModelConfig, version: str, tags: dict[str, str], store:
     run_id = tags.get("airflow_run_id")
     if run_id:
         # The split is the training stage's rule; asked of it rather than copied (lazy: heavy imports).
-        from modelops.training.steps import training_split
+        from modelops.training.time_split import training_split
 
         try:
             _, test = training_split(model, run_id, store)

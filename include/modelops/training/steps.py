@@ -24,6 +24,7 @@ from modelops.layout import decision_record_key, evaluation_key
 from modelops.store import Store
 from modelops.training.results import BEST_FIELDS, BestCandidate, Evaluated, GateDecision, ParentRun, Registered
 from modelops.training.submission import Submission
+from modelops.training.time_split import training_split
 from modelops.training.tracking import configured_mlflow
 from modelops.usercode.models import load_model
 
@@ -32,19 +33,6 @@ log = logging.getLogger(__name__)
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def training_split(model: ModelConfig, run_id: str, store: Store | None = None):
-    """The run's train/test split of its snapshot (labelled rows, capped at ``training.max_rows``)."""
-    from modelops.data.snapshot import load_manifest, load_snapshot_frame
-    from modelops.training.time_split import time_split
-
-    store = store or Store()
-    frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
-    frame = frame[frame[model.target].notna()]
-    if len(frame) > model.training.max_rows:
-        frame = frame.sample(n=model.training.max_rows, random_state=model.training.random_seed).sort_index()
-    return time_split(frame, model)
 
 
 def start_tracking(model: ModelConfig, run_id: str, dag_id: str, snapshot: dict) -> dict:

@@ -79,3 +79,17 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
         len(test),
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def training_split(model: ModelConfig, run_id: str, store=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's train/test split of its snapshot (labelled rows, capped at ``training.max_rows``):
+    what its candidates trained on and its evaluation (and the deploy's parity check) scored."""
+    from modelops.data.snapshot import load_manifest, load_snapshot_frame
+    from modelops.store import Store
+
+    store = store or Store()
+    frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
+    frame = frame[frame[model.target].notna()]
+    if len(frame) > model.training.max_rows:
+        frame = frame.sample(n=model.training.max_rows, random_state=model.training.random_seed).sort_index()
+    return time_split(frame, model)
