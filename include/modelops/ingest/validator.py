@@ -60,13 +60,14 @@ def _ready() -> None:
     """A no-op: submitting it starts a worker process."""
 
 
-def _start_worker(warm: Callable[[str], None], suite_path: str) -> None:
+def _start_worker(warm: Callable[[str], None], suite_path: str, consumer_pid: int) -> None:
     """Pool initializer: leave with the consumer (a SIGKILLed consumer must not leave workers
-    holding memory: its messages come back through SQS anyway), then warm up."""
-    parent = os.getppid()
+    holding memory: its messages come back through SQS anyway), then warm up. The consumer's pid
+    comes from the consumer: one that died while this worker was still starting has already
+    handed it to another parent, which ``getppid()`` here would take for the consumer."""
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == consumer_pid:
             time.sleep(1.0)
         os._exit(0)
 
@@ -155,7 +156,7 @@ class PooledSuiteValidator(SuiteValidator):
             self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._warm, str(self.suite_path)),
+            initargs=(self._warm, str(self.suite_path), os.getpid()),
         )
         # Start every worker now (a spawned pool starts one per submit while none is idle), with
         # the parent's __main__ out of sight: spawn would otherwise re-run it in each worker, and

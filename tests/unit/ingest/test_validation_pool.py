@@ -85,4 +85,4 @@ def test_workers_start_under_a_foreign_main_and_leave_with_a_killed_consumer(tmp
         consumer.send_signal(signal.SIGKILL)
         consumer.wait()
     assert report["success"] and report["worker_pid"] in report["pids"] and len(report["pids"]) == 2
-    wait_until(lambda: not any(psutil.pid_exists(pid) for pid in report["pids"]), "workers gone", timeout=30)
+    wait_until(lambda: not any(psutil.pid_exists(pid) for pid in report["pids"]), "workers gone", timeout=120)
