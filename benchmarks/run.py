@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.drift import bench_drift
+from benchmarks.growth import bench_growth
 from benchmarks.ingest import bench_ingest
 from benchmarks.retrain import bench_retrain, format_table
 from benchmarks.serving import bench_serving
@@ -52,6 +53,7 @@ BENCHMARKS = {
     "drift": bench_drift,
     "ingest": bench_ingest,
     "ui": bench_ui,
+    "growth": bench_growth,
 }
 
 
