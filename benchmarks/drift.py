@@ -40,19 +40,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.drift_data import (  # noqa: F401 - children and peers import them from here
+    CATEGORICAL,
+    CHUNK_ROWS,
+    DRIFTED,
+    NEW_CATEGORY_SHARE,
+    NULL_SHARE,
+    NUMERIC,
+    SEED,
+    STREAMS,
+    _category_probabilities,
+    _chunk_table,
+    _std,
+    _write_parquet,
+    model_config,
+)
+from benchmarks.drift_evidently import EVIDENTLY_VENV, EVIDENTLY_VERSION, ensure_evidently, run_evidently
+
 log = logging.getLogger("bench.drift")
 
 REPO = Path(__file__).resolve().parent.parent
-EVIDENTLY_VERSION = "0.7.23"
-EVIDENTLY_VENV = REPO / ".local" / "bench-venvs" / "evidently"
-#: What goes into that venv: Evidently breaks on pandas 3; pyarrow reads the shared Parquet files.
-EVIDENTLY_REQUIREMENTS = [f"evidently=={EVIDENTLY_VERSION}", "pandas<3", "pyarrow"]
 
-SEED = 20261125
 REFERENCE_ROWS = 100_000
 CURRENT_SIZES = (100_000, 1_000_000, 5_000_000)
 EVIDENTLY_SIZES = (100_000, 1_000_000)
-CHUNK_ROWS = 100_000
 #: Rows per record batch the reader hands to StreamingProfile (as modelops.monitoring.live_data.CHUNK_ROWS).
 READ_BATCH_ROWS = 25_000
 #: Evidently at 5M runs only if the 100k -> 1M trend predicts at most this many seconds, the
@@ -61,7 +72,6 @@ EVIDENTLY_5M_MAX_SECONDS = 240.0
 TOTAL_BUDGET_S = 450.0
 #: ...and at most this share of the memory available when the benchmark started.
 EVIDENTLY_5M_MAX_MEMORY_SHARE = 0.5
-EVIDENTLY_TIMEOUT_S = 300
 OURS_TIMEOUT_S = 300
 #: Parquet readers for our side -> ``pre_buffer``. "streaming" (Arrow record batches straight into
 #: StreamingProfile) is what the figures and targets use; "pandas" converts each batch to a DataFrame
@@ -84,157 +94,6 @@ SIDE_BY_SIDE_REPEATS = 3
 #: 32 MB, whichever is larger) of the one at 100k rows, for 50x the rows.
 FLAT_RELATIVE = 0.25
 FLAT_ABSOLUTE_MB = 32.0
-
-# ------------------------------------------------------------------------------------------------
-# Features and the deterministic generator
-# ------------------------------------------------------------------------------------------------
-
-#: name -> (distribution, parameters); numeric values are float64 except the Poisson count.
-NUMERIC = {
-    "num_00": ("normal", (50.0, 10.0)),
-    "num_01": ("normal", (0.0, 1.0)),
-    "num_02": ("lognormal", (3.0, 0.5)),
-    "num_03": ("exponential", (2.0,)),
-    "num_04": ("uniform", (0.0, 100.0)),
-    "num_05": ("gamma", (2.0, 3.0)),
-    "num_06": ("uniform", (-1.0, 1.0)),
-    "num_07": ("poisson", (3.0,)),
-    "num_08": ("normal", (1000.0, 200.0)),
-    "num_09": ("beta", (2.0, 5.0)),
-    "num_10": ("student_t", (5.0,)),
-    "num_11": ("normal", (-5.0, 3.0)),
-}
-#: name -> number of categories (Zipf-like frequencies, 1/(k+1)^0.8), values "v0", "v1", ...
-CATEGORICAL = {
-    "cat_00": 4,
-    "cat_01": 3,
-    "cat_02": 10,
-    "cat_03": 2,
-    "cat_04": 6,
-    "cat_05": 30,
-    "cat_06": 5,
-    "cat_07": 12,
-}
-#: Missing values (2%) in one numeric and one categorical feature, the same on both sides.
-NULL_SHARE = {"num_04": 0.02, "cat_02": 0.02}
-#: The planted drift in the current data (ground truth for both tools).
-DRIFTED = {
-    "num_00": "mean shifted by +0.5 reference std",
-    "num_02": "mean shifted by +0.5 reference std",
-    "num_06": "mean shifted by +0.5 reference std",
-    "cat_00": "category frequencies reversed (most frequent becomes least)",
-    "cat_04": "new category 'v_new' on 15% of rows (others scaled down)",
-}
-NEW_CATEGORY_SHARE = 0.15
-STREAMS = {"reference": 1, "current": 2}
-
-
-def _std(name: str) -> float:
-    """The population std of a numeric feature's reference distribution (for the planted shift)."""
-    import math
-
-    kind, params = NUMERIC[name]
-    if kind == "normal":
-        return params[1]
-    if kind == "lognormal":
-        mu, sigma = params
-        return math.sqrt((math.exp(sigma**2) - 1) * math.exp(2 * mu + sigma**2))
-    if kind == "uniform":
-        return (params[1] - params[0]) / math.sqrt(12)
-    raise ValueError(f"no planted shift for {name} ({kind})")
-
-
-def _category_probabilities(k: int) -> list[float]:
-    weights = [1.0 / (i + 1) ** 0.8 for i in range(k)]
-    total = sum(weights)
-    return [w / total for w in weights]
-
-
-def _chunk_table(stream: str, index: int, rows: int):
-    """One chunk as a pyarrow Table: a pure function of (stream, chunk index), so the 100k current
-    rows are the first chunk of the 1M and 5M data, whatever process generates them."""
-    import numpy as np
-    import pyarrow as pa
-
-    rng = np.random.default_rng([SEED, STREAMS[stream], index])
-    drift = stream == "current"
-    columns: dict[str, pa.Array] = {}
-    for name, (kind, params) in NUMERIC.items():
-        if kind == "normal":
-            values = rng.normal(params[0], params[1], rows)
-        elif kind == "lognormal":
-            values = rng.lognormal(params[0], params[1], rows)
-        elif kind == "exponential":
-            values = rng.exponential(params[0], rows)
-        elif kind == "uniform":
-            values = rng.uniform(params[0], params[1], rows)
-        elif kind == "gamma":
-            values = rng.gamma(params[0], params[1], rows)
-        elif kind == "poisson":
-            values = rng.poisson(params[0], rows).astype(np.int64)
-        elif kind == "beta":
-            values = rng.beta(params[0], params[1], rows)
-        elif kind == "student_t":
-            values = rng.standard_t(params[0], rows)
-        else:  # pragma: no cover - table above is fixed
-            raise ValueError(kind)
-        if drift and name in DRIFTED:
-            values = values + 0.5 * _std(name)
-        mask = rng.random(rows) < NULL_SHARE[name] if name in NULL_SHARE else None
-        columns[name] = pa.array(values, mask=mask)
-    for name, k in CATEGORICAL.items():
-        labels = [f"v{i}" for i in range(k)]
-        probabilities = _category_probabilities(k)
-        if drift and name == "cat_00":
-            probabilities = probabilities[::-1]
-        if drift and name == "cat_04":
-            labels = labels + ["v_new"]
-            probabilities = [p * (1 - NEW_CATEGORY_SHARE) for p in probabilities] + [NEW_CATEGORY_SHARE]
-        codes = rng.choice(len(labels), size=rows, p=probabilities)
-        values = np.asarray(labels, dtype=object)[codes]
-        mask = rng.random(rows) < NULL_SHARE[name] if name in NULL_SHARE else None
-        columns[name] = pa.array(values, type=pa.string(), mask=mask)
-    return pa.table(columns)
-
-
-def _write_parquet(path: Path, stream: str, rows: int) -> float:
-    """Write ``rows`` rows of a stream, one row group per chunk; returns seconds taken."""
-    import pyarrow.parquet as pq
-
-    started = time.perf_counter()
-    writer = None
-    try:
-        for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            table = _chunk_table(stream, index, min(CHUNK_ROWS, rows - start))
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            writer.write_table(table, row_group_size=CHUNK_ROWS)
-    finally:
-        if writer is not None:
-            writer.close()
-    return time.perf_counter() - started
-
-
-def model_config():
-    """The benchmark's ModelConfig: 12 numeric + 8 categorical features, default drift settings."""
-    from modelops.config import ModelConfig
-
-    return ModelConfig.model_validate(
-        {
-            "name": "drift_bench",
-            "description": "Synthetic 12 numeric + 8 categorical features for the drift benchmark.",
-            "problem_type": "binary_classification",
-            "target": "y",
-            "features": [{"name": n, "type": "numeric", "nullable": n in NULL_SHARE} for n in NUMERIC]
-            + [{"name": n, "type": "categorical", "nullable": n in NULL_SHARE} for n in CATEGORICAL],
-            "metrics": {"primary": "roc_auc"},
-        }
-    )
-
-
-# ------------------------------------------------------------------------------------------------
-# Children: ours (this venv) and Evidently (its own venv)
-# ------------------------------------------------------------------------------------------------
 
 
 def _maxrss_mb() -> float:
@@ -338,72 +197,6 @@ def _ours_child(baseline_path: str, current_path: str, out_path: str, reader: st
 
 
 #: Runs with the Evidently venv's python: standalone, imports nothing from this project.
-EVIDENTLY_CHILD = r"""
-import json, resource, sys, time
-
-def maxrss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-def cpu_s():
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
-
-reference_path, current_path, out_path, numeric, categorical = sys.argv[1:6]
-numeric, categorical = json.loads(numeric), json.loads(categorical)
-import gc
-import warnings
-import numpy, pandas as pd, pyarrow.parquet, scipy.stats
-import evidently
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
-warnings.simplefilter("ignore")
-gc.collect()
-rss_before = maxrss_mb()
-cpu_before = cpu_s()
-started = time.perf_counter()
-reference = pd.read_parquet(reference_path)
-current = pd.read_parquet(current_path)
-loaded = time.perf_counter()
-definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-current_ds = Dataset.from_pandas(current, data_definition=definition)
-reference_ds = Dataset.from_pandas(reference, data_definition=definition)
-snapshot = Report([DataDriftPreset()], include_tests=True).run(current_ds, reference_ds)
-ran = time.perf_counter()
-cpu = cpu_s() - cpu_before
-rss_after = maxrss_mb()
-result = snapshot.dict()
-values = {m["id"]: m for m in result["metrics"]}
-features, dataset = {}, None
-for test in result["tests"]:
-    params = test["metric_config"]["params"]
-    if params.get("type") == "evidently:metric_v2:ValueDrift":
-        metric = values[test["metric_config"]["metric_id"]]
-        features[params["column"]] = {
-            "method": params["method"],
-            "statistic": metric["value"],
-            "threshold": params["threshold"],
-            "drifted": test["status"] == "FAIL",
-            "test_status": test["status"],
-        }
-for metric in result["metrics"]:
-    if metric["config"].get("type") == "evidently:metric_v2:DriftedColumnsCount":
-        dataset = metric["value"]
-json.dump({
-    "evidently_version": evidently.__version__,
-    "pandas_version": pd.__version__,
-    "rows": len(current),
-    "reference_rows": len(reference),
-    "seconds_end_to_end": ran - started,
-    "seconds_read_parquet": loaded - started,
-    "seconds_compute": ran - loaded,
-    "cpu_seconds": cpu,
-    "peak_rss_mb": rss_after,
-    "rss_before_data_mb": rss_before,
-    "peak_rss_delta_mb": rss_after - rss_before,
-    "dataset_drift": dataset,
-    "features": features,
-}, open(out_path, "w"))
-"""
 
 
 def _run_child(argv: list[str], out: Path, timeout: float, env: dict | None = None) -> dict:
@@ -443,75 +236,6 @@ def _run_monitor(argv: list[str], out: Path, timeout: float) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)])
     return _run_child([sys.executable, "-m", "benchmarks.drift", *argv], out, timeout, env)
-
-
-def _run_evidently(
-    python: Path, reference: Path, current: Path, out: Path, timeout: float = EVIDENTLY_TIMEOUT_S
-) -> dict:
-    argv = [
-        str(python),
-        "-c",
-        EVIDENTLY_CHILD,
-        str(reference),
-        str(current),
-        str(out),
-        json.dumps(list(NUMERIC)),
-        json.dumps(list(CATEGORICAL)),
-    ]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["DO_NOT_TRACK"] = "1"  # Evidently's telemetry opt-out
-    return _run_child(argv, out, timeout, env)
-
-
-# ------------------------------------------------------------------------------------------------
-# Evidently's venv
-# ------------------------------------------------------------------------------------------------
-
-
-def _venv_versions(python: Path) -> dict | None:
-    code = (
-        "import json, evidently, pandas, numpy, scipy, pyarrow;"
-        "print(json.dumps({'evidently': evidently.__version__, 'pandas': pandas.__version__,"
-        "'numpy': numpy.__version__, 'scipy': scipy.__version__, 'pyarrow': pyarrow.__version__}))"
-    )
-    try:
-        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def ensure_evidently() -> dict:
-    """Create the Evidently venv if missing; returns {"python", "versions", "installed_now"} or {"error"}."""
-    python = EVIDENTLY_VENV / "bin" / "python"
-    versions = _venv_versions(python) if python.exists() else None
-    if versions and versions["evidently"] == EVIDENTLY_VERSION and int(versions["pandas"].split(".")[0]) < 3:
-        return {"python": python, "versions": versions, "installed_now": False}
-    EVIDENTLY_VENV.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        ["python3.11", "-m", "venv", "--clear", str(EVIDENTLY_VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY_REQUIREMENTS],
-    ]
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return {"error": f"{' '.join(step[:4])}: {exc}"}
-        if done.returncode != 0:
-            lines = [line for line in (done.stderr or done.stdout).splitlines() if "is ignored" not in line]
-            return {"error": f"{' '.join(step[:5])} failed (exit {done.returncode})", "output_tail": lines[-15:]}
-    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
-    versions = _venv_versions(python)
-    if versions is None:
-        return {"error": "installed, but `import evidently` fails in its venv"}
-    return {
-        "python": python,
-        "versions": versions,
-        "installed_now": True,
-        "pip_check": (check.stdout or check.stderr).strip(),
-    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -712,7 +436,7 @@ def bench_drift() -> dict:
         evidently_5m: dict = {"ran": False}
         if "error" not in evidently:
             for rows in EVIDENTLY_SIZES:
-                theirs[rows] = _run_evidently(
+                theirs[rows] = run_evidently(
                     evidently["python"], reference_path, current_paths[rows], work / f"evidently_{rows}.json"
                 )
                 log.warning("drift bench: evidently %s done", _size_label(rows))
@@ -742,7 +466,7 @@ def bench_drift() -> dict:
                 else:
                     # Killed if it overruns the budget by more than half a minute (then recorded as such).
                     timeout = max(60.0, remaining + 30.0)
-                    theirs[5_000_000] = _run_evidently(
+                    theirs[5_000_000] = run_evidently(
                         evidently["python"],
                         reference_path,
                         current_paths[5_000_000],
