@@ -46,12 +46,7 @@ from modelops.dagkit import (
     guard_run_params,
     retrain_schedule,
 )
-
-#: The XCom keys under which ``register`` (a branch: its return value names the next task) leaves
-#: the registered version and the gate's decision for ``promote`` (and the approval's message).
-#: Taking the decision from ``register`` rather than from ``gate`` keeps ``promote`` downstream of
-#: ``register`` and ``approve_promotion`` only, so it is skipped whenever ``register`` is.
-REGISTERED, DECIDED = "registered", "decided"
+from modelops.training.results import DECIDED, REGISTERED
 
 
 def skip_without_training_data(snapshot: dict) -> None:

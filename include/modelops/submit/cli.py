@@ -26,6 +26,7 @@ import sys
 
 from modelops.airflow_api import AirflowClient, AirflowError
 from modelops.config import ConfigError, get_model
+from modelops.training.results import REGISTERED
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _outcome(airflow: AirflowClient, model: str, dag_id: str, run: dict) -> tupl
     lines = [f"gate: {'PROMOTE' if gate['promote'] else 'KEEP CHAMPION'}", *gate["reasons"]]
     states = airflow.task_states(dag_id, run_id)
     if states.get("deploy") == "success":
-        version = airflow.xcom(dag_id, run_id, "register")["version"]
+        version = airflow.xcom(dag_id, run_id, "register", key=REGISTERED)["version"]
         lines.insert(0, f"promoted and deployed: {model} version {version}")
     lines.append(f"decision record: {gate['decision_uri']}")
     return 0, "\n".join(lines)

@@ -15,6 +15,13 @@ from modelops.records import Record
 
 log = logging.getLogger(__name__)
 
+#: The XCom keys under which ``register`` (a branch: its return value names the next task) leaves
+#: the registered version and the gate's decision for ``promote``, the approval's message and
+#: ``python -m modelops.submit``. Taking the decision from ``register`` rather than from ``gate``
+#: keeps ``promote`` downstream of ``register`` and ``approve_promotion`` only, so it is skipped
+#: whenever ``register`` is.
+REGISTERED, DECIDED = "registered", "decided"
+
 #: The keys of a candidate's result that ``select_best`` passes on to evaluate, gate and register.
 BEST_FIELDS = (
     "candidate",
