@@ -149,7 +149,7 @@ def monitor_child(root: str, baseline_path: str, day: str, out_path: str) -> Non
     result = {
         "rows": data.rows,
         "files": len(data.files),
-        "labels_joined": int(sum(len(v.labels) for v in data.versions.values())),
+        "labels_joined": int(sum(len(v.labelled) for v in data.versions.values())),
         "status": report["status"],
         "drifted_features": (report.get("verdict") or {}).get("drifted_features"),
         "seconds": seconds,
@@ -235,3 +235,31 @@ def bench_monitoring(work: Path, baseline_path: Path, run_child) -> dict:
         "sizes": summary,
         "growth_small_to_large": growth,
     }
+
+
+def main() -> None:
+    """``python -m benchmarks.monitoring_growth``: this half alone (the drift benchmark runs it too)."""
+    import shutil
+    import sys
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from benchmarks.drift import REFERENCE_ROWS, _run_monitor, _write_parquet, model_config
+    from modelops.data.baseline import profile_baseline
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-monitoring-"))
+    try:
+        reference_path = work / "reference.parquet"
+        _write_parquet(reference_path, "reference", REFERENCE_ROWS)
+        baseline = profile_baseline(pq.read_table(reference_path).to_pandas(), model_config())
+        baseline_path = work / "baseline.json"
+        baseline_path.write_text(json.dumps(baseline))
+        print(json.dumps(bench_monitoring(work, baseline_path, _run_monitor), indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

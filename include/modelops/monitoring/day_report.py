@@ -95,7 +95,7 @@ def monitor_day(
     if main is not None:
         vd = data.versions[main]
         perf = performance(
-            config, vd.labels, _evaluation_for(evaluations, main), classes=vd.classes, min_labels=min_labels
+            config, vd.labelled, _evaluation_for(evaluations, main), classes=vd.classes, min_labels=min_labels
         )
     report = build_report(
         data,

@@ -20,7 +20,6 @@ from modelops.monitoring.capture_format import (
     CAPTURED_AT,
     CLASSES,
     KEYS,
-    LABEL,
     MODEL_VERSION,
     PREDICTION,
     PROBABILITIES,
@@ -30,7 +29,7 @@ from modelops.monitoring.capture_format import (
     parquet_keys,
 )
 from modelops.monitoring.dates import as_date
-from modelops.monitoring.labels import LABEL_LAG_DAYS, LabelLookup, read_labels
+from modelops.monitoring.labels import LABEL_LAG_DAYS, LabelledRows, LabelLookup, read_labels
 from modelops.monitoring.sample import QUALITY_SAMPLE_ROWS, QualitySample
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -78,9 +77,13 @@ class VersionData:
     classes: list[str] | None = None
     #: Feature columns absent from some capture files (profiled as missing values).
     missing_columns: set[str] = field(default_factory=set)
-    #: Labelled rows only: request_id, record_index, prediction, label (+ probabilities).
-    labels: pd.DataFrame | None = None
-    _labelled: list[pd.DataFrame] = field(default_factory=list, repr=False)
+    #: Labelled rows only: request_id, record_index, prediction, label (+ probabilities), compact.
+    labelled: LabelledRows = field(default_factory=LabelledRows, repr=False)
+
+    @property
+    def labels(self) -> pd.DataFrame:
+        """The labelled rows as a DataFrame (a copy: for readers and tests, not a large day)."""
+        return self.labelled.frame()
 
     @property
     def quality_sample(self) -> pd.DataFrame:
@@ -169,14 +172,12 @@ def collect(
         for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
             _fold_chunk(data, batch.to_pandas(), get_baseline, lookup, quality_sample_rows)
 
-    for version_data in data.versions.values():
-        version_data.labels = _finish_labels(version_data)
     log.info(
         "%s %s: %s; %d of %d label(s) joined",
         model,
         day,
         data.message,
-        sum(len(v.labels) for v in data.versions.values()),
+        sum(len(v.labelled) for v in data.versions.values()),
         len(labels),
     )
     return data
@@ -236,16 +237,4 @@ def _fold_chunk(
         if len(labels) and all(c in part.columns for c in (*KEYS, PREDICTION)):
             wanted = [*KEYS, PREDICTION] + ([PROBABILITIES] if PROBABILITIES in part.columns else [])
             joined = labels.join(part[wanted].astype({RECORD_INDEX: "int64"}))
-            if len(joined):
-                vd._labelled.append(joined)
-
-
-def _finish_labels(vd: VersionData) -> pd.DataFrame:
-    import pandas as pd
-
-    if vd._labelled:
-        frame = pd.concat(vd._labelled, ignore_index=True)
-    else:
-        frame = pd.DataFrame(columns=[*KEYS, PREDICTION, LABEL])
-    vd._labelled = []
-    return frame
+            vd.labelled.add(joined)

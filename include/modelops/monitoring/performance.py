@@ -15,6 +15,7 @@ from modelops.config import ModelConfig
 from modelops.jsonsafe import finite, json_safe
 from modelops.metrics import higher_is_better, metric_names, worse_by
 from modelops.monitoring.capture_format import LABEL, PREDICTION, PROBABILITIES
+from modelops.monitoring.labels import LabelledRows, probability_matrix
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -58,19 +59,6 @@ def _replayed_model(is_classifier: bool, predictions: Any, probabilities: Any, c
     return ReplayedRegressor()
 
 
-def _probability_matrix(column: pd.Series, n_classes: int) -> Any:
-    """The captured probability lists as an (n, k) array, or None if any row lacks them."""
-    import numpy as np
-
-    if n_classes < 2 or column.isna().any():
-        return None
-    try:
-        matrix = np.vstack([np.asarray(p, dtype=float) for p in column])
-    except ValueError:
-        return None
-    return matrix if matrix.shape == (len(column), n_classes) and np.isfinite(matrix).all() else None
-
-
 def drop_tolerance(config: ModelConfig, reference: float | None, override: float | None) -> tuple[float, str]:
     """The primary-metric drop that counts as degraded, and where it comes from (for the report)."""
     if override is not None:
@@ -101,28 +89,47 @@ def _reference(config: ModelConfig, baseline_metrics: Mapping[str, Any] | None) 
     return reference_primary, reference_metrics
 
 
-def _live_metrics(config: ModelConfig, frame: pd.DataFrame, classes: list[str] | None) -> dict[str, float | None]:
+def _label_arrays(labels: pd.DataFrame | LabelledRows) -> tuple[Any, Any, Any]:
+    """``(predictions, labels, probability matrix or None)`` of the rows with both a prediction
+    and a label, from a DataFrame or the compact :class:`LabelledRows`."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(labels, LabelledRows):
+        predictions, y, probabilities = labels.arrays()
+    elif not {PREDICTION, LABEL} <= set(labels.columns):
+        return np.empty(0, object), np.empty(0, object), None
+    else:
+        predictions, y = labels[PREDICTION].to_numpy(), labels[LABEL].to_numpy()
+        probabilities = probability_matrix(labels[PROBABILITIES]) if PROBABILITIES in labels.columns else None
+    keep = ~(pd.isna(predictions) | pd.isna(y))
+    if not keep.all():
+        predictions, y = predictions[keep], y[keep]
+        probabilities = probabilities[keep] if probabilities is not None else None
+    return predictions, y, probabilities
+
+
+def _live_metrics(
+    config: ModelConfig, predictions: Any, y: Any, probabilities: Any, classes: list[str] | None
+) -> dict[str, float | None]:
     """The training scorers applied to what serving answered for the labelled rows."""
     import numpy as np
 
     from modelops.training.scoring import build_scorers, score
 
     if config.is_classifier:
-        y = frame[LABEL].astype(str).to_numpy(dtype=object)
-        predictions = frame[PREDICTION].astype(str).to_numpy(dtype=object)
+        y = y.astype(str).astype(object)
+        predictions = predictions.astype(str).astype(object)
         known = classes or sorted(set(y.tolist()) | set(predictions.tolist()))
-        probabilities = (
-            _probability_matrix(frame[PROBABILITIES], len(known))
-            if classes and PROBABILITIES in frame.columns
-            else None
-        )
+        if not classes or probabilities is None or probabilities.shape[1] != len(known):
+            probabilities = None
     else:
-        y = frame[LABEL].astype(float).to_numpy()
-        predictions = frame[PREDICTION].astype(float).to_numpy()
+        y = y.astype(float)
+        predictions = predictions.astype(float)
         known, probabilities = None, None
     model = _replayed_model(config.is_classifier, predictions, probabilities, known)
     scorers = build_scorers(config, list(known) if known else None)
-    X = np.zeros((len(frame), 1))
+    X = np.zeros((len(y), 1))
     return {m: score(s, m, model, X, y) for m, s in scorers.items()}
 
 
@@ -151,7 +158,7 @@ def _judge(result: dict[str, Any], n: int, reference_primary: float | None) -> N
 
 def performance(
     config: ModelConfig,
-    labels_frame: pd.DataFrame,
+    labels_frame: pd.DataFrame | LabelledRows,
     baseline_metrics: Mapping[str, Any] | None = None,
     *,
     classes: list[str] | None = None,
@@ -169,9 +176,8 @@ def performance(
     with), ``ok`` or ``degraded`` (primary drop above the tolerance).
     """
     primary = config.metrics.primary
-    columns = [c for c in (PREDICTION, LABEL) if c in labels_frame.columns]
-    frame = labels_frame.dropna(subset=columns) if len(columns) == 2 else labels_frame.iloc[0:0]
-    n = len(frame) if len(columns) == 2 else 0
+    predictions, y, probabilities = _label_arrays(labels_frame)
+    n = len(y)
     reference_primary, reference_metrics = _reference(config, baseline_metrics)
     used_tolerance, tolerance_source = drop_tolerance(config, reference_primary, tolerance)
     result: dict[str, Any] = {
@@ -196,7 +202,7 @@ def performance(
         result["message"] = f"{n} joined label(s), at least {min_labels} needed to judge performance"
         return json_safe(result)
 
-    metrics = _live_metrics(config, frame, classes)
+    metrics = _live_metrics(config, predictions, y, probabilities, classes)
     live_primary = metrics.get(primary)
     result["metrics"] = metrics
     result["primary"] = live_primary

@@ -161,7 +161,7 @@ def _served_versions(data: DayData) -> list[dict[str, Any]]:
             "first_captured_at": v.first_captured_at,
             "last_captured_at": v.last_captured_at,
             "has_baseline": v.profile is not None,
-            "labels": 0 if v.labels is None else len(v.labels),
+            "labels": len(v.labelled),
         }
         for v in _by_rows(data)
     ]
@@ -269,8 +269,8 @@ def _counts(data: DayData) -> tuple[dict[str, Any], dict[str, Any]]:
         "files": data.label_files,
         "received": data.labels_received,
         "duplicates": data.duplicate_labels,
-        "joined": sum(0 if v.labels is None else len(v.labels) for v in served),
-        "joined_by_version": {v.version: 0 if v.labels is None else len(v.labels) for v in served},
+        "joined": sum(len(v.labelled) for v in served),
+        "joined_by_version": {v.version: len(v.labelled) for v in served},
     }
     return rows, labels
 
