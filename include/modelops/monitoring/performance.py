@@ -31,34 +31,6 @@ BOUNDED_TOLERANCE_FLOOR = 0.05
 RELATIVE_TOLERANCE_FLOOR = 0.10
 
 
-def _replayed_model(is_classifier: bool, predictions: Any, probabilities: Any, classes: list[str] | None) -> Any:
-    """An estimator that answers with what serving answered, so the training scorers apply as is."""
-    import numpy as np
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-
-    if is_classifier:
-
-        class ReplayedClassifier(ClassifierMixin, BaseEstimator):
-            def __init__(self) -> None:
-                self.classes_ = np.asarray(classes if classes is not None else [], dtype=object)
-
-            def predict(self, X: Any) -> Any:
-                return predictions
-
-            def predict_proba(self, X: Any) -> Any:
-                if probabilities is None:
-                    raise ValueError("no probabilities were captured for these predictions")
-                return probabilities
-
-        return ReplayedClassifier()
-
-    class ReplayedRegressor(RegressorMixin, BaseEstimator):
-        def predict(self, X: Any) -> Any:
-            return predictions
-
-    return ReplayedRegressor()
-
-
 def drop_tolerance(config: ModelConfig, reference: float | None, override: float | None) -> tuple[float, str]:
     """The primary-metric drop that counts as degraded, and where it comes from (for the report)."""
     if override is not None:
@@ -115,7 +87,7 @@ def _live_metrics(
     """The training scorers applied to what serving answered for the labelled rows."""
     import numpy as np
 
-    from modelops.training.scoring import build_scorers, score
+    from modelops.training.scoring import build_scorers, replayed, row_positions, score
 
     if config.is_classifier:
         y = y.astype(str).astype(object)
@@ -127,10 +99,11 @@ def _live_metrics(
         y = y.astype(float)
         predictions = predictions.astype(float)
         known, probabilities = None, None
-    model = _replayed_model(config.is_classifier, predictions, probabilities, known)
+    answers = {"predict": predictions} | ({"predict_proba": probabilities} if probabilities is not None else {})
+    classes_ = np.asarray(known, dtype=object) if known is not None else None
+    model = replayed(config.is_classifier, classes_, answers)
     scorers = build_scorers(config, list(known) if known else None)
-    X = np.zeros((len(y), 1))
-    return {m: score(s, m, model, X, y) for m, s in scorers.items()}
+    return {m: score(s, m, model, row_positions(len(y)), y) for m, s in scorers.items()}
 
 
 def _judge(result: dict[str, Any], n: int, reference_primary: float | None) -> None:

@@ -32,7 +32,7 @@ from modelops.training.rules import (
     check_degenerate_predictions,
     check_overfitting,
 )
-from modelops.training.scoring import build_scorers, metric_sign, score
+from modelops.training.scoring import build_scorers, cached_responses, metric_sign, row_positions, score
 from modelops.training.search_spaces import check_candidate, check_classes, relative_cost_for, search_space_for
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -250,14 +250,15 @@ def _final_fit(config: ModelConfig, candidate: str, params: dict[str, Any], X: p
 def _judge(
     config: ModelConfig,
     model: Any,
-    X: pd.DataFrame,
+    X: Any,
     y: Any,
     train_metrics: dict[str, float | None],
     cv_metrics: dict[str, dict[str, Any]],
     convergence: list[str],
     rules: TrainingRules,
 ) -> tuple[list[RuleResult], list[str]]:
-    """The training rules on the refit model; returns every rule's result and the failure reasons."""
+    """The training rules on the refit model (its cached answers on ``X``, the row positions);
+    returns every rule's result and the failure reasons."""
     primary = config.metrics.primary
     predictions = model.predict(X)
     rule_results = [
@@ -323,9 +324,13 @@ def _train(config, candidate, X_train, y_train, search_space, rules) -> Candidat
     params = best["entry"]["params"]
     X_fit, y_fit = _sample_rows(config, X, y, config.training.fit_max_rows.get(candidate))
     model, fit_seconds, convergence = _final_fit(config, candidate, params, X_fit, y_fit)
-    train_metrics = {m: score(s, m, model, X_fit, y_fit) for m, s in scorers.items()}
+    # Each response method once over the fit rows (in chunks), shared by the metrics and the rules.
+    answers, positions = cached_responses(model, X_fit, config.is_classifier), row_positions(len(X_fit))
+    train_metrics = {m: score(s, m, answers, positions, y_fit) for m, s in scorers.items()}
     cv_metrics = best["cv_metrics"]
-    rule_results, failure_reasons = _judge(config, model, X_fit, y_fit, train_metrics, cv_metrics, convergence, rules)
+    rule_results, failure_reasons = _judge(
+        config, answers, positions, y_fit, train_metrics, cv_metrics, convergence, rules
+    )
     result = CandidateResult(
         candidate=candidate,
         problem_type=config.problem_type,

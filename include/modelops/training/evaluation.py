@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelops.config import ModelConfig
 from modelops.metrics import higher_is_better
-from modelops.training.scoring import build_scorers, score
+from modelops.training.scoring import build_scorers, cached_responses, row_positions, score
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -77,9 +77,10 @@ def _json_key(value: Any) -> str:
 
 
 def _slice_quality(
-    config: ModelConfig, model: Any, X: pd.DataFrame, y: Any, scorer: Any, slice_values: Any, column: str | None
+    config: ModelConfig, model: Any, X: Any, y: Any, scorer: Any, slice_values: Any, column: str | None
 ) -> dict[str, Any]:
-    """The primary metric per slice value, small slices flagged (too noisy to gate on)."""
+    """The primary metric per slice value, small slices flagged (too noisy to gate on). ``model``
+    and ``X`` are the :func:`~modelops.training.scoring.cached_responses` model and row positions."""
     import numpy as np
     import pandas as pd
 
@@ -137,14 +138,16 @@ def evaluate_model(
 
     primary = config.metrics.primary
     scorers = build_scorers(config, _classes(model, y) if config.is_classifier else None)
-    metrics = {m: score(s, m, model, X, y) for m, s in scorers.items()}
+    # Each response method once over the test rows (in chunks), shared by every metric and slice.
+    answers, positions = cached_responses(model, X, config.is_classifier), row_positions(len(X))
+    metrics = {m: score(s, m, answers, positions, y) for m, s in scorers.items()}
 
     column = config.gate.slice_column
     if slice_values is None and column is not None:
         slice_values = X_test[column]
     slices = None
     if slice_values is not None:
-        slices = _slice_quality(config, model, X, y, scorers[primary], slice_values, column)
+        slices = _slice_quality(config, answers, positions, y, scorers[primary], slice_values, column)
 
     latency = prediction_latency_ms_per_1k(model, X)
     size = model_size_mb(model)

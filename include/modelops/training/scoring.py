@@ -75,3 +75,65 @@ def score(scorer: Any, metric: str, model: Any, X: pd.DataFrame, y: Any) -> floa
         log.info("metric %s undefined here: %s", metric, exc)
         return None
     return None if math.isnan(value) else value
+
+
+#: Rows per model call when a large frame is scored: the pipeline's dense float64 intermediate
+#: (one-hot columns included) stays bounded by this, not by the frame (benchmarks/growth.py).
+PREDICT_CHUNK_ROWS = 100_000
+#: The response methods a scorer may ask of a model (``sklearn.metrics._scorer``).
+RESPONSE_METHODS = ("predict", "predict_proba", "decision_function")
+
+
+def predict_in_chunks(model: Any, X: pd.DataFrame, method: str = "predict", rows: int = PREDICT_CHUNK_ROWS) -> Any:
+    """``getattr(model, method)(X)``, called on at most ``rows`` rows at a time and concatenated."""
+    import numpy as np
+
+    call = getattr(model, method)
+    if len(X) <= rows:
+        return call(X)
+    return np.concatenate([np.asarray(call(X.iloc[start : start + rows])) for start in range(0, len(X), rows)])
+
+
+def row_positions(n: int) -> Any:
+    """The ``X`` to give a :func:`replayed` or :func:`cached_responses` model: row positions, so a
+    scorer called on a subset (a slice) gets the answers of exactly those rows."""
+    import numpy as np
+
+    return np.arange(n).reshape(-1, 1)
+
+
+def replayed(is_classifier: bool, classes: Any, answers: dict[str, Any]) -> Any:
+    """An estimator that answers each response method in ``answers`` with the given arrays
+    (indexed by :func:`row_positions`), so the training scorers apply to answers already made:
+    what serving answered (monitoring) or what a model answered once (evaluation)."""
+    return _responder(is_classifier, classes, {m: (lambda a=a: a) for m, a in answers.items()})
+
+
+def cached_responses(model: Any, X: pd.DataFrame, is_classifier: bool) -> Any:
+    """``model`` seen through :func:`replayed`: each response method the model has is computed on
+    the whole of ``X`` once (in chunks), when a scorer first asks for it, then reused by every
+    metric and slice. Scores equal the model's own, at one model call per method."""
+    import functools
+
+    methods = [m for m in RESPONSE_METHODS if hasattr(model, m)]
+    answers = {m: functools.cache(functools.partial(predict_in_chunks, model, X, m)) for m in methods}
+    return _responder(is_classifier, getattr(model, "classes_", None) if is_classifier else None, answers)
+
+
+def _responder(is_classifier: bool, classes: Any, answers: dict[str, Any]) -> Any:
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+    def method(name: str):
+        def respond(self, X: Any) -> Any:
+            return np.asarray(answers[name]())[np.asarray(X)[:, 0].astype(np.intp)]
+
+        respond.__name__ = name
+        return respond
+
+    mixin = ClassifierMixin if is_classifier else RegressorMixin
+    cls = type("Replayed", (mixin, BaseEstimator), {name: method(name) for name in answers})
+    estimator = cls()
+    if is_classifier:
+        estimator.classes_ = np.asarray(classes) if classes is not None else np.asarray([], dtype=object)
+    return estimator

@@ -267,7 +267,9 @@ def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, stor
 
     manifest = load_manifest(model.name, run_id, store)
     frame = load_snapshot_frame(model, manifest, store)
-    predictions = load_model(best["model_uri"], configured_mlflow()).predict(frame[model.feature_names])
+    from modelops.training.scoring import predict_in_chunks
+
+    predictions = predict_in_chunks(load_model(best["model_uri"], configured_mlflow()), frame[model.feature_names])
     if model.is_classifier:
         predictions = [str(p) for p in predictions]
     profile = profile_baseline(frame, model, predictions=predictions)

@@ -48,8 +48,7 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
             raise ValueError(
                 f"{config.name}: column '{column}' has {int(times.isna().sum())} missing or unparseable timestamps, e.g. {bad}"
             )
-        order = times.reset_index(drop=True).sort_values(kind="stable").index
-        ordered = df.iloc[order].reset_index(drop=True)
+        order = times.reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
         sorted_times = times.iloc[order].reset_index(drop=True)
         n_train = max(1, min(len(df) - 1, int(round(len(df) * (1.0 - fraction)))))
         cutoff = sorted_times.iloc[n_train - 1]
@@ -59,9 +58,10 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
         if is_train.all() or not is_train.any():
             log.warning("%s: all rows share the cut timestamp %s; falling back to a random split", config.name, cutoff)
         else:
-            train, test = ordered[is_train.to_numpy()], ordered[~is_train.to_numpy()]
+            # Each side taken once from the frame, in time order (no sorted copy of the whole frame).
+            train, test = (_renumbered(df.iloc[order[mask]]) for mask in (is_train.to_numpy(), ~is_train.to_numpy()))
             log.info("%s: time split at %s: %d train rows, %d test rows", config.name, cutoff, len(train), len(test))
-            return train.reset_index(drop=True), test.reset_index(drop=True)
+            return train, test
 
     stratify = None
     if config.is_classifier and config.target in df.columns:
@@ -78,7 +78,15 @@ def time_split(df: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, pd.
         len(train),
         len(test),
     )
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return _renumbered(train), _renumbered(test)
+
+
+def _renumbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a fresh 0..n-1 index, set in place: ``reset_index`` would copy every column."""
+    import pandas as pd
+
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
 
 
 def training_split(model: ModelConfig, run_id: str, store=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,7 +97,9 @@ def training_split(model: ModelConfig, run_id: str, store=None) -> tuple[pd.Data
 
     store = store or Store()
     frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
-    frame = frame[frame[model.target].notna()]
+    labelled = frame[model.target].notna()
+    if not labelled.all():  # a copy only when rows must go
+        frame = frame[labelled]
     if len(frame) > model.training.max_rows:
         frame = frame.sample(n=model.training.max_rows, random_state=model.training.random_seed).sort_index()
     return time_split(frame, model)
