@@ -39,3 +39,31 @@ def test_training_ran_on_the_training_worker(first_promotion, stack):
     assert all("train_candidates" in line for line in trained), trained
     light = workloads("airflow-worker")
     assert light and not [line for line in light if "train_candidates" in line], light
+
+
+def _has_sklearn_loaded(process) -> bool:
+    """scikit-learn's compiled modules are mapped into the process: it imported scikit-learn."""
+    try:
+        with open(f"/proc/{process.pid}/maps") as maps:
+            return any("/sklearn/" in line for line in maps)
+    except OSError:  # gone, or not ours to read
+        return False
+
+
+def test_task_processes_are_forked_from_a_parent_that_imported_the_libraries(first_promotion, stack):
+    """LocalExecutor: its workers come from a forkserver that preloaded pandas, scikit-learn, MLflow
+    and GX; Celery: each worker imported them (Celery's ``imports``) before forking its pool. Either
+    way a task process starts with them (modelops.preload)."""
+    import psutil
+
+    if stack.config.celery:
+        # The worker's main process itself, before any task ran in it.
+        parents = [psutil.Process(stack._pid(name)) for name in ("airflow-worker", "airflow-worker-training")]
+    else:
+        scheduler = psutil.Process(stack._pid("airflow-scheduler"))
+        parents = [p for p in scheduler.children(recursive=True) if "forkserver" in " ".join(p.cmdline())]
+    assert parents, "no Celery worker or LocalExecutor forkserver found"
+    for parent in parents:
+        assert _has_sklearn_loaded(parent), (
+            f"{parent.pid} ({' '.join(parent.cmdline())[:120]}) has no scikit-learn imported"
+        )

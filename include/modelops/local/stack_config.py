@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelops.preload import PRELOADED_MODULES
 from modelops.settings import SettingError, env_int, env_str
 
 log = logging.getLogger(__name__)
@@ -43,37 +44,9 @@ EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 #: scheduler that queries its database five times a second instead of once.
 SCHEDULING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
 
-#: Third-party libraries the LocalExecutor's workers start with. With ``forkserver`` (Airflow
-#: 3.3's ``[scheduler] mp_start_method``) the workers are forked from a server that imported
-#: ``[core] mp_forkserver_preload`` once, and every task process is forked from a worker, so a
-#: task finds pandas, scikit-learn, MLflow and Great Expectations already imported instead of
-#: paying 2-10 s of imports each. Only libraries: the project's own modules are imported fresh
-#: by each task, so code changes are picked up without restarting the scheduler.
-PRELOADED_MODULES = (
-    "airflow",
-    "airflow.executors.local_executor",
-    "airflow.sdk.execution_time.supervisor",
-    "airflow.sdk.execution_time.task_runner",
-    "airflow.providers.standard.operators.python",
-    "airflow.providers.standard.operators.hitl",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "pyarrow.parquet",
-    "scipy.stats",
-    "sklearn.compose",
-    "sklearn.ensemble",
-    "sklearn.impute",
-    "sklearn.linear_model",
-    "sklearn.metrics",
-    "sklearn.model_selection",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
-    "boto3",
-    "mlflow",
-    "mlflow.sklearn",
-    "great_expectations",
-)
+#: Celery's configuration: Airflow's default plus the preloaded libraries (docker-compose.yaml too).
+CELERY_CONFIG_OPTIONS = "modelops_airflow.celery_config.CELERY_CONFIG"
+#: The LocalExecutor's workers start from a forkserver that imported the libraries (modelops.preload).
 LOCAL_EXECUTOR = {
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
     "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join(PRELOADED_MODULES),
@@ -306,6 +279,8 @@ class StackConfig:
             "AIRFLOW__CELERY__BROKER_URL": self.celery_broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": backend,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            # The worker imports the libraries before forking its pool (modelops.preload).
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             # Stacks sharing the machine's Redis must not take each other's tasks: every key of this
             # stack's queues carries its own prefix.
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"modelops-{self.airflow_port}-",

@@ -69,7 +69,7 @@ def _module_exists(dotted: str) -> bool:
 
 def test_local_executor_workers_start_with_the_libraries_tasks_import(tmp_path: Path):
     """multiprocessing skips a preload module that fails to import without a word: every name must exist."""
-    from modelops.local.stack_config import PRELOADED_MODULES
+    from modelops.preload import PRELOADED_MODULES
 
     env = StackConfig(home=tmp_path).environment()
     assert env["AIRFLOW__SCHEDULER__MP_START_METHOD"] == "forkserver"
@@ -85,6 +85,29 @@ def test_celery_workers_are_not_given_the_local_executors_start_method(tmp_path:
     env = StackConfig(home=tmp_path, executor="celery", airflow_db_url=PG).environment()
     assert "AIRFLOW__SCHEDULER__MP_START_METHOD" not in env
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.2"
+
+
+def test_celery_workers_preload_the_same_libraries_locally_and_in_compose(tmp_path: Path):
+    """Celery's config is Airflow's default plus ``imports`` (imported before the pool forks)."""
+    import importlib
+
+    import yaml
+
+    from modelops.local.stack_config import CELERY_CONFIG_OPTIONS, REPO
+    from modelops.preload import PRELOADED_MODULES
+
+    env = StackConfig(home=tmp_path, executor="celery", airflow_db_url=PG).environment()
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG_OPTIONS
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    assert compose["x-airflow-env"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG_OPTIONS
+    module, _, name = CELERY_CONFIG_OPTIONS.rpartition(".")
+    config = getattr(importlib.import_module(module), name)
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    assert {k: v for k, v in config.items() if k != "imports"} == {
+        k: v for k, v in DEFAULT_CELERY_CONFIG.items() if k != "imports"
+    }
+    assert set(PRELOADED_MODULES) <= set(config["imports"])
 
 
 def test_compose_schedules_as_fast_as_the_local_stack():
