@@ -49,7 +49,8 @@ log = logging.getLogger("bench.ingest")
 #: Files in the burst; ``MODELOPS_BENCH_INGEST_FILES`` shortens it on a crowded machine (say so beside the figure).
 BURST_FILES = int(os.environ.get("MODELOPS_BENCH_INGEST_FILES", "1000"))
 ROWS_PER_FILE = 2000
-LARGE_ROWS = 1_000_000
+#: Rows of the large single batches validated (``MODELOPS_BENCH_INGEST_LARGE_ROWS``, comma-separated).
+LARGE_ROWS = tuple(int(n) for n in os.environ.get("MODELOPS_BENCH_INGEST_LARGE_ROWS", "1000000,5000000").split(","))
 FIXED_COST_FILES = 11
 DAY = dt.date(2026, 11, 21)
 STACK_ENV = {
@@ -299,11 +300,11 @@ def bench_fixed_cost() -> dict:
     }
 
 
-def _large_generate(path: Path) -> None:
+def _large_generate(path: Path, rows: int) -> None:
     from modelops import batches
     from modelops.local import datagen
 
-    path.write_bytes(batches.to_csv_bytes(datagen.generate_batch("churn", DAY, LARGE_ROWS)))
+    path.write_bytes(batches.to_csv_bytes(datagen.generate_batch("churn", DAY, rows)))
 
 
 def _large_validate(path: Path) -> dict:
@@ -325,7 +326,7 @@ def _large_validate(path: Path) -> dict:
     validate_seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "rows": LARGE_ROWS,
+        "rows": len(frame),
         "csv_mb": round(len(data) / 1e6, 1),
         "read_seconds": round(read_seconds, 1),
         "validate_seconds": round(validate_seconds, 1),
@@ -338,10 +339,26 @@ def _large_validate(path: Path) -> dict:
 
 
 def bench_large_batch() -> dict:
-    with tempfile.TemporaryDirectory(prefix="modelops-bench-large-") as folder:
-        path = Path(folder) / "churn-1m.csv"
-        _in_fresh_process("large-generate", str(path))
-        return _in_fresh_process("large-validate", str(path))
+    """One large CSV per size, read and validated in a fresh process; how time and memory grow."""
+    sizes = {}
+    for rows in LARGE_ROWS:
+        with tempfile.TemporaryDirectory(prefix="modelops-bench-large-") as folder:
+            path = Path(folder) / f"churn-{rows}.csv"
+            try:
+                _in_fresh_process("large-generate", str(path), str(rows))
+                sizes[rows] = _in_fresh_process("large-validate", str(path))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:  # e.g. killed: say so, measure the rest
+                sizes[rows] = {"error": str(exc)[-500:]}
+    result: dict = {"sizes": sizes}
+    small, large = min(sizes), max(sizes)
+    if large > small and all("error" not in sizes[n] for n in (small, large)):
+        a, b = sizes[small], sizes[large]
+        result["growth_small_to_large"] = {
+            "rows_factor": round(large / small, 1),
+            "validate_seconds_factor": round(b["validate_seconds"] / a["validate_seconds"], 2),
+            "peak_rss_above_imports_factor": round(b["peak_rss_above_imports_mb"] / a["peak_rss_above_imports_mb"], 2),
+        }
+    return result
 
 
 def bench_ingest() -> dict:
@@ -356,7 +373,7 @@ def bench_ingest() -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["large-generate"]:
-        _large_generate(Path(sys.argv[2]))
+        _large_generate(Path(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1:2] == ["large-validate"]:
         logging.basicConfig(level=logging.WARNING)
         print(json.dumps(_large_validate(Path(sys.argv[2]))))

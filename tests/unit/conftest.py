@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from moto import mock_aws
 from tests.support.aws import set_test_aws_env
 from tests.support.own_code import models_folder
 
 from modelops.store import Store
+
+# One OpenMP/BLAS thread per test process, set before any library starts its thread pool: the tier
+# already runs a process per core (pytest-xdist), and estimators' pools on a few thousand rows only
+# oversubscribe the cores (HistGradientBoosting's OpenMP spin-wait made one test take 20-40 s under
+# load). threadpoolctl would miss a runtime loaded after it ran; the variables are read at load.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 
 @pytest.fixture
