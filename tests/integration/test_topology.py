@@ -41,6 +41,15 @@ def test_training_ran_on_the_training_worker(first_promotion, stack):
     assert light and not [line for line in light if "train_candidates" in line], light
 
 
+def _cmdline(process) -> list[str]:
+    import psutil
+
+    try:
+        return process.cmdline()
+    except psutil.Error:  # gone, or a zombie task process not yet reaped
+        return []
+
+
 def _has_sklearn_loaded(process) -> bool:
     """scikit-learn's compiled modules are mapped into the process: it imported scikit-learn."""
     try:
@@ -61,9 +70,9 @@ def test_task_processes_are_forked_from_a_parent_that_imported_the_libraries(fir
         parents = [psutil.Process(stack._pid(name)) for name in ("airflow-worker", "airflow-worker-training")]
     else:
         scheduler = psutil.Process(stack._pid("airflow-scheduler"))
-        parents = [p for p in scheduler.children(recursive=True) if "forkserver" in " ".join(p.cmdline())]
+        parents = [p for p in scheduler.children(recursive=True) if "forkserver" in " ".join(_cmdline(p))]
     assert parents, "no Celery worker or LocalExecutor forkserver found"
     for parent in parents:
         assert _has_sklearn_loaded(parent), (
-            f"{parent.pid} ({' '.join(parent.cmdline())[:120]}) has no scikit-learn imported"
+            f"{parent.pid} ({' '.join(_cmdline(parent))[:120]}) has no scikit-learn imported"
         )
