@@ -143,3 +143,23 @@ def test_what_is_not_estimated_says_why():
     assert "150 held-out rows" in estimate_performance(make_config(), unavailable, _scores(raw), ["0", "1"])["message"]
     few = estimate_performance(make_config(), _calibrated_baseline(), _scores(raw[: MIN_ROWS - 1]), ["0", "1"])
     assert few["status"] == "insufficient_rows" and f"at least {MIN_ROWS}" in few["message"]
+
+
+def test_a_multiclass_model_gets_its_primary_estimated_one_vs_rest():
+    config = make_config(
+        "multiclass_classification", metrics={"primary": "f1_macro", "secondary": ["roc_auc", "accuracy"]}
+    )
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(6000, 3)) * 1.5
+    truth = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array(["a", "b", "c"])[(rng.random((6000, 1)) > truth.cumsum(axis=1)).sum(axis=1)]
+    reported = truth**2 / (truth**2).sum(axis=1, keepdims=True)  # overconfident
+    baseline = {"calibration": fit_calibration(reported[:4000], y[:4000], ["a", "b", "c"])}
+    served = reported[4000:]
+    sample = ScoreSample()
+    sample.add(pd.Series(list(served)), pd.Series(np.array(["a", "b", "c"])[served.argmax(axis=1)]))
+    realised = f1_score(y[4000:], np.array(["a", "b", "c"])[served.argmax(axis=1)], average="macro")
+    result = estimate_performance(config, baseline, sample, ["a", "b", "c"], _realised(realised, reference=realised))
+    assert result["primary_metric"] == "f1_macro" and set(result["metrics"]) == {"f1_macro", "roc_auc", "accuracy"}
+    assert abs(result["realised"]["error"]) <= 3 * result["band"]["sigma"] and result["realised"]["within_band"]
+    assert result["status"] == "ok"
