@@ -22,6 +22,8 @@ def test_monitor_reports_the_estimate_beside_the_realised_metric(first_promotion
     loop = demo.Demo(airflow, store, cfg.serving_url, cfg.serving_token, cfg.mlflow_url, "churn")
     loop.send_day(DAY, ROWS, "covariate_shift")
     loop.wait_for_capture(DAY, ROWS)
+    airflow.wait_for_dag(MONITOR)
+    airflow.unpause(MONITOR)
     logical = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(), dt.UTC)
     run = airflow.trigger(MONITOR, logical_date=logical.isoformat())
     finished = airflow.wait_for_run(MONITOR, run["dag_run_id"], timeout=600)

@@ -32,7 +32,7 @@ def test_isotonic_map_repairs_a_known_miscalibration_and_survives_json():
     record = fit_calibration(probabilities, y, [0, 1], seed=3)
     assert record["status"] == "ok" and record["classes"] == ["0", "1"] and list(record["maps"]) == ["1"]
     quality = record["quality"]
-    assert quality["rows_fit"] + quality["rows_check"] == len(y)
+    assert quality["rows_fit"] + quality["rows_check"] == quality["rows"] == len(y)
     assert quality["calibrated"]["ece"] < quality["raw"]["ece"] / 2
     assert quality["calibrated"]["brier"] < quality["raw"]["brier"]
     stored = json.loads(json.dumps(record))
