@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.config import ModelConfig
 from modelops.drift import detect as _drift
 from modelops.monitoring.capture_format import capture_partition
+from modelops.monitoring.estimation import estimate_performance
 from modelops.monitoring.live_data import BaselineSource, DayData, collect
 from modelops.monitoring.performance import MIN_LABELS, performance
 from modelops.monitoring.quality import data_quality
@@ -91,17 +92,19 @@ def monitor_day(
             context=context,
         )
     main = data.main_version
-    perf = None
+    perf = estimate = None
     if main is not None:
         vd = data.versions[main]
         perf = performance(
             config, vd.labelled, _evaluation_for(evaluations, main), classes=vd.classes, min_labels=min_labels
         )
+        estimate = estimate_performance(config, vd.baseline, vd.scores, vd.classes, perf)
     report = build_report(
         data,
         drift=drift_results,
         quality=quality_results,
         performance=perf,
+        estimated_performance=estimate,
         baseline_uris=baseline_uris,
         generated_at=generated_at,
     )

@@ -1,8 +1,9 @@
 """Whether a monitored day asks for a retrain, and why: a pure function of the report and history.
 
 Retrain rule: feature drift (any feature ``drift.compare`` calls drifted: significant *and* past
-its effect floor, or past its distance threshold; dataset drift implies it) or degraded
-performance request a retrain. Data-quality violations alone only alert: bad data is not drift,
+its effect floor, or past its distance threshold; dataset drift implies it), degraded
+performance, or (without enough labels to judge) an estimated drop of performance (CBPE,
+:mod:`modelops.monitoring.estimation`) request a retrain. Data-quality violations alone only alert: bad data is not drift,
 and retraining on a broken feed teaches the model the bug (the retrain DAG's own suite stops
 training on broken data anyway). Prediction drift alone only alerts: it says the outputs moved,
 not that they are wrong. A day without traffic decides nothing. Requests are rationed by
@@ -11,7 +12,7 @@ not that they are wrong. A day without traffic decides nothing. Requests are rat
 Decision schema (what :func:`modelops.monitoring.storage.append_decision` stores per day)::
 
     {schema_version, model, day, at, action: retrain | no_action, reasons: [str],
-     alerts: [{kind, message}], triggers: [drift | performance], suppressed_by: null | cooldown |
+     alerts: [{kind, message}], triggers: [drift | performance | estimated_performance], suppressed_by: null | cooldown |
      budget | report_status, already_requested: bool, requested_at: ISO | null,
      retrains_in_window: int, report_status}
 """
@@ -70,11 +71,11 @@ def findings_to_alerts(report: Mapping[str, Any]) -> tuple[list[dict[str, str]],
     findings = list(verdict.get("findings") or [])
     messages = {m.split(":", 1)[0]: m for m in verdict.get("messages") or []}
     alerts: list[dict[str, str]] = []
-    for kind in ("performance", "drift", "quality", "prediction_drift"):
+    for kind in ("performance", "estimated_performance", "drift", "quality", "prediction_drift"):
         if kind in findings:
-            key = "prediction drift" if kind == "prediction_drift" else kind
+            key = kind.replace("_", " ")
             alerts.append({"kind": kind, "message": messages.get(key, kind)})
-    triggers = [kind for kind in ("drift", "performance") if kind in findings]
+    triggers = [kind for kind in ("drift", "performance", "estimated_performance") if kind in findings]
     reasons = [a["message"] for a in alerts if a["kind"] in triggers]
     if "quality" in findings and not triggers:
         reasons.append("data-quality violations alone do not retrain (bad data is not drift): alert only")

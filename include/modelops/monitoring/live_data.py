@@ -29,6 +29,7 @@ from modelops.monitoring.capture_format import (
     parquet_keys,
 )
 from modelops.monitoring.dates import as_date
+from modelops.monitoring.estimation import ScoreSample
 from modelops.monitoring.labels import LABEL_LAG_DAYS, LabelledRows, LabelLookup, read_labels
 from modelops.monitoring.sample import QUALITY_SAMPLE_ROWS, QualitySample
 
@@ -79,6 +80,9 @@ class VersionData:
     missing_columns: set[str] = field(default_factory=set)
     #: Labelled rows only: request_id, record_index, prediction, label (+ probabilities), compact.
     labelled: LabelledRows = field(default_factory=LabelledRows, repr=False)
+    #: Served probabilities and predictions (bounded), for label-free estimation; None without a
+    #: calibrated baseline.
+    scores: ScoreSample | None = None
 
     @property
     def labels(self) -> pd.DataFrame:
@@ -164,11 +168,10 @@ def collect(
     data.labels_received = label_info["received"]
     data.duplicate_labels = label_info["duplicates"]
     lookup = LabelLookup(labels)
-    skip = set() if len(labels) else {PROBABILITIES, CLASSES}  # list columns only matter for scoring
 
     for key in data.files:
         handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)), pre_buffer=False)  # read row groups as needed
-        columns = [c for c in handle.schema_arrow.names if c not in skip]
+        columns = list(handle.schema_arrow.names)  # probabilities too: scoring and estimation read them
         for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
             _fold_chunk(data, batch.to_pandas(), get_baseline, lookup, quality_sample_rows)
 
@@ -190,7 +193,9 @@ def _new_version(version: str, get_baseline: Callable[[str], Any], sample_rows: 
         return VersionData(version=version, baseline=None, profile=None, sample=None)
     profile = _drift.StreamingProfile.from_baseline(baseline, prediction_column=PREDICTION)
     sample = QualitySample(sample_rows, columns=[*KEYS, *baseline["features"]])
-    return VersionData(version=version, baseline=baseline, profile=profile, sample=sample)
+    calibrated = (baseline.get("calibration") or {}).get("status") == "ok"
+    scores = ScoreSample() if calibrated else None
+    return VersionData(version=version, baseline=baseline, profile=profile, sample=sample, scores=scores)
 
 
 def _fold_chunk(
@@ -234,6 +239,8 @@ def _fold_chunk(
                 profiled = part
             vd.profile.update(profiled)
             vd.sample.add(part)  # as captured: a column absent everywhere stays absent for GX
+        if vd.scores is not None and PROBABILITIES in part.columns and PREDICTION in part.columns:
+            vd.scores.add(part[PROBABILITIES], part[PREDICTION])
         if len(labels) and all(c in part.columns for c in (*KEYS, PREDICTION)):
             wanted = [*KEYS, PREDICTION] + ([PROBABILITIES] if PROBABILITIES in part.columns else [])
             joined = labels.join(part[wanted].astype({RECORD_INDEX: "int64"}))

@@ -11,8 +11,8 @@ Report schema (``schema_version`` 1; every value JSON-safe, ``null`` instead of 
     model, day        "churn", "2024-05-01"
     generated_at      ISO-8601 string passed by the caller, or null (the clock is never read here)
     status            ok | drift | quality | performance | no_data; precedence
-                      no_data > performance > drift > quality > ok
-    verdict           {status, findings: [performance|drift|quality|prediction_drift],
+                      no_data > performance > drift > quality > ok (an estimated drop is "performance")
+    verdict           {status, findings: [performance|estimated_performance|drift|quality|prediction_drift],
                        messages: [str], drifted_features: [str], prediction_drifted: bool,
                        quality_violations: int, performance_status: str | null}
     main_version      the version the verdict is about, or null
@@ -31,6 +31,8 @@ Report schema (``schema_version`` 1; every value JSON-safe, ``null`` instead of 
     prediction_drift  compare()'s prediction result for main_version, or {status: no_reference |
                       no_data, message} when the baseline has no prediction profile
     performance       performance() output for main_version, or null on a day without data
+    estimated_performance  estimation.estimate_performance() for main_version (CBPE: estimate, band,
+                      realised beside it, the no-concept-shift assumption), or null without data
     histograms        [{feature, kind, labels, reference, current, note}]: shares per bin (numeric:
                       the baseline's bins) or per category (the largest changes), drifted features
     links             {baseline_uri, baseline_uris: {v: uri}, report_json_key, report_html_key}
@@ -207,6 +209,7 @@ def _verdict(
     violations: list[dict[str, Any]],
     prediction: Mapping[str, Any] | None,
     performance: Mapping[str, Any] | None,
+    estimated: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The day's status, the findings behind it and one message per finding."""
     main = data.main_version
@@ -225,6 +228,10 @@ def _verdict(
         if performance_status == "degraded":
             findings.append("performance")
             messages.append(f"performance: {performance['message']}")
+        elif (estimated or {}).get("degraded") and performance_status not in ("ok", "degraded"):
+            # Realised metrics on enough labels outrank the estimate; without them, it speaks.
+            findings.append("estimated_performance")
+            messages.append(f"estimated performance: {estimated['message']}")
         if drifted:
             findings.append("drift")
             items = [f for f in main_drift["features"] if f["drifted"]]
@@ -239,7 +246,8 @@ def _verdict(
         if prediction and prediction.get("drifted"):
             findings.append("prediction_drift")
             messages.append(f"prediction drift: {_feature_reason(prediction)}")
-        status = next((s for s in ("performance", "drift", "quality") if s in findings), "ok")
+        ranked = (("performance", "estimated_performance"), ("drift",), ("quality",))
+        status = next((kinds[0] for kinds in ranked if set(kinds) & set(findings)), "ok")
         if status == "ok":
             messages.append(f"no drift, quality or performance finding over {data.rows} rows")
     return {
@@ -281,6 +289,7 @@ def build_report(
     drift: Mapping[str, Mapping[str, Any]] | None = None,
     quality: Mapping[str, Mapping[str, Any]] | None = None,
     performance: Mapping[str, Any] | None = None,
+    estimated_performance: Mapping[str, Any] | None = None,
     baseline_uris: Mapping[str, str] | None = None,
     generated_at: dt.datetime | str | None = None,
 ) -> dict[str, Any]:
@@ -296,7 +305,7 @@ def build_report(
     baseline_uris = {str(k): v for k, v in (baseline_uris or {}).items()}
     data_quality = _data_quality(dict(quality or {}))
     prediction = _prediction_drift(data, main_drift)
-    verdict = _verdict(data, main_drift, data_quality["violations"], prediction, performance)
+    verdict = _verdict(data, main_drift, data_quality["violations"], prediction, performance, estimated_performance)
     rows, labels = _counts(data)
     keys = monitoring_report_keys(data.model, data.day)
     report = {
@@ -315,6 +324,7 @@ def build_report(
         "drift_by_version": {version: _drift_summary(result) for version, result in sorted(drift.items())},
         "prediction_drift": prediction,
         "performance": dict(performance) if performance is not None else None,
+        "estimated_performance": dict(estimated_performance) if estimated_performance is not None else None,
         "histograms": _histograms(data.versions[main].baseline if main else None, main_drift),
         "links": {
             "baseline_uri": baseline_uris.get(main) if main else None,

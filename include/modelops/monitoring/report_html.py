@@ -156,6 +156,26 @@ def _performance_section(perf: Mapping[str, Any] | None) -> str:
     )
 
 
+def _estimation_section(estimate: Mapping[str, Any] | None) -> str:
+    """The label-free estimate (CBPE) beside the realised value, with what it cannot see."""
+    if not estimate:
+        return "<p>No estimate computed.</p>"
+    head = f"<p><strong>{_esc(estimate.get('status'))}</strong>: {_esc(estimate.get('message'))}</p>"
+    band, realised = estimate.get("band") or {}, estimate.get("realised") or {}
+    table = ""
+    if estimate.get("estimated") is not None:
+        table = (
+            "<table><thead><tr><th>Metric</th><th>Reference (test)</th><th>Estimated</th><th>Band</th>"
+            "<th>Realised</th><th>Estimate &minus; realised</th></tr></thead><tbody>"
+            f'<tr class="{"bad" if estimate.get("degraded") else ""}"><td>{_esc(estimate.get("primary_metric"))}</td>'
+            f'<td class="num">{_num(estimate.get("reference"))}</td><td class="num">{_num(estimate.get("estimated"))}</td>'
+            f'<td class="num">{_num(band.get("lower"))} &ndash; {_num(band.get("upper"))}</td>'
+            f'<td class="num">{_num(realised.get("primary"))}</td><td class="num">{_num(realised.get("error"))}</td></tr>'
+            "</tbody></table>"
+        )
+    return head + table + f'<p class="meta">{_esc(estimate.get("assumption"))}.</p>'
+
+
 def render_report_html(report: Mapping[str, Any]) -> str:
     """A self-contained page (inline CSS and SVG, no external assets); every text is escaped."""
     status = str(report.get("status"))
@@ -221,6 +241,9 @@ def render_report_html(report: Mapping[str, Any]) -> str:
         parts.append("<p>No drift computed.</p>")
     parts.append("<h2>Data quality</h2>" + _quality_section(report.get("data_quality") or {}))
     parts.append("<h2>Performance</h2>" + _performance_section(report.get("performance")))
+    parts.append(
+        "<h2>Estimated performance (no labels)</h2>" + _estimation_section(report.get("estimated_performance"))
+    )
     links = report.get("links") or {}
     link_rows = "".join(
         f"<tr><th>{_esc(k)}</th><td><code>{_esc(v)}</code></td></tr>"

@@ -261,7 +261,8 @@ def promotion_allowed(decided: dict) -> bool:
 
 def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, store: Store) -> dict:
     """The run's baseline plus the registered model's prediction distribution on the same rows,
-    so monitoring can judge prediction drift. Deterministic: a re-run writes the same profile."""
+    so monitoring can judge prediction drift, and its probability calibration on the held-out rows,
+    so monitoring can estimate performance without labels. Deterministic: a re-run writes the same profile."""
     from modelops.data.baseline import profile_baseline
     from modelops.data.snapshot import load_manifest, load_snapshot_frame
 
@@ -269,11 +270,27 @@ def _baseline_with_predictions(model: ModelConfig, run_id: str, best: dict, stor
     frame = load_snapshot_frame(model, manifest, store)
     from modelops.training.scoring import predict_in_chunks
 
-    predictions = predict_in_chunks(load_model(best["model_uri"], configured_mlflow()), frame[model.feature_names])
+    fitted = load_model(best["model_uri"], configured_mlflow())
+    predictions = predict_in_chunks(fitted, frame[model.feature_names])
     if model.is_classifier:
         predictions = [str(p) for p in predictions]
     profile = profile_baseline(frame, model, predictions=predictions)
-    return profile | {"dataset_hash": manifest["dataset_hash"], "manifest_uri": manifest["uri"]}
+    return profile | {
+        "dataset_hash": manifest["dataset_hash"],
+        "manifest_uri": manifest["uri"],
+        "calibration": _held_out_calibration(model, run_id, fitted, store),
+    }
+
+
+def _held_out_calibration(model: ModelConfig, run_id: str, fitted, store: Store) -> dict:
+    """The registered model's probabilities calibrated on the run's held-out rows, for label-free
+    performance estimation (modelops.monitoring.estimation). Seeded: a re-run writes the same map."""
+    from modelops.training.calibration import calibration_for
+
+    if not model.is_classifier:
+        return calibration_for(model, fitted, None)
+    _, held_out = training_split(model, run_id, store)
+    return calibration_for(model, fitted, held_out)
 
 
 def trained_versions(model: ModelConfig, mlflow_run_id: str, mlflow_client) -> dict[str, str]:
