@@ -17,6 +17,7 @@ from typing import Any
 
 from modelops import decision_record, registry
 from modelops.config import ModelConfig
+from modelops.deploy import scoring_path
 from modelops.deploy.convergence import wait_for_workers
 from modelops.deploy.serving_client import DeployError, reload_shadow
 from modelops.layout import decision_record_key
@@ -87,6 +88,9 @@ def start_shadow(model: ModelConfig, version: str, *, actor: str, run_id: str, s
     if champion is not None and str(champion.version) == str(version):
         raise ShadowRefused(f"model '{name}' version {version} is the champion: a shadow must be a challenger")
     gate_run_id, _ = gate_record(name, target, store)
+    # As for a champion: the compiled form scores the shadow when it answers as the pipeline does,
+    # so the second model call per request costs as little as the first.
+    verdict = scoring_path.parity_gate(model, str(version), store, client)
     before = registry.version_for_alias(name, registry.SHADOW, client)
     now = dt.datetime.now(dt.UTC).isoformat()
     if before is not None and str(before.version) != str(version):
@@ -99,7 +103,8 @@ def start_shadow(model: ModelConfig, version: str, *, actor: str, run_id: str, s
         name, target, store, status=RUNNING, version=str(version), started_at=now, started_by=actor,
         deploy_run_id=run_id, champion_at_start=str(champion.version) if champion else None,
     )  # fmt: skip
-    return _follow(name, str(version), before, champion, store, gate_run_id)
+    result = _follow(name, str(version), before, champion, store, gate_run_id)
+    return result | {"scoring_path": verdict.to_json()}
 
 
 def end_shadow(

@@ -20,7 +20,15 @@ from modelops.records import Record
 log = logging.getLogger(__name__)
 
 
-__all__ = ["PostDeployCheckFailed", "RestoreResult", "ShadowRefused", "actor", "deploy_version", "restore_version"]
+__all__ = [
+    "PostDeployCheckFailed",
+    "RestoreResult",
+    "ShadowRefused",
+    "actor",
+    "deploy_version",
+    "judge_shadow",
+    "restore_version",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,3 +82,11 @@ def restore_version(model: ModelConfig, version_or_alias: str, *, reason: str, a
         served=serving_client.served_version(model.name),
         smoke_test=check.to_json(),
     ).to_json()
+
+
+def judge_shadow(model: ModelConfig, day, *, actor: str, run_id: str) -> dict:
+    """Promote, end or keep the shadow on its days of live evidence (gate.require_shadow_days)."""
+    from modelops.deploy import shadow_promotion
+
+    with_evidence = shadow_promotion.judge_shadow(model, day, actor=actor, run_id=run_id)
+    return {k: v for k, v in with_evidence.items() if k != "days"} | {"days": len(with_evidence.get("days") or [])}

@@ -114,6 +114,8 @@ class ServingState:
 
     def follow_shadows(self) -> list[str]:
         """Load, swap or drop each model's shadow where the ``shadow`` alias moved (never raises)."""
+        if not self.options.shadow_enabled:
+            return []
         try:
             return shadow.follow_shadows(self)
         except Exception:  # noqa: BLE001 - a shadow problem must not stop serving the champion

@@ -124,3 +124,74 @@ def test_a_worker_that_does_not_follow_fails_the_deploy_naming_it(store, version
     heartbeat.write_heartbeat(store, record | {"models": {MODEL: {"version": v1, "shadow": v2}}})
     result = steps.deploy_version(make_config(), v2, actor="ann", run_id="d2", mode="shadow")
     assert result["workers_confirmed"] == ["worker-a"]
+
+
+def _evidence(store, n: int, version: str, regression: float) -> None:
+    from modelops.layout import shadow_evidence_key
+
+    day = dt.date(2026, 11, n)
+    live = {"status": "ok", "regression": regression, "labelled_rows": 300, "primary_metric": "roc_auc"}
+    store.put_json(
+        shadow_evidence_key(MODEL, day),
+        {"day": day.isoformat(), "shadow_versions": [version], "rows_compared": 500, "live": live},
+    )
+
+
+def _started_on(store, run: str, day: str) -> None:
+    """Backdate the shadow's start (evidence before it is not read), as if it started on ``day``."""
+    record = store.get_json(decision_record_key(MODEL, run))
+    record["shadow"]["started_at"] = f"{day}T00:00:00+00:00"
+    store.put_json(decision_record_key(MODEL, run), record)
+
+
+def _gated(days: int) -> ModelConfig:
+    return make_config().model_copy(
+        update={"gate": make_config().gate.model_copy(update={"require_shadow_days": days})}
+    )
+
+
+@pytest.fixture
+def deployed(monkeypatch):
+    from modelops.deploy import rollout
+
+    calls = []
+    monkeypatch.setattr(rollout, "deploy_and_verify", lambda config, version, **kw: calls.append(version) or {"version": version})  # fmt: skip
+    return calls
+
+
+def test_n_days_no_worse_promote_the_shadow_with_its_evidence_on_record(store, versions, deployed):
+    from modelops.deploy import shadow_promotion
+
+    (v1, v2, _, _), _ = versions
+    steps.deploy_version(make_config(), v2, actor="ann", run_id="deploy-1", mode="shadow")
+    _started_on(store, "run-2", "2026-11-01")
+    _evidence(store, 1, v2, 0.0)
+    waiting = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 1), actor="monitor_toy", run_id="m1")
+    assert waiting["action"] == "wait" and deployed == []
+    _evidence(store, 2, v2, -0.01)
+    _evidence(store, 3, "9", 0.5)  # another shadow's day: not this version's evidence
+    verdict = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m2")
+    assert verdict["action"] == "promote" and verdict["counted_days"] == 2 and deployed == [v2]
+    assert str(registry.version_for_alias(MODEL, registry.CHAMPION).version) == v2
+    assert str(registry.version_for_alias(MODEL, registry.PREVIOUS).version) == v1
+    assert registry.version_for_alias(MODEL, registry.SHADOW) is None
+    record = store.get_json(decision_record_key(MODEL, "run-2"))
+    assert record["shadow"]["status"] == shadow.PROMOTED and record["shadow_evidence"]["action"] == "promote"
+    assert [d["day"] for d in record["shadow_evidence"]["days"]] == ["2026-11-01", "2026-11-02"]
+    again = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m2")
+    assert again["action"] == "none" and deployed == [v2]  # a re-run finds no shadow: nothing twice
+
+
+def test_a_worse_shadow_is_ended_with_the_evidence_as_its_reason(store, versions, deployed):
+    from modelops.deploy import shadow_promotion
+
+    (v1, v2, _, _), _ = versions
+    steps.deploy_version(make_config(), v2, actor="ann", run_id="deploy-1", mode="shadow")
+    _started_on(store, "run-2", "2026-11-01")
+    _evidence(store, 1, v2, 0.08)
+    verdict = shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 1), actor="monitor_toy", run_id="m1")
+    assert verdict["action"] == "end" and deployed == []
+    assert str(registry.version_for_alias(MODEL, registry.CHAMPION).version) == v1
+    assert registry.version_for_alias(MODEL, registry.SHADOW) is None
+    life = _life(store, 2)
+    assert life["status"] == shadow.ENDED and "beyond max_live_regression" in life["end_reason"]

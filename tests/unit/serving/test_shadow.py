@@ -175,3 +175,24 @@ def test_a_stale_call_is_skipped_and_a_full_queue_drops():
     assert runner.stats()["models"]["toy"]["stale_requests"] == 1
     with pytest.raises(ValueError, match="max_pending"):
         ShadowRunner(None, max_pending=0)
+
+
+def test_a_worker_with_shadow_scoring_off_ignores_the_alias(env, shadowed):
+    with TestClient(make_app(env, alias_poll_seconds=0, shadow_enabled=False)) as client:
+        assert "shadow" not in client.get("/health").json()["models"]["toy"]
+        assert client.post("/models/toy/predict", json={"record": record(1)}).status_code == 200
+        reply = client.post("/models/toy/shadow/reload", headers=AUTH)
+        assert reply.status_code == 409 and "MODELOPS_SERVING_SHADOW_ENABLED" in reply.text
+        assert client.app.state.serving.shadow.stats()["models"] == {}
+
+
+def test_the_shadow_options_come_from_the_environment():
+    from modelops.serving.options import ServingOptions
+    from modelops.settings import SettingError
+
+    options = ServingOptions.from_env(
+        {"MODELOPS_SERVING_SHADOW_ENABLED": "false", "MODELOPS_SERVING_SHADOW_MAX_PENDING": "8"}
+    )
+    assert options.shadow_enabled is False and options.shadow_max_pending == 8
+    with pytest.raises(SettingError, match="MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS": "0"})

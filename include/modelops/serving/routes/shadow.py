@@ -28,12 +28,15 @@ router = APIRouter()
         401: {"description": "No bearer token"},
         403: {"description": "Wrong token, or no token configured on the server"},
         404: {"description": "Unknown model"},
+        409: {"description": "Shadow scoring is off on this worker"},
         503: {"description": "The registry could not be read, or the shadow version did not load"},
     },
 )
 def reload_shadow(model: str, request: Request) -> dict:
     state = state_of(request)
     slot = state.slots.get(model) or state.discover(model) or state.slot(model)
+    if not state.options.shadow_enabled:
+        raise HTTPException(409, "shadow scoring is off on this worker (MODELOPS_SERVING_SHADOW_ENABLED=false)")
     try:
         version = state.alias_version(model, registry.SHADOW)
     except Exception as exc:  # noqa: BLE001 - say why, keep serving
