@@ -165,9 +165,10 @@ def _capture_block(
 
 
 def score_together(
-    slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction]
+    slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction], *, answer: bool = True
 ) -> tuple[list[Scored], ColumnBlock, int]:
-    """One model call for ``pending``; their answers and their capture rows (one block)."""
+    """One model call for ``pending``; their answers (none when ``answer`` is false: a shadow
+    answers nobody) and their capture rows (one block)."""
     config = slot.config
     parts = [p.columns for p in pending]
     if loaded.scorer is not None:
@@ -176,7 +177,7 @@ def score_together(
         inputs, captured = frame_of_columns(config, loaded.categorical_kinds, parts)
     sizes = [p.columns.length for p in pending]
     labels, matrix, outputs = _model_outputs(config, loaded, inputs)
-    answers = _answers(config, loaded, pending, sizes, labels, matrix)
+    answers = _answers(config, loaded, pending, sizes, labels, matrix) if answer else []
     block = _capture_block(config, loaded, pending, sizes, captured, outputs)
     return answers, block, block.length
 

@@ -158,7 +158,7 @@ def score_shadow(
     if not ready:
         return 0, refused
     try:
-        _, block, rows = scoring.score_together(slot, shadow, ready)
+        _, block, rows = scoring.score_together(slot, shadow, ready, answer=False)
     except (ValueError, TypeError):
         return 0, len(pending)
     if writer is not None:

@@ -14,6 +14,7 @@ import pytest
 from modelops.config import ModelConfig
 from modelops.layout import FEEDBACK, SHADOW, capture_file_key
 from modelops.monitoring.shadow_compare import compare_shadow
+from modelops.monitoring.shadow_html import shadow_section_html
 
 DAY = dt.date(2026, 11, 20)
 N = 400
@@ -84,6 +85,9 @@ def test_classifier_agreement_drift_and_live_metrics_on_the_same_records(store, 
     assert live["status"] == "ok" and live["labelled_rows"] == N
     assert live["champion"]["roc_auc"] == pytest.approx(1.0)
     assert live["shadow"]["roc_auc"] < 0.9 and live["regression"] == pytest.approx(1.0 - live["shadow"]["roc_auc"])
+    page = shadow_section_html(result)
+    assert "<h2>Shadow</h2>" in page and "<td>0.8</td>" in page and "shadow live roc_auc" in page
+    assert shadow_section_html(None) == ""
 
 
 def test_regression_differences_and_the_ks_drift_of_a_shifted_shadow(store):
