@@ -23,6 +23,7 @@ from benchmarks.growth import bench_growth
 from benchmarks.ingest import bench_ingest
 from benchmarks.retrain import bench_retrain, format_table
 from benchmarks.serving import bench_serving
+from benchmarks.serving_shadow import bench_serving_shadow
 from benchmarks.ui import bench_ui
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,6 +51,7 @@ def running_stack(extra_env: dict[str, str] | None = None):
 BENCHMARKS = {
     "retrain": bench_retrain,
     "serving": bench_serving,
+    "serving_shadow": bench_serving_shadow,
     "drift": bench_drift,
     "ingest": bench_ingest,
     "ui": bench_ui,

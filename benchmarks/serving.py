@@ -18,6 +18,9 @@ interleaved rounds with the order rotating, so background load falls on all alik
 generator shares the 2 cores with the servers: its CPU per request is recorded beside theirs.
 Bodies are churn records from :func:`modelops.local.datagen.generate_batch`, the same records to
 every target. Every row sent to a capture-on target must be in S3 after the servers stop.
+
+Shadow scoring on vs off (issue 16) is its own case, ``python -m benchmarks.run serving_shadow``
+(:mod:`benchmarks.serving_shadow`), reusing this module's bodies, rounds and summary.
 """
 
 from __future__ import annotations

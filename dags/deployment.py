@@ -4,7 +4,9 @@
 **deploy_&lt;model&gt;** loads a registry version (default: the current `champion`) into the serving
 service without a restart and smoke-tests it live; if the smoke test fails, `champion` goes
 back to `previous-champion`, serving reloads it, and the run fails. Use it after moving the
-alias by hand in the MLflow UI.
+alias by hand in the MLflow UI. With `mode` **shadow** it puts a version the gate passed in
+shadow instead (scored on every request beside the champion, never answering, captured under
+`shadow/<model>/`); **end_shadow** ends the shadow without promotion, on record.
 
 **rollback_&lt;model&gt;** moves `champion` to a version you name (default: `previous-champion`),
 reloads serving, verifies it answers, and records who asked and why in
@@ -20,7 +22,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, get_current_context, task
 
 from modelops.dagkit import dag_header, declared_models, fail_without_retry, guard_run_params
-from modelops.run_params import VERSION_PATTERN
+from modelops.run_params import DEPLOY_MODES, VERSION_PATTERN
 
 
 def build_deploy_dag(model):
@@ -34,6 +36,11 @@ def build_deploy_dag(model):
                     "champion", type="string", pattern=VERSION_PATTERN, title="Version to deploy",
                     description="A version number, or an alias: champion, previous-champion, challenger.",
                 ),
+                "mode": Param(
+                    "champion", type="string", enum=list(DEPLOY_MODES), title="Mode",
+                    description="champion: serve it; shadow: score it beside the champion without answering "
+                    "(a version the gate passed); end_shadow: stop the shadow (recorded; version ignored).",
+                ),
             },
         )
     )  # fmt: skip
@@ -44,9 +51,10 @@ def build_deploy_dag(model):
             from modelops.deploy import steps
 
             context = get_current_context()
-            with fail_without_retry(steps.PostDeployCheckFailed):
+            params = context["params"]
+            with fail_without_retry(steps.PostDeployCheckFailed, steps.ShadowRefused):
                 return steps.deploy_version(
-                    model, context["params"]["version"], actor=steps.actor(context), run_id=context["run_id"]
+                    model, params["version"], actor=steps.actor(context), run_id=context["run_id"], mode=params["mode"]
                 )
 
         deploy_version()

@@ -15,6 +15,9 @@ Daily (and backfillable). For the run's day (its data interval):
    per window; recorded per day (re-running a day replaces its decision and never asks twice).
 3. **request_retrain**: only when asked for: an Asset event that schedules `retrain_<model>`, with
    the reasons and the run's `as_of` instant in its extra (the retrain's window ends there).
+4. **judge_shadow**: when a version is in shadow, the report compares it with the champion on the
+   same requests; with `gate.require_shadow_days: N` this step promotes it once N days show it no
+   worse, ends it when they show it worse, or waits; the evidence goes into its decision record.
 """
 
 from __future__ import annotations
@@ -69,9 +72,19 @@ def build_monitor_dag(model):
 
             return steps.request_retrain(model, decision, summary, get_current_context(), request)
 
+        @task
+        def judge_shadow(summary: dict) -> dict:
+            """Promote, end or keep the shadow on its days of live evidence (gate.require_shadow_days)."""
+            from modelops.deploy import steps as deploy_steps
+
+            context = get_current_context()
+            day = dt.date.fromisoformat(summary["day"])
+            return deploy_steps.judge_shadow(model, day, actor=context["dag"].dag_id, run_id=context["run_id"])
+
         summary = build_report()
         decision = decide(summary)
         retrain_requested(decision) >> request_retrain(decision, summary)
+        judge_shadow(summary)
 
     return monitor()
 

@@ -110,6 +110,11 @@ def _params(model) -> dict:
             False, type="boolean", title="Require human approval",
             description="Hold promotion until someone approves it in the Airflow UI (Required actions).",
         ),
+        "shadow": Param(
+            model.serving.shadow or gate.require_shadow_days > 0, type="boolean", title="Shadow first",
+            description="Put the version that passed the gate in shadow (scored beside the champion on live "
+            "traffic, never answering) instead of promoting it; gate.require_shadow_days makes this the rule.",
+        ),
     }  # fmt: skip
 
 
@@ -239,7 +244,7 @@ def build_retrain_dag(model):
             )
             context["ti"].xcom_push(key=REGISTERED, value=registered)
             context["ti"].xcom_push(key=DECIDED, value=decided)
-            return steps.approval_needed(context["params"])
+            return steps.approval_needed(context["params"], model)
 
         approve_promotion = ApprovalOperator(
             task_id="approve_promotion",
@@ -270,6 +275,15 @@ def build_retrain_dag(model):
             with fail_without_retry(steps.PostDeployCheckFailed):
                 return steps.deploy(model, promoted, actor=context["dag"].dag_id, run_id=context["run_id"])
 
+        @task
+        def start_shadow(registered: dict) -> dict:
+            """Put the registered version in shadow beside the champion; promotion waits for live evidence."""
+            from modelops.training import steps
+
+            context = get_current_context()
+            with fail_without_retry(steps.ShadowRefused):
+                return steps.start_shadow(model, registered, actor=context["dag"].dag_id, run_id=context["run_id"])
+
         snapshot = snapshot_training_data()
         validation = validate_training_data(snapshot)
         baseline = profile_baseline(validation)
@@ -284,6 +298,7 @@ def build_retrain_dag(model):
         registering = register(best, snapshot, validation, baseline, decided)
         promoted = promote(registering[REGISTERED], registering[DECIDED])
         registering >> [approve_promotion, promoted]
+        start_shadow(registering[REGISTERED])
         approve_promotion >> promoted
         deploy(promoted)
         guard_run_params()

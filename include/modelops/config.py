@@ -246,6 +246,15 @@ class GateSpec(_Strict):
     max_slice_regression: float = Field(default=0.05, ge=0.0)
     max_latency_ms_per_1k: float = Field(default=2000.0, gt=0.0)
     max_model_size_mb: float = Field(default=200.0, gt=0.0)
+    #: Shadow evidence before promotion: a version that passed the checks above goes to the
+    #: ``shadow`` alias, and monitor_<model> promotes it once this many days of live traffic show it
+    #: no worse (0: promote on the offline gate alone). See modelops.training.shadow_gate.
+    require_shadow_days: int = Field(default=0, ge=0, le=90)
+    #: How much worse than the champion the shadow may be on the primary metric over live labels.
+    max_live_regression: float = Field(default=0.0, ge=0.0)
+    #: Without enough labels: the share of records the two may disagree on (classes), or their mean
+    #: relative difference (regression). None: a day without labels is no evidence.
+    max_disagreement: float | None = Field(default=None, ge=0.0)
 
 
 class ScheduleSpec(_Strict):
@@ -283,6 +292,9 @@ class OutOfRangeSpec(_Strict):
 
 class ServingSpec(_Strict):
     out_of_range: OutOfRangeSpec = OutOfRangeSpec()
+    #: A version that passes the gate goes to the ``shadow`` alias (scored beside the champion on
+    #: live traffic, never answering) instead of becoming champion; retrain_<model>'s ``shadow`` param.
+    shadow: bool = False
 
 
 class ModelConfig(_Strict):

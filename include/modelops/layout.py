@@ -164,10 +164,13 @@ def dead_letter_key(model: str, message_id: str) -> str:
 #: The two streams serving writes (and monitoring reads), each partitioned like ``partition``.
 CAPTURE = "capture"
 FEEDBACK = "feedback"
+#: The shadow version's predictions on the same requests (``shadow/<model>/dt=YYYY-MM-DD/``): a
+#: stream of its own, so monitoring never mistakes them for served ones (joined by request id).
+SHADOW = "shadow"
 
 
 def capture_file_key(stream: str, model: str, day: dt.date, file_id: str) -> str:
-    """``<stream>/<model>/dt=YYYY-MM-DD/<file_id>.parquet``: one capture file (``stream`` is ``capture`` or ``feedback``)."""
+    """``<stream>/<model>/dt=YYYY-MM-DD/<file_id>.parquet``: one capture file (``stream`` is ``capture``, ``feedback`` or ``shadow``)."""
     return f"{partition(stream, model, day)}{file_id}.parquet"
 
 
@@ -207,3 +210,9 @@ def retrain_decision_key(model: str, day: dt.date) -> str:
     """The day's monitoring decision (retrain or not): one object per model and day, so re-deciding
     a day overwrites its own key, never another's. Not the retrain run's decision record."""
     return partition(MONITORING, model, day) + "decision.json"
+
+
+def shadow_evidence_key(model: str, day: dt.date) -> str:
+    """The day's champion-vs-shadow comparison (``monitoring/<model>/dt=<day>/shadow.json``): one
+    object per model and day, so re-running a day overwrites it; the gate reads N of them."""
+    return partition(MONITORING, model, day) + "shadow.json"

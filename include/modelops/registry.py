@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
+#: A version that passed the gate, scored on live traffic beside the champion; never answers.
+SHADOW = "shadow"
 
 
 class RegistryError(RuntimeError):
@@ -135,6 +137,35 @@ def set_alias(
         "alias": alias,
         "from_version": before.version if before else None,
         "to_version": str(version),
+        "reason": reason,
+        "actor": actor,
+        **(extra or {}),
+    }
+    append_history(model, event, store)
+    return event
+
+
+def remove_alias(
+    model: str,
+    alias: str,
+    *,
+    reason: str,
+    actor: str,
+    store: Store | None = None,
+    mlflow_client=None,
+    extra: dict | None = None,
+) -> dict | None:
+    """Unset ``alias`` and append the move (``to_version`` None) to the alias history; None when it was unset."""
+    mlflow_client = mlflow_client or client()
+    before = version_for_alias(model, alias, mlflow_client)
+    if before is None:
+        return None
+    mlflow_client.delete_registered_model_alias(model, alias)
+    event = {
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "alias": alias,
+        "from_version": str(before.version),
+        "to_version": None,
         "reason": reason,
         "actor": actor,
         **(extra or {}),

@@ -13,7 +13,9 @@ import difflib
 from collections.abc import Iterable, Mapping
 
 #: A registry version a trigger may name: a number or one of the aliases (rollback_/deploy_<model>).
-VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger)$"
+VERSION_PATTERN = r"^([0-9]+|champion|previous-champion|challenger|shadow)$"
+#: What ``deploy_<model>`` does with the version: serve it, shadow it, or end the shadow.
+DEPLOY_MODES = ("champion", "shadow", "end_shadow")
 #: An SQS message id as recorded under ``dead-letters/<model>/`` (redrive_<model>).
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
 

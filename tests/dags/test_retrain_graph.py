@@ -37,7 +37,7 @@ def test_no_routing_only_tasks_remain(dag):
     assert set(dag.task_ids) == {
         "check_run_params", "snapshot_training_data", "validate_training_data", "profile_baseline",
         "start_tracking", "train_candidates", "select_best", "evaluate", "gate", "register",
-        "approve_promotion", "promote", "deploy",
+        "approve_promotion", "promote", "deploy", "start_shadow",
     }  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def test_promotion_hangs_on_register_alone(dag):
     assert upstream(dag, "promote") == {"register", "approve_promotion"}
     assert dag.get_task("promote").trigger_rule == "none_failed_min_one_success"
     assert upstream(dag, "deploy") == {"promote"}
+    assert upstream(dag, "start_shadow") == {"register"}  # the branch's third way: shadow first
 
 
 def _call(dag, task_id: str, monkeypatch, params: dict | None = None, **kwargs):
@@ -110,6 +111,29 @@ def test_register_leaves_version_and_decision_for_promote_and_names_the_next_tas
     )
     assert chosen == next_task
     assert pushed == {"registered": registered, "decided": decided}
+
+
+@pytest.mark.parametrize(("shadow", "next_task"), [(True, "start_shadow"), (False, "promote")])
+def test_a_version_asked_to_shadow_goes_to_start_shadow(dag, monkeypatch, shadow, next_task):
+    from modelops.training import steps
+
+    monkeypatch.setattr(steps, "register", lambda *a, **k: {"version": "7", "model_uri": "models:/churn/7"})
+    decided = GATE_SAID | {"promote": True, "dry_run": False}
+    evidence = {"best": {}, "snapshot": {}, "validation": {}, "baseline": {}}
+    params = {"require_approval": False, "shadow": shadow}
+    chosen, _ = _call(dag, "register", monkeypatch, params=params, decided=decided, **evidence)
+    assert chosen == next_task
+
+
+def test_the_gate_requiring_shadow_days_sends_every_version_to_shadow():
+    from modelops.config import get_model
+    from modelops.training import steps
+
+    churn = get_model("churn")
+    required = churn.model_copy(update={"gate": churn.gate.model_copy(update={"require_shadow_days": 3})})
+    asked = {"require_approval": True, "shadow": False}
+    assert steps.approval_needed(asked, churn) == "approve_promotion"
+    assert steps.approval_needed(asked, required) == "start_shadow"  # the form cannot skip the evidence
 
 
 def test_start_tracking_plans_one_training_task_per_chosen_candidate(dag, monkeypatch):

@@ -74,11 +74,13 @@ def timeout_for(records: list[dict[str, Any]], environ=None) -> float:
     return env_float(TIMEOUT_VARIABLE, default, minimum=0, environ=environ)
 
 
-def _split(records: list[dict[str, Any]], model: str, version: str) -> tuple[list[str], dict[str, str | None]]:
+def _split(
+    records: list[dict[str, Any]], model: str, version: str, field: str = "version"
+) -> tuple[list[str], dict[str, str | None]]:
     confirmed, lagging = [], {}
     for record in records:
-        served = heartbeat.served_version(record, model)
-        if served == str(version):
+        served = heartbeat.served_version(record, model, field)
+        if served == (None if version is None else str(version)):
             confirmed.append(str(record["worker_id"]))
         else:
             lagging[str(record["worker_id"])] = served
@@ -94,9 +96,11 @@ def wait_for_workers(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    field: str = "version",
 ) -> WorkerConvergence:
-    """Poll the live workers' heartbeats until each serves ``version`` of ``model``, or the bound passes."""
-    version, started = str(version), clock()
+    """Poll the live workers' heartbeats until each serves ``version`` of ``model``, or the bound passes
+    (``field="shadow"``: until each scores it in shadow; None waits for no shadow)."""
+    version, started = (None if version is None else str(version)), clock()
     records = heartbeat.live_workers(store, now())
     if not records:
         note = (
@@ -107,7 +111,7 @@ def wait_for_workers(
         return WorkerConvergence(version, True, [], {}, False, 0.0, note)
     bound = timeout if timeout is not None else timeout_for(records)
     while True:
-        confirmed, lagging = _split(records, model, version)
+        confirmed, lagging = _split(records, model, version, field)
         waited = clock() - started
         if not lagging or waited >= bound:
             break

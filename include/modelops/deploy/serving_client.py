@@ -46,6 +46,22 @@ def reload_serving(model: str, version: str | None = None, timeout: float = 300.
     return result
 
 
+def reload_shadow(model: str, timeout: float = 300.0) -> dict:
+    """Ask serving to follow the ``shadow`` alias now (load it, swap it, or drop it when unset)."""
+    settings = _settings.load()
+    try:
+        response = requests.post(
+            f"{settings.serving_url}/models/{model}/shadow/reload", headers=_headers(settings), timeout=timeout
+        )
+    except requests.RequestException as exc:
+        raise DeployError(
+            f"serving at {settings.serving_url} did not answer the shadow reload of '{model}': {exc}"
+        ) from exc
+    if response.status_code != 200:
+        raise DeployError(f"serving refused the shadow of '{model}': {response.status_code} {response.text[:1000]}")
+    return response.json()
+
+
 def served_version(model: str) -> str | None:
     """The version serving runs for ``model`` now, or None when it serves none."""
     settings = _settings.load()

@@ -12,14 +12,23 @@ from typing import Any
 
 from modelops import registry
 from modelops.config import ModelConfig
-from modelops.deploy import rollout, serving_client, verification
+from modelops.deploy import rollout, serving_client, shadow, verification
+from modelops.deploy.shadow import ShadowRefused
 from modelops.deploy.verification import PostDeployCheckFailed
 from modelops.records import Record
 
 log = logging.getLogger(__name__)
 
 
-__all__ = ["PostDeployCheckFailed", "RestoreResult", "actor", "deploy_version", "restore_version"]
+__all__ = [
+    "PostDeployCheckFailed",
+    "RestoreResult",
+    "ShadowRefused",
+    "actor",
+    "deploy_version",
+    "judge_shadow",
+    "restore_version",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +48,18 @@ def actor(context) -> str:
     return f"{user} via {context['dag'].dag_id}" if user else context["dag"].dag_id
 
 
-def deploy_version(model: ModelConfig, version_or_alias: str, *, actor: str, run_id: str) -> dict:
-    """Load a registry version into serving and check it live; roll back if it fails."""
+def deploy_version(
+    model: ModelConfig, version_or_alias: str, *, actor: str, run_id: str, mode: str = "champion"
+) -> dict:
+    """Load a registry version into serving and check it live; roll back if it fails. ``mode``
+    ``shadow`` puts a gated version in shadow instead; ``end_shadow`` ends the shadow (recorded)."""
+    if mode not in shadow.MODES:
+        raise ValueError(f"mode must be one of {list(shadow.MODES)}, got {mode!r}")
+    if mode == "end_shadow":
+        return shadow.end_shadow(model, reason=f"asked by {actor}", actor=actor, run_id=run_id)
     version = registry.resolve_version(model.name, version_or_alias)
+    if mode == "shadow":
+        return shadow.start_shadow(model, version, actor=actor, run_id=run_id)
     return rollout.deploy_and_verify(model, version, actor=actor, run_id=run_id)
 
 
@@ -64,3 +82,11 @@ def restore_version(model: ModelConfig, version_or_alias: str, *, reason: str, a
         served=serving_client.served_version(model.name),
         smoke_test=check.to_json(),
     ).to_json()
+
+
+def judge_shadow(model: ModelConfig, day, *, actor: str, run_id: str) -> dict:
+    """Promote, end or keep the shadow on its days of live evidence (gate.require_shadow_days)."""
+    from modelops.deploy import shadow_promotion
+
+    with_evidence = shadow_promotion.judge_shadow(model, day, actor=actor, run_id=run_id)
+    return {k: v for k, v in with_evidence.items() if k != "days"} | {"days": len(with_evidence.get("days") or [])}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelops.config import ModelConfig
 from modelops.drift import detect as _drift
+from modelops.layout import shadow_evidence_key
 from modelops.monitoring.capture_format import capture_partition
 from modelops.monitoring.estimation import estimate_performance
 from modelops.monitoring.live_data import BaselineSource, DayData, collect
@@ -23,6 +24,7 @@ from modelops.monitoring.references import registry_baselines, registry_evaluati
 from modelops.monitoring.report import build_report
 from modelops.monitoring.report_html import render_report_html
 from modelops.monitoring.sample import QUALITY_SAMPLE_ROWS
+from modelops.monitoring.shadow_compare import compare_shadow
 from modelops.monitoring.storage import presigned_url, report_keys, write_report
 from modelops.records import Record
 
@@ -108,6 +110,9 @@ def monitor_day(
         baseline_uris=baseline_uris,
         generated_at=generated_at,
     )
+    # Champion vs shadow on the same requests (None: no shadow scored that day). Reported, never
+    # part of the verdict: the shadow answered nobody.
+    report["shadow"] = compare_shadow(store, config, data.day, min_labels=min_labels)
     log.info("%s %s: monitoring status %s", config.name, data.day, report["status"])
     return report, data
 
@@ -124,6 +129,8 @@ def report_and_store(
         store, config, day, baselines, evaluations=registry_evaluations(store, config.name), generated_at=generated_at
     )
     uris = write_report(store, config.name, day, report, render_report_html(report))
+    if report.get("shadow"):  # one day of the gate's shadow evidence (overwritten by a re-run)
+        store.put_json(shadow_evidence_key(config.name, day), report["shadow"])
     summary = MonitorSummary(
         day=str(day),
         status=report["status"],

@@ -106,6 +106,14 @@ def _live_metrics(
     return {m: score(s, m, model, row_positions(len(y)), y) for m, s in scorers.items()}
 
 
+def live_metrics(
+    config: ModelConfig, labels: pd.DataFrame | LabelledRows, classes: list[str] | None
+) -> dict[str, float | None]:
+    """The training scorers on served answers and their labels (rows lacking either are left out)."""
+    predictions, y, probabilities = _label_arrays(labels)
+    return _live_metrics(config, predictions, y, probabilities, classes)
+
+
 def _judge(result: dict[str, Any], n: int, reference_primary: float | None) -> None:
     """Set ``status``, ``message`` and ``degraded`` from the live and reference primary values."""
     primary, live_primary = result["primary_metric"], result["primary"]

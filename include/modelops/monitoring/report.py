@@ -36,6 +36,8 @@ Report schema (``schema_version`` 1; every value JSON-safe, ``null`` instead of 
     histograms        [{feature, kind, labels, reference, current, note}]: shares per bin (numeric:
                       the baseline's bins) or per category (the largest changes), drifted features
     links             {baseline_uri, baseline_uris: {v: uri}, report_json_key, report_html_key}
+    shadow            champion vs shadow on the same requests (modelops.monitoring.shadow_compare),
+                      or null on a day without shadow rows; added by day_report.monitor_day
 
 Which version the verdict is about (``main_version``): the version that served the most rows,
 ties to the one that served last; drift on a handful of rows is noise, and a promotion's tail is

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelops.monitoring.report import STATUSES, prediction_drift_text
+from modelops.monitoring.shadow_html import shadow_section_html
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,7 @@ def render_report_html(report: Mapping[str, Any]) -> str:
     parts.append(
         "<h2>Estimated performance (no labels)</h2>" + _estimation_section(report.get("estimated_performance"))
     )
+    parts.append(shadow_section_html(report.get("shadow")))
     links = report.get("links") or {}
     link_rows = "".join(
         f"<tr><th>{_esc(k)}</th><td><code>{_esc(v)}</code></td></tr>"

@@ -8,6 +8,7 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   (the ``X-Modelops-Worker`` response header names the worker that answered).
 * ``POST /models/{model}/reload`` (bearer token): load the champion (or ``{"version": "N"}``)
   and swap it in; requests in flight finish on the model they started with.
+* ``POST /models/{model}/shadow/reload`` (bearer token): follow the ``shadow`` alias now.
 * ``POST /models/{model}/feedback`` (bearer token): ground-truth labels by request id.
 * ``GET /metrics``: Prometheus text format.
 
@@ -38,7 +39,7 @@ from modelops.serving.capture import CaptureWriter
 from modelops.serving.follower import ChampionFollower
 from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import MetricsMiddleware
-from modelops.serving.routes import feedback, predict, reload, status
+from modelops.serving.routes import feedback, predict, reload, shadow, status
 from modelops.serving.state import ServingState, default_store, retry_failed_loads_forever
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def create_app(
     app.state.serving = state
     app.state.follower = follower
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=state.model_names)
-    for router in (status.router, predict.router, reload.router, feedback.router, status.metrics_router):
+    for router in (status.router, predict.router, reload.router, shadow.router, feedback.router, status.metrics_router):
         app.include_router(router)
     return app
 
@@ -111,6 +112,7 @@ async def _lifespan(app: FastAPI):
         await run_in_threadpool(follower.stop)
     # Requests in flight have finished (uvicorn drains them first); their capture rows are queued.
     state.executor.shutdown(wait=True)
+    await run_in_threadpool(state.shadow.close)  # its rows reach the writer before the flush below
     if writer is not None:
         await run_in_threadpool(writer.close)
     log.info("serving worker %s stopped", state.worker.id)

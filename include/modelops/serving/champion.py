@@ -193,6 +193,9 @@ class ModelSlot:
         self.feedback_schema = feedback_schema(config)
         self.spec = InputSpec.of(config)
         self.batcher: Batcher | None = None  # set by ServingState
+        #: The ``shadow`` version scored beside the champion, off the response path (serving/shadow.py).
+        self.shadow: LoadedModel | None = None
+        self.shadow_seen: Any = UNSEEN
 
     def unavailable(self) -> str:
         return f"model '{self.config.name}' is not loaded: {self.reason}"
@@ -213,6 +216,7 @@ class ModelSlot:
             "scoring_path": loaded.scoring_path if loaded else None,
             "scoring_path_reason": loaded.scoring_path_reason if loaded else None,
             "reason": None if loaded else self.reason,
+            "shadow": self.shadow.version if self.shadow else None,
             "features": [{"name": f.name, "type": f.type, "nullable": f.nullable} for f in config.features],
             "passthrough": [c for c in (config.data.id_column, config.data.timestamp_column) if c],
         }

@@ -74,6 +74,7 @@ class ChampionFollower:
         except Exception:  # noqa: BLE001 - the thread must survive a bug in one pass
             log.exception("worker %s: following the champion aliases failed", self.state.worker.id)
             swapped = []
+        self.state.follow_shadows()
         self._wake.clear()  # the beat below reports any change made so far
         self.beat()
         return swapped

@@ -106,8 +106,9 @@ def live_workers(store: Any, now: dt.datetime | None = None) -> list[dict[str, A
     return sorted(live, key=lambda r: str(r["worker_id"]))
 
 
-def served_version(record: Mapping[str, Any], model: str) -> str | None:
-    """The version of ``model`` a heartbeat record says its worker serves (None: none, or unknown model)."""
+def served_version(record: Mapping[str, Any], model: str, field: str = "version") -> str | None:
+    """The version of ``model`` a heartbeat record says its worker serves (None: none, or unknown model);
+    ``field="shadow"``: the version it scores in shadow."""
     served = (record.get("models") or {}).get(model) or {}
-    version = served.get("version")
+    version = served.get(field)
     return None if version is None else str(version)

@@ -41,6 +41,12 @@ class ServingOptions:
     #: ``auto``: a version whose deploy passed the parity gate is scored by its compiled form
     #: (:mod:`modelops.serving.compiled`), others by the pipeline; ``pipeline``: always the pipeline.
     scoring_path: str = "auto"
+    #: Score each model's ``shadow`` version beside the champion (off: this worker ignores the alias).
+    shadow_enabled: bool = True
+    #: Shadow model calls waiting at most; beyond it a request's shadow scoring is dropped (counted).
+    shadow_max_pending: int = 64
+    #: A shadow call that waited longer than this is skipped (counted): a slow shadow falls behind, not the answers.
+    shadow_max_lag_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -62,6 +68,13 @@ class ServingOptions:
                 "MODELOPS_SERVING_ALIAS_POLL_SECONDS", cls.alias_poll_seconds, minimum=0, maximum=3600, environ=environ
             ),
             scoring_path=_scoring_path(environ),
+            shadow_enabled=env_bool("MODELOPS_SERVING_SHADOW_ENABLED", cls.shadow_enabled, environ=environ),
+            shadow_max_pending=env_int(
+                "MODELOPS_SERVING_SHADOW_MAX_PENDING", cls.shadow_max_pending, minimum=1, environ=environ
+            ),
+            shadow_max_lag_seconds=env_float(
+                "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS", cls.shadow_max_lag_seconds, minimum=0.001, environ=environ
+            ),
         )
 
 

@@ -32,6 +32,7 @@ from modelops.serving.validation import category_text
 
 if TYPE_CHECKING:
     from modelops.serving.prometheus import Metrics
+    from modelops.serving.shadow import ShadowRunner
     from modelops.serving.state import ServingState
 
 log = logging.getLogger(__name__)
@@ -163,10 +164,11 @@ def _capture_block(
     )
 
 
-def _score_together(
-    slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction]
+def score_together(
+    slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction], *, answer: bool = True
 ) -> tuple[list[Scored], ColumnBlock, int]:
-    """One model call for ``pending``; their answers and their capture rows (one block)."""
+    """One model call for ``pending``; their answers (none when ``answer`` is false: a shadow
+    answers nobody) and their capture rows (one block)."""
     config = slot.config
     parts = [p.columns for p in pending]
     if loaded.scorer is not None:
@@ -175,7 +177,7 @@ def _score_together(
         inputs, captured = frame_of_columns(config, loaded.categorical_kinds, parts)
     sizes = [p.columns.length for p in pending]
     labels, matrix, outputs = _model_outputs(config, loaded, inputs)
-    answers = _answers(config, loaded, pending, sizes, labels, matrix)
+    answers = _answers(config, loaded, pending, sizes, labels, matrix) if answer else []
     block = _capture_block(config, loaded, pending, sizes, captured, outputs)
     return answers, block, block.length
 
@@ -189,19 +191,22 @@ def score_batch(
     pending: list[PendingPrediction],
     writer: CaptureWriter | None,
     metrics: Metrics | None = None,
+    shadow: ShadowRunner | None = None,
 ) -> list[Scored | RequestInvalid]:
     """Answer every request of ``pending`` with the one loaded version ``loaded``.
 
     A request the version cannot take gets its own 422 and leaves the others alone: if the
     shared call fails with a ValueError/TypeError, each request is scored on its own. Any other
     exception (a broken model) fails the whole batch, as it would fail each request. Capture
-    rows go to ``writer`` per capture day (the event time when a request carries one).
+    rows go to ``writer`` per capture day (the event time when a request carries one). When the
+    slot has a shadow version, the answered requests are handed to ``shadow`` (scored later, off
+    this path; :mod:`modelops.serving.shadow`).
     """
     config = slot.config
     outcomes: list[Scored | RequestInvalid | None] = [None] * len(pending)
     ready = []
     for index, p in enumerate(pending):
-        problems = _input_problems(config, loaded, p)
+        problems = input_problems(config, loaded, p)
         if problems:
             outcomes[index] = RequestInvalid(problems)
         else:
@@ -210,7 +215,7 @@ def score_batch(
     while groups:
         group = groups.pop()
         try:
-            answers, block, rows = _score_together(slot, loaded, [pending[i] for i in group])
+            answers, block, rows = score_together(slot, loaded, [pending[i] for i in group])
         except (ValueError, TypeError) as exc:
             if len(group) > 1:
                 groups += [[i] for i in group]  # find the request(s) this version cannot score
@@ -222,11 +227,14 @@ def score_batch(
         if metrics is not None:
             metrics.add_predicted(config.name, loaded.version, rows)
         if writer is not None:
-            _enqueue_capture(slot, writer, [pending[i] for i in group], block)
+            enqueue_capture(slot, writer, [pending[i] for i in group], block)
+        shadow_version = slot.shadow
+        if shadow is not None and shadow_version is not None:
+            shadow.submit(slot, shadow_version, [pending[i] for i in group])
     return outcomes  # type: ignore[return-value]
 
 
-def _input_problems(config: ModelConfig, loaded: LoadedModel, p: PendingPrediction) -> list[dict]:
+def input_problems(config: ModelConfig, loaded: LoadedModel, p: PendingPrediction) -> list[dict]:
     """What this version refuses before scoring: text for numeric categories, values out of range."""
     problems = kind_problems(config, p.columns, loaded.categorical_kinds, p.location)
     ranges = loaded.input_ranges or guard.fallback_ranges(config)
@@ -247,10 +255,11 @@ def _unscorable(config: ModelConfig, loaded: LoadedModel, p: PendingPrediction, 
     )  # fmt: skip
 
 
-def _enqueue_capture(
-    slot: ModelSlot, writer: CaptureWriter, group: list[PendingPrediction], block: ColumnBlock
+def enqueue_capture(
+    slot: ModelSlot, writer: CaptureWriter, group: list[PendingPrediction], block: ColumnBlock, stream: str = CAPTURE
 ) -> None:
-    """Hand ``block`` to the writer, cut where the capture day changes between requests."""
+    """Hand ``block`` to the writer (``stream``: served rows, or the shadow's), cut where the
+    capture day changes between requests."""
     name = slot.config.name
     now = dt.datetime.now(dt.UTC).date()
     start = 0
@@ -258,11 +267,11 @@ def _enqueue_capture(
     for p in group:
         day = p.event_time.date() if p.event_time is not None else now
         if run_day is not None and day != run_day:
-            writer.enqueue(CAPTURE, name, run_day, block.slice(run_start, start), slot.capture_schema)
+            writer.enqueue(stream, name, run_day, block.slice(run_start, start), slot.capture_schema)
             run_start = start
         run_day = day
         start += p.columns.length
-    writer.enqueue(CAPTURE, name, run_day, block.slice(run_start, start), slot.capture_schema)
+    writer.enqueue(stream, name, run_day, block.slice(run_start, start), slot.capture_schema)
 
 
 # The batcher --------------------------------------------------------------------------------------
@@ -319,7 +328,7 @@ class Batcher:
         loaded = self.slot.current  # read once: the whole call is served by this version
         if loaded is None:
             return HTTPException(503, self.slot.unavailable())
-        return score_batch(self.slot, loaded, batch, self.state.writer, self.state.metrics)
+        return score_batch(self.slot, loaded, batch, self.state.writer, self.state.metrics, self.state.shadow)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

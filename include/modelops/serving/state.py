@@ -25,12 +25,14 @@ from fastapi.concurrency import run_in_threadpool
 from modelops import registry
 from modelops import settings as _settings
 from modelops.config import NAME_PATTERN, ConfigError, ModelConfig, get_model, models_dir
+from modelops.serving import shadow
 from modelops.serving.capture import CaptureWriter
 from modelops.serving.champion import UNSEEN, LoadedModel, ModelSlot, NoChampion, load_model_version
 from modelops.serving.heartbeat import WorkerIdentity
 from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import Metrics
 from modelops.serving.scoring import Batcher
+from modelops.serving.shadow import ShadowRunner
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class ServingState:
         self._registry_client: Any = None
         #: Model calls run here (one per model at a time); created and shut down by the lifespan.
         self.executor: ThreadPoolExecutor | None = None
+        #: Scores each model's ``shadow`` version off the response path (serving/shadow.py).
+        self.shadow = ShadowRunner(
+            writer, max_pending=options.shadow_max_pending, max_lag_seconds=options.shadow_max_lag_seconds
+        )
         for slot in self.slots.values():
             slot.batcher = Batcher(slot, self)
 
@@ -104,6 +110,17 @@ class ServingState:
         """Load every champion; a model without one (or failing to load) stays "not loaded"."""
         for slot in self.slots.values():
             self._load_champion(slot)
+        self.follow_shadows()
+
+    def follow_shadows(self) -> list[str]:
+        """Load, swap or drop each model's shadow where the ``shadow`` alias moved (never raises)."""
+        if not self.options.shadow_enabled:
+            return []
+        try:
+            return shadow.follow_shadows(self)
+        except Exception:  # noqa: BLE001 - a shadow problem must not stop serving the champion
+            log.exception("following the shadow aliases failed")
+            return []
 
     def _load_champion(self, slot: ModelSlot) -> bool:
         name = slot.config.name
@@ -149,11 +166,15 @@ class ServingState:
     # Following the champion alias (several workers; see modelops.serving.follower) ---------------
     def champion_version(self, model: str) -> str | None:
         """Where ``champion`` points now (one cheap registry call), None when unset."""
+        return self.alias_version(model, registry.CHAMPION)
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        """Where ``alias`` points now (one cheap registry call), None when unset."""
         if self._registry_client is None:
             from mlflow.tracking import MlflowClient
 
             self._registry_client = MlflowClient(tracking_uri=self.settings.mlflow_tracking_uri)
-        version = registry.version_for_alias(model, registry.CHAMPION, self._registry_client)
+        version = registry.version_for_alias(model, alias, self._registry_client)
         return None if version is None else str(version.version)
 
     def follow_champions(self) -> list[str]:
@@ -216,6 +237,7 @@ class ServingState:
         """Per model, the version this worker serves and the alias it was loaded by (its heartbeat)."""
         return {
             name: {"version": slot.current.version if slot.current else None, "alias": slot.current.alias if slot.current else None}
+            | ({"shadow": slot.shadow.version} if slot.shadow else {})
             for name, slot in self.slots.items()
         }  # fmt: skip
 

@@ -67,5 +67,10 @@ def run_chain(
     outcome = {"decision": decided, "timings": timings}
     if steps.promotion_allowed(decided):
         registered = timed("register", steps.register, model, **run, **evidence, decided=decided)
+        if steps.shadow_requested(params, model):  # promotion waits for live evidence
+            outcome["shadow"] = timed(
+                "start_shadow", steps.start_shadow, model, registered, actor=dag_id, run_id=run_id
+            )
+            return outcome
         outcome["promotion"] = timed("promote", steps.promote, model, run_id, dag_id, registered, decided)
     return outcome

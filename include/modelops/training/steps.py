@@ -20,6 +20,7 @@ from typing import Any
 from modelops import registry, versioning
 from modelops.config import SUBMITTED_CANDIDATE, ModelConfig
 from modelops.deploy.rollout import PostDeployCheckFailed as PostDeployCheckFailed  # what deploy raises
+from modelops.deploy.shadow import ShadowRefused as ShadowRefused  # what start_shadow refuses with
 from modelops.layout import decision_record_key, evaluation_key
 from modelops.store import Store
 from modelops.training.results import BEST_FIELDS, BestCandidate, Evaluated, GateDecision, ParentRun, Registered
@@ -370,9 +371,25 @@ def _version_tags_of(registered_version) -> dict[str, str]:
     return {key: tags[key] for key in sorted(tags) if key.startswith(versioning.TAG_PREFIX)}
 
 
-def approval_needed(params: Mapping[str, Any]) -> str:
-    """The next task: ``approve_promotion`` if the trigger form asked for a human, else ``promote``."""
+def approval_needed(params: Mapping[str, Any], model: ModelConfig | None = None) -> str:
+    """The next task: ``start_shadow`` when the version goes to shadow first (the ``shadow`` param,
+    or ``gate.require_shadow_days``), else ``approve_promotion`` if the trigger form asked for a
+    human, else ``promote``."""
+    if model is not None and shadow_requested(params, model):
+        return "start_shadow"
     return "approve_promotion" if params["require_approval"] else "promote"
+
+
+def shadow_requested(params: Mapping[str, Any], model: ModelConfig) -> bool:
+    """A gated version goes to shadow, not champion: asked for, declared, or required by the gate."""
+    return bool(params.get("shadow")) or model.serving.shadow or model.gate.require_shadow_days > 0
+
+
+def start_shadow(model: ModelConfig, registered: Mapping[str, Any], *, actor: str, run_id: str) -> dict:
+    """Put the registered version in shadow beside the champion (promotion waits for live evidence)."""
+    from modelops.deploy import shadow
+
+    return shadow.start_shadow(model, str(registered["version"]), actor=actor, run_id=run_id)
 
 
 def promote(

@@ -31,6 +31,7 @@ def health(request: Request) -> dict:
             if slot.current
             else {"reason": slot.reason}
         )
+        | ({"shadow": slot.shadow.version} if slot.shadow else {})
         for name, slot in state.slots.items()
     }
     capture = None
@@ -43,6 +44,7 @@ def health(request: Request) -> dict:
         "worker": state.worker.describe(),
         "models": models_state,
         "capture": capture,
+        "shadow": state.shadow.stats(),
     }
 
 
@@ -55,4 +57,5 @@ def list_models(request: Request) -> dict:
 def metrics(request: Request) -> PlainTextResponse:
     state = state_of(request)
     text = state.metrics.render(state.slots, state.writer.stats() if state.writer is not None else None)
+    text += state.shadow.render()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

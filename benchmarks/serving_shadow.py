@@ -1,0 +1,180 @@
+"""Serving benchmark, case ``serving_shadow``: what scoring a shadow costs the answers (issue 16).
+
+``run_chain`` trains and promotes churn version 1 (HistGradientBoosting) and the deploy's parity
+gate tags it; version 2 is the same model registered by a run of its own whose gate passed, put in
+shadow the way ``deploy_churn mode=shadow`` does (:func:`modelops.deploy.shadow.start_shadow`: its
+own parity gate, the alias, the record). Two servers then serve churn side by side, one worker
+each, capture on:
+
+* ``shadow_off``: ``MODELOPS_SERVING_SHADOW_ENABLED=false`` (the alias is ignored);
+* ``shadow_on``: every answered request is also scored by version 2, off the response path.
+
+The same load generator and bodies as :mod:`benchmarks.serving` (``CONCURRENCY`` connections,
+closed loop, interleaved rounds, the order alternating). The target: the shadow adds at most 20% to
+p99. The shadow's own counters (scored, dropped, stale, failed) come from ``/metrics``, and every
+row it scored must be in ``shadow/churn/`` after the servers stop.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.serving import AS_OF, CANDIDATES, MEASURE_S, ROUNDS, SCENARIOS, WARMUP_S, _bodies, _summary
+from benchmarks.serving_load import LoadGenerator, start, stop, tree_cpu, wait_for
+
+log = logging.getLogger("bench.serving_shadow")
+
+TARGETS = ("shadow_off", "shadow_on")
+#: Issue 16: the shadow adds no more than 20% to p99 latency.
+MAX_P99_INCREASE = 0.20
+
+
+def _shadow_version(model, store) -> str:
+    """Version 2: version 1's model under a run id of its own, with a passing gate record; in shadow."""
+    from modelops import registry
+    from modelops.deploy import shadow
+    from modelops.layout import decision_record_key
+
+    champion = registry.version_for_alias(model.name, registry.CHAMPION)
+    run_id = "bench_serving_shadow"
+    record = store.get_json(decision_record_key(model.name, champion.tags["airflow_run_id"]))
+    store.put_json(decision_record_key(model.name, run_id), record | {"note": "benchmark: the champion's twin"})
+    tags = {k: v for k, v in champion.tags.items() if not k.startswith("scoring_path")} | {"airflow_run_id": run_id}
+    version = registry.register_version(model.name, champion.source, champion.run_id, tags)
+    shadow.start_shadow(model, str(version.version), actor="bench", run_id=run_id, store=store)
+    return str(version.version)
+
+
+def _start(env: dict, logs: Path) -> tuple[dict, dict]:
+    from modelops.local.stack_config import free_port
+
+    ports = {t: free_port() for t in TARGETS}
+    extra = {"shadow_off": {"MODELOPS_SERVING_SHADOW_ENABLED": "false"}, "shadow_on": {}}
+    processes = {
+        t: start(t, [sys.executable, "-m", "modelops.serving", "--host", "127.0.0.1", "--port", str(ports[t])],
+                 {**env, **extra[t]}, logs)
+        for t in TARGETS
+    }  # fmt: skip
+    bases = {t: f"http://127.0.0.1:{ports[t]}" for t in TARGETS}
+    try:
+        import httpx
+
+        for t in TARGETS:
+            ready = lambda b=bases[t]: httpx.get(f"{b}/health", timeout=5).json()["models"]["churn"]["loaded"]  # noqa: E731
+            wait_for(ready, t, 240, processes[t], logs / f"{t}.log")
+    except BaseException:
+        for process in processes.values():
+            stop(process)
+        raise
+    return processes, bases
+
+
+def _shadow_counters(base: str) -> dict[str, float]:
+    import httpx
+
+    counters = {}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("modelops_shadow_") and 'model="churn"' in line:
+            name, value = line.rsplit(" ", 1)
+            counters[name.split("{")[0].removeprefix("modelops_shadow_").removesuffix("_total")] = float(value)
+    return counters
+
+
+def _rows_in(bucket: str, prefix: str) -> int:
+    import pyarrow.parquet as pq
+
+    from modelops.store import Store
+
+    store = Store(bucket=bucket)
+    return sum(pq.read_metadata(io.BytesIO(store.get_bytes(o.key))).num_rows for o in store.list(prefix))
+
+
+def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict]:
+    runs = {s: {t: [] for t in TARGETS} for s in SCENARIOS}
+    cpu = {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS}
+    loadgen = LoadGenerator()
+    try:
+        for scenario in SCENARIOS:
+            for rnd in range(ROUNDS):
+                for target in TARGETS if rnd % 2 == 0 else TARGETS[::-1]:
+                    before = tree_cpu(pids[target])
+                    result = loadgen.run(f"{bases[target]}/models/churn/predict", bodies[scenario], WARMUP_S, MEASURE_S)
+                    total = result["ok_total"] + result["errors_total"]
+                    used = tree_cpu(pids[target]) - before
+                    cpu[scenario][target] += used * (len(result["latencies"]) / total if total else 0)
+                    runs[scenario][target].append(result)
+                    log.warning(
+                        "%s %s round %d: %.1f req/s", scenario, target, rnd, len(result["latencies"]) / MEASURE_S
+                    )
+    finally:
+        loadgen.close()
+    return runs, cpu
+
+
+def bench_serving_shadow() -> dict:
+    import httpx
+
+    from benchmarks.run import running_stack
+    from modelops.config import get_model
+    from modelops.deploy.scoring_path import parity_gate
+    from modelops.deploy.serving_client import reload_serving
+    from modelops.store import Store
+    from modelops.training.chain import run_chain
+
+    model = get_model("churn")
+    processes: dict = {}
+    started = time.perf_counter()
+    with running_stack() as stack:
+        cfg = stack.config
+        try:
+            run_chain(model, AS_OF, "bench_serving", params={"candidates": list(CANDIDATES)})
+            champion_path = parity_gate(model, "1").path
+            reload_serving("churn", "1")
+            shadow_version = _shadow_version(model, Store(cfg.bucket))
+            processes, bases = _start(cfg.environment(), stack.home / "bench-logs")
+            bodies = {s: _bodies(model, s, without_nulls=False)["modelops"] for s in SCENARIOS}
+            before_load = os.getloadavg()[0]
+            runs, cpu = _load(bases, bodies, {t: p.pid for t, p in processes.items()})
+            load_avg = [before_load, os.getloadavg()[0]]
+            counters = _shadow_counters(bases["shadow_on"])
+            described = {t: httpx.get(f"{b}/models", timeout=10).json()["models"] for t, b in bases.items()}
+            for target in list(processes):  # SIGTERM: each flushes its shadow queue and capture buffer
+                stop(processes.pop(target))
+            shadow_rows = _rows_in(cfg.bucket, "shadow/churn/")
+        finally:
+            for process in processes.values():
+                stop(process)
+    results = {s: {t: _summary(runs[s][t], SCENARIOS[s], cpu[s][t]) for t in TARGETS} for s in SCENARIOS}
+    p99 = {
+        s: {
+            "off_ms": results[s]["shadow_off"]["p99_ms"],
+            "on_ms": results[s]["shadow_on"]["p99_ms"],
+            "increase": round(results[s]["shadow_on"]["p99_ms"] / results[s]["shadow_off"]["p99_ms"] - 1, 3),
+        }
+        for s in SCENARIOS
+    }
+    summary = {
+        "model": "churn",
+        "champion": "1",
+        "shadow": shadow_version,
+        "scoring_paths": {
+            t: {m["name"]: (m["scoring_path"], m.get("shadow")) for m in d if m["name"] == "churn"}
+            for t, d in described.items()
+        },
+        "champion_parity_path": champion_path,
+        "results": results,
+        "p99": p99,
+        "target_max_p99_increase": MAX_P99_INCREASE,
+        "target_met": all(v["increase"] <= MAX_P99_INCREASE for v in p99.values()),
+        "shadow_counters": counters,
+        "shadow_rows_in_s3": shadow_rows,
+        "load_average_1min": load_avg,
+        "total_s": round(time.perf_counter() - started, 1),
+    }
+    print(f"[serving_shadow] p99: {p99}; shadow counters: {counters}; rows in S3: {shadow_rows}", flush=True)
+    return summary

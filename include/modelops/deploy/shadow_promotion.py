@@ -1,0 +1,89 @@
+"""Acting on shadow evidence (monitor_<model>'s ``judge_shadow``): promote the shadow, end it, or wait.
+
+Reads each day's comparison stored by monitoring (``monitoring/<model>/dt=<day>/shadow.json``) from
+the day the shadow started to the day judged, lets :func:`modelops.training.shadow_gate.decide_shadow`
+decide, and writes the verdict and its evidence into the decision record of the run that registered
+the shadow version (``shadow_evidence``), whatever it is. A promotion moves ``champion`` as a retrain
+would (refused if the champion moved since the shadow started) and deploys it with the usual check
+and rollback; an ``end`` removes the alias with the evidence as its reason. Re-running a day reads the
+same files and leaves the same state: a promoted or ended shadow is no longer the ``shadow`` alias.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from modelops import decision_record, registry
+from modelops.config import ModelConfig
+from modelops.deploy import rollout, shadow
+from modelops.layout import decision_record_key, shadow_evidence_key
+from modelops.store import Store
+from modelops.training.shadow_gate import END, PROMOTE, decide_shadow
+
+log = logging.getLogger(__name__)
+
+#: How far back evidence is read when the shadow's start is not on record.
+MAX_LOOKBACK_DAYS = 90
+
+
+def _evidence(store: Store, model: str, version: str, start: dt.date, day: dt.date) -> list[dict[str, Any]]:
+    """The stored daily comparisons from ``start`` to ``day`` in which ``version`` was the shadow."""
+    days = []
+    current = max(start, day - dt.timedelta(days=MAX_LOOKBACK_DAYS))
+    while current <= day:
+        key = shadow_evidence_key(model, current)
+        if store.exists(key):
+            record = store.get_json(key)
+            if version in (record.get("shadow_versions") or []):
+                days.append(record)
+        current += dt.timedelta(days=1)
+    return days
+
+
+def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, store: Store | None = None) -> dict:
+    """Decide on the shadow's evidence up to ``day`` and act on it; the verdict (JSON-safe)."""
+    store = store or Store()
+    name = config.name
+    version = registry.version_for_alias(name, registry.SHADOW)
+    if version is None:
+        return {"action": "none", "reasons": [f"'{name}' has no shadow"]}
+    shadow_version = str(version.version)
+    gate_run_id = (version.tags or {}).get("airflow_run_id")
+    record = decision_record.load(store, name, gate_run_id) if gate_run_id else None
+    started = ((record or {}).get("shadow") or {}).get("started_at")
+    start = dt.date.fromisoformat(started[:10]) if started else day - dt.timedelta(days=MAX_LOOKBACK_DAYS)
+    verdict = decide_shadow(_evidence(store, name, shadow_version, start, day), config.gate, config.is_classifier)
+    verdict |= {"version": shadow_version, "judged_day": day.isoformat(), "judged_by": actor, "monitor_run_id": run_id}
+    if gate_run_id:
+        store.update_json(decision_record_key(name, gate_run_id), shadow_evidence=verdict)
+    log.info("%s shadow %s on %s: %s (%s)", name, shadow_version, day, verdict["action"], "; ".join(verdict["reasons"]))
+    if verdict["action"] == PROMOTE:
+        verdict["promotion"] = _promote(
+            config, shadow_version, record, verdict, actor=actor, run_id=run_id, store=store
+        )
+    elif verdict["action"] == END:
+        reason = "shadow evidence: " + "; ".join(verdict["reasons"])
+        verdict["ended"] = shadow.end_shadow(config, reason=reason, actor=actor, run_id=run_id, store=store)
+    return verdict
+
+
+def _promote(
+    config: ModelConfig, version: str, record: dict | None, verdict: dict, *, actor: str, run_id: str, store: Store
+) -> dict[str, Any]:
+    """Move champion to the shadow (against the champion it was compared with), deploy it, end the shadow."""
+    expected = ((record or {}).get("shadow") or {}).get("champion_at_start")
+    if expected is None:
+        current = registry.version_for_alias(config.name, registry.CHAMPION)
+        expected = str(current.version) if current is not None else None
+    promoted = registry.promote(
+        config.name, version, expected_champion=expected, reason="shadow evidence: " + "; ".join(verdict["reasons"]),
+        actor=actor, run_id=run_id, store=store,
+    )  # fmt: skip
+    deployed = rollout.deploy_and_verify(config, version, actor=actor, run_id=run_id, store=store)
+    ended = shadow.end_shadow(
+        config, reason=f"promoted to champion on {verdict['judged_day']}", actor=actor, run_id=run_id,
+        status=shadow.PROMOTED, store=store,
+    )  # fmt: skip
+    return {"registry": {k: v for k, v in promoted.items() if k != "event"}, "deployment": deployed, "ended": ended}

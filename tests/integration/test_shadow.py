@@ -1,0 +1,88 @@
+"""Shadow deployment on the running stack: ``deploy_churn`` with ``mode=shadow`` puts a gated
+version beside the champion; every answer stays the champion's, both predictions are captured
+apart (``capture/`` and ``shadow/``, joined by request id); ``mode=end_shadow`` ends it on record."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pandas as pd
+import requests
+from tests.support.polling import wait_until
+
+from modelops import registry
+from modelops.config import get_model
+from modelops.layout import decision_record_key
+from modelops.local import datagen
+
+
+def _records(n: int, seed: int) -> list[dict]:
+    import datetime as dt
+
+    model = get_model("churn")
+    frame = datagen.generate_batch("churn", dt.date(2026, 11, 21), n, seed=seed)[model.feature_names]
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _described(stack) -> dict:
+    models = requests.get(f"{stack.config.serving_url}/models", timeout=10).json()["models"]
+    return next(m for m in models if m["name"] == "churn")
+
+
+def _rows(store, prefix: str, ids: set[str]) -> pd.DataFrame:
+    frames = [pd.read_parquet(io.BytesIO(store.get_bytes(o.key))) for o in store.list(prefix)]
+    rows = pd.concat(frames) if frames else pd.DataFrame(columns=["request_id", "record_index"])
+    return rows[rows["request_id"].isin(ids)]
+
+
+def _gated_copy_of_the_champion(mlflow_client, store, champion) -> str:
+    """A second version (the champion's model, registered by a run of its own) whose gate passed."""
+    run_id = f"shadow-test-{uuid.uuid4().hex[:8]}"
+    record = store.get_json(decision_record_key("churn", champion.tags["airflow_run_id"]))
+    store.put_json(decision_record_key("churn", run_id), {**record, "note": "integration test: a gated challenger"})
+    tags = dict(champion.tags) | {"airflow_run_id": run_id}
+    version = registry.register_version("churn", champion.source, champion.run_id, tags, mlflow_client=mlflow_client)
+    return str(version.version), run_id
+
+
+def test_a_shadow_scores_every_request_apart_and_ends_on_record(first_promotion, stack, airflow, store, mlflow_client):
+    champion = registry.version_for_alias("churn", registry.CHAMPION, mlflow_client)
+    shadow, shadow_run = _gated_copy_of_the_champion(mlflow_client, store, champion)
+
+    refused = airflow.run_and_wait("deploy_churn", {"version": "champion", "mode": "shadow"}, timeout=600)
+    assert refused["state"] == "failed", "the champion itself must not be accepted as its own shadow"
+
+    run = airflow.run_and_wait("deploy_churn", {"version": shadow, "mode": "shadow"}, timeout=600)
+    assert run["state"] == "success", airflow.failure_logs("deploy_churn", run["dag_run_id"])
+    assert str(registry.version_for_alias("churn", registry.SHADOW, mlflow_client).version) == shadow
+    assert _described(stack)["shadow"] == shadow and _described(stack)["version"] == str(champion.version)
+
+    sent: dict[str, int] = {}
+    for seed, size in ((11, 1), (12, 5), (13, 20)):
+        reply = requests.post(
+            f"{stack.config.serving_url}/models/churn/predict", json={"records": _records(size, seed)}, timeout=30
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["version"] == str(champion.version)  # the answer is always the champion's
+        sent[reply.json()["request_id"]] = size
+    total = sum(sent.values())
+    for prefix in ("capture/churn/", "shadow/churn/"):
+        wait_until(lambda p=prefix: len(_rows(store, p, set(sent))) >= total, f"{total} rows in {prefix}", timeout=60)
+    served, shadowed = _rows(store, "capture/churn/", set(sent)), _rows(store, "shadow/churn/", set(sent))
+    assert set(served["model_version"]) == {str(champion.version)} and len(served) == total
+    assert set(shadowed["model_version"]) == {shadow} and len(shadowed) == total
+    joined = served.merge(shadowed, on=["request_id", "record_index"], suffixes=("", "_shadow"))
+    assert len(joined) == total
+    assert (joined["prediction"] == joined["prediction_shadow"]).all()  # the same model, scored twice
+    metrics = requests.get(f"{stack.config.serving_url}/metrics", timeout=10).text
+    assert 'modelops_shadow_scored_records_total{model="churn"}' in metrics
+
+    ended = airflow.run_and_wait("deploy_churn", {"mode": "end_shadow"}, timeout=600)
+    assert ended["state"] == "success", airflow.failure_logs("deploy_churn", ended["dag_run_id"])
+    assert registry.version_for_alias("churn", registry.SHADOW, mlflow_client) is None
+    assert _described(stack)["shadow"] is None
+    life = store.get_json(decision_record_key("churn", shadow_run))["shadow"]
+    assert life["status"] == "ended" and life["champion_at_start"] == str(champion.version)
+    history = [e for e in registry.alias_history("churn", store) if e["alias"] == registry.SHADOW]
+    assert history[-1]["to_version"] is None and str(history[-1]["from_version"]) == shadow

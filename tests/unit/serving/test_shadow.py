@@ -1,0 +1,198 @@
+"""Shadow scoring: the ``shadow`` alias is scored beside the champion on every request, off the
+response path; the answer is the champion's, the shadow's rows go to ``shadow/<model>/`` with the
+same request ids, and a failing or slow shadow never fails or slows a request."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from tests.unit.serving.serving_helpers import AUTH, CONFIGS, log_and_register, make_app, make_frame, read_rows, record
+
+from modelops import registry
+from modelops.serving.shadow import ShadowRunner
+from modelops.training.pipelines import build_pipeline
+
+
+@pytest.fixture(scope="module")
+def shadows(env):
+    """A second version of ``toy`` and of ``toy_reg`` trained on inverted targets: they disagree with the champions."""
+    import mlflow
+
+    versions, pipelines = {}, {}
+    for name in ("toy", "toy_reg"):
+        config = CONFIGS[name]
+        frame = make_frame(config.problem_type)
+        target = 1 - frame["y"] if config.is_classifier else -frame["y"]
+        pipeline = build_pipeline(config, "linear").fit(frame[config.feature_names], target)
+        versions[name] = str(
+            log_and_register(mlflow, env["client"], config, pipeline, env["experiment_id"], f"{name}-shadow")
+        )
+        pipelines[name] = pipeline
+    return versions, pipelines
+
+
+@pytest.fixture
+def shadowed(env, shadows):
+    """Both shadows set in the registry for the test, removed after it."""
+    for name, version in shadows[0].items():
+        env["client"].set_registered_model_alias(name, registry.SHADOW, version)
+    yield shadows
+    for name in shadows[0]:
+        env["client"].delete_registered_model_alias(name, registry.SHADOW)
+
+
+def _frame(batch: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x0": [r["x0"] for r in batch],
+            "x1": [r["x1"] for r in batch],
+            "segment": pd.Series([r["segment"] for r in batch], dtype=object),
+            "region": pd.Series([r["region"] for r in batch], dtype=object),
+        }
+    )
+
+
+@pytest.mark.parametrize("name", ["toy", "toy_reg"])
+def test_the_answer_is_the_champions_and_both_predictions_are_captured_apart(env, shadowed, name):
+    versions, pipelines = shadowed
+    batch = [record(i) for i in range(6)]
+    with TestClient(make_app(env, alias_poll_seconds=0)) as client:
+        assert client.get("/health").json()["models"][name]["shadow"] == versions[name]
+        described = next(m for m in client.get("/models").json()["models"] if m["name"] == name)
+        assert described["shadow"] == versions[name] and described["version"] == "1"
+        bodies = [client.post(f"/models/{name}/predict", json={"records": batch}).json() for _ in range(3)]
+        assert client.app.state.serving.shadow.drain(10)
+    champion = env["pipelines"][name].predict(_frame(batch))
+    shadow = pipelines[name].predict(_frame(batch))
+    assert not np.allclose(champion, shadow)  # they disagree, so an answer from the shadow would show
+    for body in bodies:
+        assert body["version"] == "1"
+        np.testing.assert_allclose(body["predictions"], champion, rtol=1e-9)
+    ids = {body["request_id"] for body in bodies}
+    _, served = read_rows(env, f"capture/{name}/")
+    _, shadowed_rows = read_rows(env, f"shadow/{name}/")
+    served, shadowed_rows = served[served["request_id"].isin(ids)], shadowed_rows[shadowed_rows["request_id"].isin(ids)]
+    assert set(served["model_version"]) == {"1"} and len(served) == 18
+    assert set(shadowed_rows["model_version"]) == {versions[name]} and len(shadowed_rows) == 18
+    joined = served.merge(shadowed_rows, on=["request_id", "record_index"], suffixes=("", "_shadow"))
+    assert len(joined) == 18
+    expected = shadow[joined["record_index"].to_numpy()]
+    if name == "toy":
+        assert joined["prediction_shadow"].tolist() == [str(v) for v in expected]
+    else:
+        np.testing.assert_allclose(joined["prediction_shadow"].to_numpy(), expected, rtol=1e-9)
+
+
+def test_without_a_shadow_alias_nothing_is_scored_twice(env, shadows):
+    with TestClient(make_app(env, alias_poll_seconds=0)) as client:
+        assert "shadow" not in client.get("/health").json()["models"]["toy"]
+        assert client.post("/models/toy/predict", json={"record": record(1)}).status_code == 200
+        assert client.app.state.serving.shadow.stats()["models"] == {}
+
+
+class _Raises:
+    def predict(self, inputs):
+        raise RuntimeError("deliberately broken shadow")
+
+    predict_proba = predict
+
+
+class _Slow:
+    def __init__(self, inner, seconds: float):
+        self.inner, self.seconds = inner, seconds
+
+    def predict(self, inputs):
+        time.sleep(self.seconds)
+        return self.inner.predict(inputs)
+
+    def predict_proba(self, inputs):
+        time.sleep(self.seconds)
+        return self.inner.predict_proba(inputs)
+
+
+def test_a_failing_shadow_never_fails_a_request_and_is_counted(env, shadowed):
+    with TestClient(make_app(env, alias_poll_seconds=0)) as client:
+        slot = client.app.state.serving.slots["toy"]
+        slot.shadow = dataclasses.replace(slot.shadow, pipeline=_Raises(), scorer=None)
+        replies = [client.post("/models/toy/predict", json={"record": record(i)}) for i in range(5)]
+        assert [r.status_code for r in replies] == [200] * 5
+        assert client.app.state.serving.shadow.drain(10)
+        metrics = client.get("/metrics").text
+    assert 'modelops_shadow_failed_requests_total{model="toy"} 5' in metrics
+
+
+def test_a_slow_shadow_falls_behind_without_slowing_the_answers(env, shadowed):
+    with TestClient(make_app(env, alias_poll_seconds=0, shadow_max_pending=1, shadow_max_lag_seconds=0.05)) as client:
+        state = client.app.state.serving
+        slot = state.slots["toy"]
+        slot.shadow = dataclasses.replace(slot.shadow, pipeline=_Slow(slot.shadow.pipeline, 0.5), scorer=None)
+        started = time.perf_counter()
+        replies = [client.post("/models/toy/predict", json={"record": record(i)}) for i in range(6)]
+        elapsed = time.perf_counter() - started
+        assert [r.status_code for r in replies] == [200] * 6
+        assert elapsed < 0.5, f"6 answers took {elapsed:.2f} s behind a 0.5 s shadow"
+        assert state.shadow.drain(10)
+        counts = state.shadow.stats()["models"]["toy"]
+    assert counts["dropped_requests"] >= 4 and counts["scored_records"] <= 2
+
+
+def test_the_shadow_follows_its_alias_and_ends_when_promoted(env, shadowed):
+    versions, _ = shadowed
+    app = make_app(env, alias_poll_seconds=3600.0)
+    with TestClient(app) as client:
+        state, follower = app.state.serving, app.state.follower
+        assert state.slots["toy"].shadow.version == versions["toy"]
+        env["client"].delete_registered_model_alias("toy", registry.SHADOW)
+        follower.follow_once()
+        assert state.slots["toy"].shadow is None
+        env["client"].set_registered_model_alias("toy", registry.SHADOW, versions["toy"])
+        reply = client.post("/models/toy/shadow/reload", headers=AUTH)
+        assert reply.status_code == 200 and reply.json()["shadow"] == versions["toy"]
+        assert client.post("/models/toy/shadow/reload").status_code in (401, 403)  # token required
+        env["client"].set_registered_model_alias("toy", registry.SHADOW, "1")  # the champion itself
+        follower.follow_once()
+        assert state.slots["toy"].shadow is None
+
+
+def test_a_stale_call_is_skipped_and_a_full_queue_drops():
+    now = [0.0]
+    runner = ShadowRunner(None, max_pending=1, max_lag_seconds=1.0, clock=lambda: now[0])
+
+    class Slot:
+        config = CONFIGS["toy"]
+
+    runner._pending = 1  # one call waiting: the next is dropped
+    assert runner.submit(Slot(), object(), [object(), object()]) is False
+    assert runner.stats()["models"]["toy"]["dropped_requests"] == 2
+    now[0] = 5.0  # the waiting call runs now
+    runner._run(Slot(), object(), [object()], queued_at=1.0)  # waited 4 s > 1 s: skipped, not scored
+    assert runner.stats() == {"pending": 0, "models": {"toy": runner.stats()["models"]["toy"]}}
+    assert runner.stats()["models"]["toy"]["stale_requests"] == 1
+    with pytest.raises(ValueError, match="max_pending"):
+        ShadowRunner(None, max_pending=0)
+
+
+def test_a_worker_with_shadow_scoring_off_ignores_the_alias(env, shadowed):
+    with TestClient(make_app(env, alias_poll_seconds=0, shadow_enabled=False)) as client:
+        assert "shadow" not in client.get("/health").json()["models"]["toy"]
+        assert client.post("/models/toy/predict", json={"record": record(1)}).status_code == 200
+        reply = client.post("/models/toy/shadow/reload", headers=AUTH)
+        assert reply.status_code == 409 and "MODELOPS_SERVING_SHADOW_ENABLED" in reply.text
+        assert client.app.state.serving.shadow.stats()["models"] == {}
+
+
+def test_the_shadow_options_come_from_the_environment():
+    from modelops.serving.options import ServingOptions
+    from modelops.settings import SettingError
+
+    options = ServingOptions.from_env(
+        {"MODELOPS_SERVING_SHADOW_ENABLED": "false", "MODELOPS_SERVING_SHADOW_MAX_PENDING": "8"}
+    )
+    assert options.shadow_enabled is False and options.shadow_max_pending == 8
+    with pytest.raises(SettingError, match="MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS"):
+        ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS": "0"})
