@@ -90,6 +90,10 @@ def train_candidates(
             log.error("%s", exc.trace)
         return log_failed_candidate(mlflow, model, run_id, candidate, parent, existing, exc)
     _tag_run(mlflow, record["mlflow_run_id"], versions)
+    # The declaration itself, not only its hash: a rebuild (modelops.reproduce) needs its settings.
+    mlflow.MlflowClient().log_dict(
+        record["mlflow_run_id"], versioning.declaration_record(model), versioning.DECLARATION_ARTIFACT
+    )
     return record
 
 
