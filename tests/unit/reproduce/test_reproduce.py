@@ -31,3 +31,82 @@ def test_a_trained_version_is_rebuilt_identically(tracked, store, churn, tmp_pat
     assert report.lineage["params"] == registered.record["params"]
     assert report.lineage["declaration_source"].startswith("recorded")
     assert not report.changed_inputs
+
+
+def test_a_changed_snapshot_object_is_named_and_nothing_is_rebuilt(tracked, store, churn, tmp_path):
+    registered = train_and_register(churn, store, churn_frames(), "linear")
+    changed = registered.manifest["objects"][1]["key"]
+    store.put_bytes(changed, store.get_bytes(changed) + b"\n", "text/csv")  # same rows, other bytes
+
+    report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+
+    assert report.verdict == reports.MISMATCH and report.exit_status == 1
+    assert report.comparison is None  # not rebuilt: the training bytes are gone
+    assert [r for r in report.reasons if store.uri(changed) in r and "ETag" in r], report.reasons
+    assert [c.subject for c in report.inputs if c.blocks] == [f"snapshot object {store.uri(changed)}"]
+    assert f"! snapshot object {store.uri(changed)}: changed" in report.to_text()
+
+
+def test_a_rebuild_that_differs_is_a_mismatch_naming_what_differs(tracked, store, churn, tmp_path, monkeypatch):
+    from modelops.reproduce import runner
+
+    registered = train_and_register(churn, store, churn_frames(), "linear")
+    real = runner.rebuild_request
+
+    def other_params(lineage, *args):
+        request = real(lineage, *args)
+        return request | {"params": {"C": 1e-4}}  # not what was chosen
+
+    monkeypatch.setattr(runner, "rebuild_request", other_params)
+
+    report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+
+    assert report.verdict == reports.MISMATCH and report.exit_status == 1
+    assert any(r.startswith("model bytes differ") for r in report.reasons), report.reasons
+    assert any(r.startswith("probabilities differ") for r in report.reasons), report.reasons
+    assert not report.comparison["model_digest"]["identical"]
+
+
+def test_a_later_code_version_and_declaration_are_named_beside_the_match(tracked, store, churn, tmp_path, monkeypatch):
+    import shutil
+
+    from modelops import versioning
+    from modelops.config import models_dir
+
+    registered = train_and_register(churn, store, churn_frames(), "linear")
+    later = tmp_path / "models"
+    later.mkdir()
+    text = (models_dir() / "churn.yaml").read_text()
+    shutil.copy(models_dir() / "churn.yaml", later / "churn.yaml")
+    (later / "churn.yaml").write_text(text.replace("description:", "description: edited since.", 1))
+    monkeypatch.setenv("MODELOPS_MODELS_DIR", str(later))
+    monkeypatch.setenv(versioning.CODE_VERSION_ENV, "beef-later")
+
+    report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+
+    assert report.verdict == reports.MATCH, report.to_text()  # rebuilt with the recorded declaration
+    changed = {c.subject: c for c in report.changed_inputs}
+    assert set(changed) == {"code version", "declaration SHA-256"}
+    assert (changed["code version"].then, changed["code version"].now) == ("c0ffee-trained", "beef-later")
+    assert "changed since training: code version: changed (then c0ffee-trained, now beef-later)" in report.reasons[-1]
+
+
+def test_a_submitted_version_says_it_has_no_training_run(tracked, store, churn):
+    from modelops import registry
+
+    registered = train_and_register(churn, store, churn_frames(), "linear")
+    tags = {"candidate": "submitted", "submitted_by": "alice", "submitted_model_uri": "runs:/abc/model",
+            "submitted_from_run": "abc", "training_data": "unknown", "airflow_run_id": "manual__submitted"}  # fmt: skip
+    version = registry.register_version("churn", registered.record["model_uri"], registered.record["mlflow_run_id"], tags)
+
+    report = reproduce("churn", str(version.version), store=store)
+
+    assert report.verdict == reports.NOT_REPRODUCIBLE and report.exit_status == 3
+    assert "trained outside the platform and submitted (by alice, model runs:/abc/model" in report.reasons[0]
+    assert "no training run to rebuild" in report.reasons[0]
+
+
+def test_an_unknown_version_is_named(tracked, store):
+    report = reproduce("churn", "champion", store=store)
+    assert report.verdict == reports.NOT_REPRODUCIBLE
+    assert "model 'churn' has no registered version 'champion'" in report.reasons[0]
