@@ -48,7 +48,9 @@ def download_snapshot(manifest: dict, folder: Path, store: Store) -> list[dict]:
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        files.append({"key": entry["key"], "path": relative.as_posix(), "sha256": entry["sha256"], "rows": entry.get("rows")})
+        files.append(
+            {"key": entry["key"], "path": relative.as_posix(), "sha256": entry["sha256"], "rows": entry.get("rows")}
+        )
     log.info("snapshot %s: %d files in %s", manifest.get("uri"), len(files), folder / DATA_FOLDER)
     return files
 

@@ -73,7 +73,9 @@ def compare_models(rebuilt: Any, registered: Any, X) -> dict[str, Any]:
     predictions = {
         "rows": len(X),
         "identical": bool(same_shape and np.array_equal(ours, theirs)),
-        "rows_differing": int(np.asarray(ours != theirs).reshape(len(X), -1).any(axis=1).sum()) if same_shape else len(X),
+        "rows_differing": int(np.asarray(ours != theirs).reshape(len(X), -1).any(axis=1).sum())
+        if same_shape
+        else len(X),
         "first_differences": _first_differences(ours, theirs) if same_shape else [],
     }
     probabilities = None

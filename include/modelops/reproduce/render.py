@@ -81,13 +81,17 @@ class Renderer:
                 return f"({items[0]},)" if len(items) == 1 else self._wrap("(", items, ")", indent)
             return self._wrap("[", items, "]", indent)
         if isinstance(value, dict):
-            return self._wrap("{", [f"{self.expr(k)}: {self.expr(v, indent + 1)}" for k, v in value.items()], "}", indent)
+            return self._wrap(
+                "{", [f"{self.expr(k)}: {self.expr(v, indent + 1)}" for k, v in value.items()], "}", indent
+            )
         if isinstance(value, np.ndarray) and not value.dtype.hasobject:
             self.imports["np"] = "import numpy as np"
             return f"np.array({value.tolist()!r}, dtype={value.dtype.str!r})"
         if hasattr(value, "get_params"):
             return self.estimator(value, indent)
-        raise NotRenderable(f"cannot write a {type(value).__module__}.{type(value).__qualname__} as code: {value!r}"[:300])
+        raise NotRenderable(
+            f"cannot write a {type(value).__module__}.{type(value).__qualname__} as code: {value!r}"[:300]
+        )
 
     def estimator(self, estimator: Any, indent: int = 0) -> str:
         cls = type(estimator)
@@ -95,7 +99,11 @@ class Renderer:
         arguments = []
         for key, value in estimator.get_params(deep=False).items():
             parameter = signature.parameters.get(key)
-            if parameter is not None and parameter.default is not inspect.Parameter.empty and _same(parameter.default, value):
+            if (
+                parameter is not None
+                and parameter.default is not inspect.Parameter.empty
+                and _same(parameter.default, value)
+            ):
                 continue
             arguments.append(f"{key}={self.expr(value, indent + 1)}")
         return self._wrap(f"{self.name_of(cls)}(", arguments, ")", indent)

@@ -85,7 +85,9 @@ def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
         lines.append(f"  model bytes (canonical digest): {'identical' if digest['identical'] else 'DIFFER'} "
                      f"({digest['registered'][:16]}… registered, {digest['rebuilt'][:16]}… rebuilt)")  # fmt: skip
     else:
-        lines.append(f"  model bytes: not compared, the estimator is not deterministic ({comparison['random_parameters']})")
+        lines.append(
+            f"  model bytes: not compared, the estimator is not deterministic ({comparison['random_parameters']})"
+        )
     return lines
 
 
@@ -96,14 +98,18 @@ def judge(model: str, version: str, inputs: list[InputCheck], lineage: dict, com
     reasons = []
     predictions, probabilities = comparison["predictions"], comparison.get("probabilities")
     if not predictions["identical"]:
-        reasons.append(f"predictions differ on {predictions['rows_differing']} of {predictions['rows']} evaluation rows")
+        reasons.append(
+            f"predictions differ on {predictions['rows_differing']} of {predictions['rows']} evaluation rows"
+        )
     if probabilities is not None and not probabilities["identical"]:
         reasons.append(f"probabilities differ (max |difference| {probabilities['max_abs_difference']})")
     if comparison["deterministic"] and not comparison["model_digest"]["identical"]:
         reasons.append("model bytes differ (canonical digest of the fitted pipeline)")
     verdict = MISMATCH if reasons else MATCH
     if not reasons:
-        bytes_note = "identical model bytes" if comparison["deterministic"] else "model bytes not compared (not deterministic)"
+        bytes_note = (
+            "identical model bytes" if comparison["deterministic"] else "model bytes not compared (not deterministic)"
+        )
         reasons.append(f"identical predictions on {predictions['rows']} evaluation rows, {bytes_note}")
     changed = [c for c in inputs if c.status not in (SAME, UNKNOWN)]
     if changed:

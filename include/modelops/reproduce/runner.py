@@ -65,7 +65,9 @@ def reproduce(
         lineage = read_lineage(model, version, store=store)
     except NotReproducible as exc:
         return Report(model, str(version), NOT_REPRODUCIBLE, [str(exc)])
-    checks = input_checks.snapshot_objects(lineage.manifest, store) + input_checks.runtime_inputs(model, lineage.versions)
+    checks = input_checks.snapshot_objects(lineage.manifest, store) + input_checks.runtime_inputs(
+        model, lineage.versions
+    )
     if any(c.blocks for c in checks):
         return _blocked(model, lineage, checks)
     with tempfile.TemporaryDirectory(prefix=f"reproduce-{model}-") as scratch:

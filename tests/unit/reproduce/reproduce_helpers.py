@@ -73,5 +73,7 @@ def train_and_register(model: ModelConfig, store: Store, frames: list, candidate
         "dataset_hash": manifest["dataset_hash"], "manifest_uri": manifest["uri"], "airflow_run_id": RUN_ID,
         "airflow_dag_id": DAG_ID, "candidate": candidate, "training_data": manifest["uri"],
     } | steps.trained_versions(model, record["mlflow_run_id"], client)  # fmt: skip
-    version = registry.register_version(model.name, record["model_uri"], record["mlflow_run_id"], tags, mlflow_client=client)
+    version = registry.register_version(
+        model.name, record["model_uri"], record["mlflow_run_id"], tags, mlflow_client=client
+    )
     return Registered(model, str(version.version), manifest, record)

@@ -65,7 +65,9 @@ def test_a_model_with_its_own_code_is_rebuilt_and_exported_with_its_logged_code(
     from modelops.reproduce import report as reports
     from modelops.reproduce.runner import reproduce
 
-    package = models.package({"features.py": ADD_GAP.replace('"x0"', '"monthly_charges"').replace('"x1"', '"support_calls"')})
+    package = models.package(
+        {"features.py": ADD_GAP.replace('"x0"', '"monthly_charges"').replace('"x1"', '"support_calls"')}
+    )
     raw = get_model("churn", MODELS_DIR).model_dump(mode="json")
     raw["code"] = {"package": package, "feature_steps": [f"{package}.features:add_gap"],
                    "engineered_features": [{"name": "gap", "type": "numeric"}],

@@ -97,7 +97,9 @@ def test_a_submitted_version_says_it_has_no_training_run(tracked, store, churn):
     registered = train_and_register(churn, store, churn_frames(), "linear")
     tags = {"candidate": "submitted", "submitted_by": "alice", "submitted_model_uri": "runs:/abc/model",
             "submitted_from_run": "abc", "training_data": "unknown", "airflow_run_id": "manual__submitted"}  # fmt: skip
-    version = registry.register_version("churn", registered.record["model_uri"], registered.record["mlflow_run_id"], tags)
+    version = registry.register_version(
+        "churn", registered.record["model_uri"], registered.record["mlflow_run_id"], tags
+    )
 
     report = reproduce("churn", str(version.version), store=store)
 
