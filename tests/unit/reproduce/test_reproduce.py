@@ -108,7 +108,15 @@ def test_a_submitted_version_says_it_has_no_training_run(tracked, store, churn):
     assert "no training run to rebuild" in report.reasons[0]
 
 
-def test_an_unknown_version_is_named(tracked, store):
+def test_an_unknown_version_is_named_and_the_cli_exits_3(tracked, store, capsys):
+    import json
+
+    from modelops.reproduce import cli
+
     report = reproduce("churn", "champion", store=store)
     assert report.verdict == reports.NOT_REPRODUCIBLE
     assert "model 'churn' has no registered version 'champion'" in report.reasons[0]
+
+    assert cli.main(["churn", "champion", "--json"]) == 3
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["verdict"] == "not reproducible" and not printed["reproduced"]
