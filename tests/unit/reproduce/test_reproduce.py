@@ -1,31 +1,46 @@
 """Reproducing a registered version: rebuilt in a fresh process from its lineage alone, compared
 on the evaluation split (predictions, probabilities, canonical model bytes); every changed input
-named; versions trained elsewhere refused plainly."""
+named; versions trained elsewhere refused plainly.
+
+One random-forest version is trained and registered for the whole module (training is the slow
+part); a test that changes the bucket puts it back."""
 
 from __future__ import annotations
 
 import pytest
-from tests.unit.reproduce.reproduce_helpers import churn_frames, train_and_register
+from moto import mock_aws
+from tests.support.aws import aws_test_env
+from tests.unit.local_mlflow import local_mlflow
+from tests.unit.reproduce.reproduce_helpers import Registered, churn_frames, train_and_register
 
+from modelops import versioning
 from modelops.config import get_model
+from modelops.layout import experiment_name
 from modelops.reproduce import report as reports
 from modelops.reproduce.runner import reproduce
+from modelops.store import Store
 
 
-@pytest.fixture
-def churn():
-    return get_model("churn")
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Store, Registered]:
+    """churn's random forest trained by the real step and registered as version 1."""
+    with aws_test_env(MODELOPS_BUCKET="bucket"), mock_aws(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv(versioning.CODE_VERSION_ENV, "c0ffee-trained")
+        store = Store("bucket")
+        store.ensure_bucket()
+        with local_mlflow(tmp_path_factory.mktemp("mlflow"), experiment_name("churn")):
+            yield store, train_and_register(get_model("churn"), store, churn_frames(150), "random_forest")
 
 
-def test_a_trained_version_is_rebuilt_identically(tracked, store, churn, tmp_path):
-    registered = train_and_register(churn, store, churn_frames(), "random_forest")
+def test_a_trained_version_is_rebuilt_identically(trained, tmp_path):
+    store, registered = trained
 
     report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
 
     assert report.verdict == reports.MATCH, report.to_text()
     assert report.exit_status == 0
     comparison = report.comparison
-    assert comparison["predictions"]["identical"] and comparison["predictions"]["rows"] > 100
+    assert comparison["predictions"]["identical"] and comparison["predictions"]["rows"] == 90
     assert comparison["probabilities"]["identical"]
     assert comparison["deterministic"] and comparison["model_digest"]["identical"]
     assert report.lineage["params"] == registered.record["params"]
@@ -33,12 +48,15 @@ def test_a_trained_version_is_rebuilt_identically(tracked, store, churn, tmp_pat
     assert not report.changed_inputs
 
 
-def test_a_changed_snapshot_object_is_named_and_nothing_is_rebuilt(tracked, store, churn, tmp_path):
-    registered = train_and_register(churn, store, churn_frames(), "linear")
+def test_a_changed_snapshot_object_is_named_and_nothing_is_rebuilt(trained, tmp_path):
+    store, registered = trained
     changed = registered.manifest["objects"][1]["key"]
-    store.put_bytes(changed, store.get_bytes(changed) + b"\n", "text/csv")  # same rows, other bytes
-
-    report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+    original = store.get_bytes(changed)
+    store.put_bytes(changed, original + b"\n", "text/csv")  # same rows, other bytes
+    try:
+        report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+    finally:
+        store.put_bytes(changed, original, "text/csv")  # same bytes, same ETag
 
     assert report.verdict == reports.MISMATCH and report.exit_status == 1
     assert report.comparison is None  # not rebuilt: the training bytes are gone
@@ -47,15 +65,15 @@ def test_a_changed_snapshot_object_is_named_and_nothing_is_rebuilt(tracked, stor
     assert f"! snapshot object {store.uri(changed)}: changed" in report.to_text()
 
 
-def test_a_rebuild_that_differs_is_a_mismatch_naming_what_differs(tracked, store, churn, tmp_path, monkeypatch):
+def test_a_rebuild_that_differs_is_a_mismatch_naming_what_differs(trained, tmp_path, monkeypatch):
     from modelops.reproduce import runner
 
-    registered = train_and_register(churn, store, churn_frames(), "linear")
+    store, registered = trained
     real = runner.rebuild_request
 
     def other_params(lineage, *args):
         request = real(lineage, *args)
-        return request | {"params": {"C": 1e-4}}  # not what was chosen
+        return request | {"params": {**request["params"], "max_depth": 2}}  # not what was chosen
 
     monkeypatch.setattr(runner, "rebuild_request", other_params)
 
@@ -67,13 +85,12 @@ def test_a_rebuild_that_differs_is_a_mismatch_naming_what_differs(tracked, store
     assert not report.comparison["model_digest"]["identical"]
 
 
-def test_a_later_code_version_and_declaration_are_named_beside_the_match(tracked, store, churn, tmp_path, monkeypatch):
+def test_a_later_code_version_and_declaration_are_named_beside_the_match(trained, tmp_path, monkeypatch):
     import shutil
 
-    from modelops import versioning
     from modelops.config import models_dir
 
-    registered = train_and_register(churn, store, churn_frames(), "linear")
+    store, registered = trained
     later = tmp_path / "models"
     later.mkdir()
     text = (models_dir() / "churn.yaml").read_text()
@@ -91,10 +108,10 @@ def test_a_later_code_version_and_declaration_are_named_beside_the_match(tracked
     assert "changed since training: code version: changed (then c0ffee-trained, now beef-later)" in report.reasons[-1]
 
 
-def test_a_submitted_version_says_it_has_no_training_run(tracked, store, churn):
+def test_a_submitted_version_says_it_has_no_training_run(trained):
     from modelops import registry
 
-    registered = train_and_register(churn, store, churn_frames(), "linear")
+    store, registered = trained
     tags = {"candidate": "submitted", "submitted_by": "alice", "submitted_model_uri": "runs:/abc/model",
             "submitted_from_run": "abc", "training_data": "unknown", "airflow_run_id": "manual__submitted"}  # fmt: skip
     version = registry.register_version(
@@ -108,8 +125,10 @@ def test_a_submitted_version_says_it_has_no_training_run(tracked, store, churn):
     assert "no training run to rebuild" in report.reasons[0]
 
 
-def test_an_unknown_version_is_named_and_the_cli_exits_3(tracked, store, capsys):
+def test_an_unknown_version_is_named_and_the_cli_exits_3(trained, capsys):
     import json
+
+    store, _ = trained
 
     from modelops.reproduce import cli
 
