@@ -41,13 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 def _export(args) -> int:
     from modelops.reproduce.export import ExportRefused, export
     from modelops.reproduce.lineage import NotReproducible
+    from modelops.reproduce.render import NotRenderable
 
     try:
         written = export(args.model, args.version, args.export)
     except NotReproducible as exc:
         print(f"cannot export: {exc}", file=sys.stderr)
         return EXIT_STATUS[NOT_REPRODUCIBLE]
-    except ExportRefused as exc:
+    except (ExportRefused, NotRenderable) as exc:
         print(f"cannot export: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -9,13 +9,14 @@ changed (code, declaration, suite, libraries, the model's own code) is named bes
 from __future__ import annotations
 
 import logging
+import subprocess
 import tempfile
 from pathlib import Path
 
 from modelops.reproduce import inputs as input_checks
 from modelops.reproduce.lineage import Lineage, NotReproducible, read_lineage
 from modelops.reproduce.materialise import ChangedInput, download_model, download_snapshot, logged_code_folder
-from modelops.reproduce.rebuild import run_in_fresh_process
+from modelops.reproduce.rebuild import RebuildFailed, run_in_fresh_process
 from modelops.reproduce.report import MISMATCH, NOT_REPRODUCIBLE, Report, judge
 from modelops.store import Store
 
@@ -81,6 +82,9 @@ def reproduce(
         code, package = logged_package(lineage, model_dir)
         own = input_checks.own_code(model, package)
         checks += [own] if own is not None else []
-        comparison = run_in_fresh_process(rebuild_request(lineage, folder, files, model_dir, code), folder, timeout)
+        try:
+            comparison = run_in_fresh_process(rebuild_request(lineage, folder, files, model_dir, code), folder, timeout)
+        except (RebuildFailed, subprocess.TimeoutExpired) as exc:
+            return Report(model, lineage.version, MISMATCH, [f"the rebuild failed: {exc}"], checks, lineage.to_json())
     log.info("%s version %s rebuilt: %s", model, lineage.version, comparison)
     return judge(model, lineage.version, checks, lineage.to_json(), comparison)

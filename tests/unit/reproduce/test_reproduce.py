@@ -139,3 +139,17 @@ def test_an_unknown_version_is_named_and_the_cli_exits_3(trained, capsys):
     assert cli.main(["churn", "champion", "--json"]) == 3
     printed = json.loads(capsys.readouterr().out)
     assert printed["verdict"] == "not reproducible" and not printed["reproduced"]
+
+
+def test_a_rebuild_that_fails_is_reported_with_its_error(trained, tmp_path, monkeypatch):
+    from modelops.reproduce import runner
+
+    store, registered = trained
+    real = runner.rebuild_request
+    monkeypatch.setattr(runner, "rebuild_request", lambda *args: real(*args) | {"candidate": "no_such_family"})
+
+    report = reproduce("churn", registered.version, store=store, workdir=tmp_path / "work")
+
+    assert report.verdict == reports.MISMATCH and report.comparison is None
+    assert report.reasons[0].startswith("the rebuild failed: the rebuild process exited with 1")
+    assert "no_such_family" in report.reasons[0]
