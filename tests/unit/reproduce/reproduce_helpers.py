@@ -34,9 +34,10 @@ def put_batches(model: ModelConfig, store: Store, frames: list) -> list[dict]:
     """Each frame as a day's CSV in the raw zone; the manifest entries of what was written."""
     entries = []
     for day, frame in zip(DAYS, frames, strict=True):
-        key = raw_batch_key(model.name, day, "batch.csv")
-        body = to_csv_bytes(frame)
-        store.put_bytes(key, body, "text/csv")
+        parquet = model.data.file_format == "parquet"
+        key = raw_batch_key(model.name, day, "batch.parquet" if parquet else "batch.csv")
+        body = frame.to_parquet(index=False) if parquet else to_csv_bytes(frame)
+        store.put_bytes(key, body)
         etag = store.client.head_object(Bucket=store.bucket, Key=key)["ETag"].strip('"')
         entries.append({"key": key, "etag": etag, "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
                         "day": str(day), "rows": len(frame)})  # fmt: skip

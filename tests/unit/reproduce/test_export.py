@@ -100,3 +100,33 @@ def test_an_export_of_changed_data_is_refused_naming_the_object(tracked, store, 
 
     with pytest.raises(ExportRefused, match=f"snapshot object {store.uri(key)} changed since"):
         export("churn", registered.version, tmp_path / "export", store=store)
+
+
+def test_a_scaffolded_regression_model_on_parquet_is_reproduced_and_exported(tracked, store, tmp_path, models):
+    """A declaration drafted by ``modelops.scaffold`` from a sample (regression, Parquet batches)."""
+    import yaml
+    from tests.unit.reproduce.reproduce_helpers import DAYS
+
+    from modelops.local import datagen
+    from modelops.reproduce import report as reports
+    from modelops.reproduce.runner import reproduce
+    from modelops.scaffold.declaration import infer_declaration
+
+    frames = [datagen.generate_batch("delivery_time", day, 150, seed=4) for day in DAYS]
+    declaration = infer_declaration(
+        pd.concat(frames, ignore_index=True), "deliveries", "delivery_minutes",
+        timestamp_column="ordered_at", id_column="order_id", file_format="parquet",
+    )  # fmt: skip
+    (models.path / "deliveries.yaml").write_text(yaml.safe_dump(declaration))
+    deliveries = get_model("deliveries")
+    registered = train_and_register(deliveries, store, frames, "linear")
+
+    report = reproduce("deliveries", registered.version, store=store, workdir=tmp_path / "work")
+    export("deliveries", registered.version, tmp_path / "export", store=store)
+
+    assert report.verdict == reports.MATCH, report.to_text()
+    assert report.comparison["probabilities"] is None and report.comparison["model_digest"]["identical"]
+    got = _run_script(tmp_path / "export")
+    _, test = split_snapshot_frame(deliveries, pd.concat(frames, ignore_index=True, sort=False))
+    expected = load_model(registered.record["model_uri"]).predict(test[deliveries.feature_names])
+    assert got["prediction"].dtype == np.float64 and np.array_equal(got["prediction"].to_numpy(), expected)
