@@ -139,6 +139,22 @@ def declaration_hash(model: ModelConfig) -> str:
 DECLARATION_ARTIFACT = "declaration.json"
 
 
+#: On a candidate run: the OpenMP threads its fit ran with. HistGradientBoosting sums gradients in
+#: parallel, so its fitted trees depend (in the last bits) on the thread count: a rebuild uses this.
+OPENMP_THREADS_TAG = "modelops.openmp_threads"
+
+
+def openmp_threads() -> str:
+    """The OpenMP threads this process runs with (``threadpoolctl``; the first OpenMP library loaded,
+    ``OMP_NUM_THREADS`` or the core count when none is loaded yet)."""
+    from threadpoolctl import threadpool_info
+
+    for library in threadpool_info():
+        if library.get("user_api") == "openmp":
+            return str(library["num_threads"])
+    return _env("OMP_NUM_THREADS") or str(os.cpu_count() or 1)
+
+
 def declaration_record(model: ModelConfig) -> dict[str, Any]:
     """The declaration as JSON, defaults included: what :func:`declaration_hash` hashes."""
     return model.model_dump(mode="json")

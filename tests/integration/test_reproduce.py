@@ -46,6 +46,7 @@ def test_a_promoted_version_is_reproduced_and_its_export_predicts_the_same(first
     assert comparison["deterministic"] and comparison["model_digest"]["identical"]
     assert report["lineage"]["declaration_source"].startswith("recorded")
     assert report["lineage"]["airflow_run_id"] == first_promotion["dag_run_id"]
+    assert report["lineage"]["openmp_threads"] == 1  # the stack's OMP_NUM_THREADS, recorded by the fit
     assert not [c for c in report["inputs"] if c["blocks"]]
 
     exported = _reproduce("churn", version, "--export", str(tmp_path / "export"))

@@ -73,6 +73,7 @@ def settings_of(lineage: Lineage) -> dict:
         "max_rows": config.training.max_rows,
         "fit_max_rows": config.training.fit_max_rows.get(lineage.candidate),
         "random_seed": config.training.random_seed,
+        "openmp_threads": lineage.openmp_threads,
     }
 
 
@@ -82,6 +83,7 @@ def script_text(lineage: Lineage, code: Path | None) -> str:
     with logged_code_first(code):
         source, imports = render(build_pipeline(lineage.config, lineage.candidate, lineage.params))
     text = SCRIPT.replace("@@MODEL@@", lineage.model).replace("@@VERSION@@", lineage.version)
+    text = text.replace("@@THREADS@@", str(lineage.openmp_threads or ""))
     text = text.replace("@@IMPORTS@@", "\n".join(imports)).replace("@@PIPELINE@@", source.strip())
     return text.replace("@@SETTINGS@@", pprint.pformat(settings_of(lineage), sort_dicts=False, width=100))
 

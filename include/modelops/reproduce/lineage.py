@@ -43,6 +43,8 @@ class Lineage:
     manifest: dict[str, Any]
     #: The :data:`~modelops.versioning.VERSION_TAGS` the version carries.
     versions: dict[str, str]
+    #: The OpenMP threads the fit ran with (None: not recorded, the version predates the tag).
+    openmp_threads: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +58,7 @@ class Lineage:
             "params": self.params,
             "random_seed": self.config.training.random_seed,
             "training_rows": self.training_rows,
+            "openmp_threads": self.openmp_threads,
             "declaration_source": self.declaration_source,
             "manifest_uri": self.manifest.get("uri"),
             "dataset_hash": self.manifest.get("dataset_hash"),
@@ -69,6 +72,11 @@ def _load_dict(mlflow, run_id: str, name: str) -> dict | None:
     except Exception as exc:  # noqa: BLE001 - stores report a missing artifact with different types
         log.info("run %s has no %s: %s", run_id, name, exc)
         return None
+
+
+def _threads(mlflow_client, run_id: str) -> int | None:
+    value = mlflow_client.get_run(run_id).data.tags.get(versioning.OPENMP_THREADS_TAG, "")
+    return int(value) if value.isdigit() else None
 
 
 def _current_config(model: str) -> ModelConfig | None:
@@ -158,5 +166,6 @@ def read_lineage(model: str, version: str, *, mlflow_client=None, store: Store |
         declaration_source=source,
         manifest=manifest,
         versions=versioning.recorded_version_tags(tags),
+        openmp_threads=_threads(mlflow_client, registered.run_id),
         tags=tags,
     )

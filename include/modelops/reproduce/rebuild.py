@@ -7,7 +7,9 @@ A fresh process so nothing of the caller (imported code, a module cache, a warme
 make the two models agree by accident. It reads only local files (:mod:`modelops.reproduce.materialise`
 put them there): the snapshot's objects, the registered model's artifact and its logged code,
 which goes first on ``sys.path`` so the refit builds the pipeline with the code that trained the
-version. The request carries the recorded declaration, candidate and parameters.
+version. The request carries the recorded declaration, candidate and parameters, and the OpenMP
+thread count the fit ran with (HistGradientBoosting sums gradients in parallel: another thread
+count changes the last bits of its trees).
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ def run_in_fresh_process(request: dict[str, Any], folder: Path, timeout: float =
     request_path.write_text(json.dumps(request, indent=2))
     result_path.unlink(missing_ok=True)
     env = dict(os.environ)
+    if request.get("openmp_threads"):  # set before the OpenMP runtime loads: the fit's thread count
+        env["OMP_NUM_THREADS"] = str(request["openmp_threads"])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_INCLUDE_DIR, env.get("PYTHONPATH")) if p)
     completed = subprocess.run(
         [sys.executable, "-m", "modelops.reproduce.rebuild", str(request_path), str(result_path)],

@@ -57,7 +57,8 @@ class Report:
             lines += [
                 "",
                 "lineage:",
-                f"  candidate {lin['candidate']} with params {lin['params']} (seed {lin['random_seed']})",
+                f"  candidate {lin['candidate']} with params {lin['params']} (seed {lin['random_seed']}, "
+                f"OpenMP threads {lin.get('openmp_threads') or 'not recorded'})",
                 f"  training run {lin['mlflow_run_id']} (Airflow run {lin['airflow_run_id']})",
                 f"  snapshot {lin['manifest_uri']} (dataset hash {str(lin['dataset_hash'])[:16]}…)",
                 f"  declaration: {lin['declaration_source']}",

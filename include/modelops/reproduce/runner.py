@@ -46,6 +46,7 @@ def rebuild_request(lineage: Lineage, folder: Path, files: list[dict], model_dir
         "files": files,
         "model_dir": str(model_dir),
         "code_folder": str(code) if code is not None else None,
+        "openmp_threads": lineage.openmp_threads,
     }
 
 

@@ -28,13 +28,20 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import pickle
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
+# The OpenMP threads the training run used (HistGradientBoosting's sums depend on the thread
+# count in their last bits); set before numpy and scikit-learn load. Remove it to use every core.
+OPENMP_THREADS = "@@THREADS@@"
+if OPENMP_THREADS:
+    os.environ["OMP_NUM_THREADS"] = OPENMP_THREADS
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "code"))  # the model's own code, as logged with the version (if any)

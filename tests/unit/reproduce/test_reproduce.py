@@ -45,6 +45,7 @@ def test_a_trained_version_is_rebuilt_identically(trained, tmp_path):
     assert comparison["deterministic"] and comparison["model_digest"]["identical"]
     assert report.lineage["params"] == registered.record["params"]
     assert report.lineage["declaration_source"].startswith("recorded")
+    assert report.lineage["openmp_threads"] == 1  # the fit ran under threadpool_limits(1)
     assert not report.changed_inputs
 
 
