@@ -42,3 +42,12 @@ def test_without_a_recorded_declaration_a_changed_file_is_refused_naming_both_ha
     message = str(caught.value)
     assert recorded in message and versioning.declaration_hash(now) in message
     assert "settings (seed, split, row caps) are unknown" in message
+
+
+def test_the_recorded_thread_count_is_the_one_openmp_runs_with():
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            assert versioning.openmp_threads() == str(threads)
