@@ -107,6 +107,7 @@ def test_a_scaffolded_regression_model_on_parquet_is_reproduced_and_exported(tra
     import yaml
     from tests.unit.reproduce.reproduce_helpers import DAYS
 
+    from modelops.layout import experiment_name
     from modelops.local import datagen
     from modelops.reproduce import report as reports
     from modelops.reproduce.runner import reproduce
@@ -119,6 +120,7 @@ def test_a_scaffolded_regression_model_on_parquet_is_reproduced_and_exported(tra
     )  # fmt: skip
     (models.path / "deliveries.yaml").write_text(yaml.safe_dump(declaration))
     deliveries = get_model("deliveries")
+    tracked.client.create_experiment(experiment_name("deliveries"), (tmp_path / "artifacts").as_uri())  # not ./mlruns
     registered = train_and_register(deliveries, store, frames, "linear")
 
     report = reproduce("deliveries", registered.version, store=store, workdir=tmp_path / "work")
