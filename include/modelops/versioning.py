@@ -130,7 +130,34 @@ def declaration_hash(model: ModelConfig) -> str:
     of ``include/models/<model>.yaml`` do not change it, nor does writing out a default; any
     setting that changes (a feature, its description, a threshold) does. A platform release that
     adds a setting changes every model's hash, rightly: the declaration now means more."""
-    return canonical_sha256(model.model_dump(mode="json"))
+    return canonical_sha256(declaration_record(model))
+
+
+#: The candidate run's artifact holding the declaration it was trained with, as
+#: :func:`declaration_record` (its :func:`canonical_sha256` is the run's declaration hash): what
+#: ``modelops.reproduce`` rebuilds a version with after the YAML file has changed.
+DECLARATION_ARTIFACT = "declaration.json"
+
+
+#: On a candidate run: the OpenMP threads its fit ran with. HistGradientBoosting sums gradients in
+#: parallel, so its fitted trees depend (in the last bits) on the thread count: a rebuild uses this.
+OPENMP_THREADS_TAG = "modelops.openmp_threads"
+
+
+def openmp_threads() -> str:
+    """The OpenMP threads this process runs with (``threadpoolctl``; the first OpenMP library loaded,
+    ``OMP_NUM_THREADS`` or the core count when none is loaded yet)."""
+    from threadpoolctl import threadpool_info
+
+    for library in threadpool_info():
+        if library.get("user_api") == "openmp":
+            return str(library["num_threads"])
+    return _env("OMP_NUM_THREADS") or str(os.cpu_count() or 1)
+
+
+def declaration_record(model: ModelConfig) -> dict[str, Any]:
+    """The declaration as JSON, defaults included: what :func:`declaration_hash` hashes."""
+    return model.model_dump(mode="json")
 
 
 def suite_hash(model: ModelConfig) -> str:

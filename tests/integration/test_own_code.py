@@ -214,3 +214,22 @@ def test_a_submitted_model_is_gated_beside_the_champion_promoted_and_served(
 
     frame = datagen.generate_batch("churn", dt.date(2026, 11, 22), 20, seed=9)[model.feature_names]
     assert _predict(stack, MODEL, frame)["version"] == str(champion.version)
+
+
+def test_a_version_with_their_code_is_reproduced_from_its_lineage(own_code_champion):
+    """``python -m modelops.reproduce`` rebuilds the promoted churn_plus version with the code
+    logged with it, in a fresh process, and finds identical predictions and model bytes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    champion = registry.version_for_alias(MODEL, registry.CHAMPION)
+    completed = subprocess.run(
+        [sys.executable, "-m", "modelops.reproduce", MODEL, str(champion.version), "--json"],
+        capture_output=True, text=True, timeout=1200, env=dict(os.environ), check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-3000:]
+    report = json.loads(completed.stdout)
+    assert report["verdict"] == "match" and report["comparison"]["predictions"]["identical"]
+    assert any(c["subject"].startswith("model's own code (churn_plus)") for c in report["inputs"])

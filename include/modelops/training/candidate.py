@@ -230,6 +230,21 @@ def _search(
     return search, best
 
 
+def _fit_rows(config: ModelConfig, candidate: str, X: pd.DataFrame, y: pd.Series):
+    """The rows the chosen setting's final fit uses (``training.fit_max_rows`` caps, seeded)."""
+    return _sample_rows(config, X, y, config.training.fit_max_rows.get(candidate))
+
+
+def refit_chosen(config: ModelConfig, candidate: str, params: dict[str, Any], X_train: pd.DataFrame, y_train: Any):
+    """The final fit of a recorded setting again, without the search: the same rows (the same
+    seeded sample) and the same pipeline as :func:`train_candidate`'s refit. What
+    :mod:`modelops.reproduce` rebuilds a registered version with; returns the fitted pipeline."""
+    X, y = _training_frame(config, X_train, y_train)
+    X_fit, y_fit = _fit_rows(config, candidate, X, y)
+    model, _, _ = _final_fit(config, candidate, params, X_fit, y_fit)
+    return model
+
+
 def _final_fit(config: ModelConfig, candidate: str, params: dict[str, Any], X: pd.DataFrame, y: Any):
     """Refit the chosen setting on every training row; returns the model, its seconds and convergence warnings."""
     from sklearn.exceptions import ConvergenceWarning
@@ -322,7 +337,7 @@ def _train(config, candidate, X_train, y_train, search_space, rules) -> Candidat
     search_seconds = time.perf_counter() - started
 
     params = best["entry"]["params"]
-    X_fit, y_fit = _sample_rows(config, X, y, config.training.fit_max_rows.get(candidate))
+    X_fit, y_fit = _fit_rows(config, candidate, X, y)
     model, fit_seconds, convergence = _final_fit(config, candidate, params, X_fit, y_fit)
     # Each response method once over the fit rows (in chunks), shared by the metrics and the rules.
     answers, positions = cached_responses(model, X_fit, config.is_classifier), row_positions(len(X_fit))

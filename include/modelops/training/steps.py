@@ -91,6 +91,10 @@ def train_candidates(
             log.error("%s", exc.trace)
         return log_failed_candidate(mlflow, model, run_id, candidate, parent, existing, exc)
     _tag_run(mlflow, record["mlflow_run_id"], versions)
+    # What a rebuild (modelops.reproduce) needs beyond the hashes: the declaration's settings, the threads.
+    client = mlflow.MlflowClient()
+    client.log_dict(record["mlflow_run_id"], versioning.declaration_record(model), versioning.DECLARATION_ARTIFACT)
+    client.set_tag(record["mlflow_run_id"], versioning.OPENMP_THREADS_TAG, versioning.openmp_threads())
     return record
 
 

@@ -96,7 +96,12 @@ def training_split(model: ModelConfig, run_id: str, store=None) -> tuple[pd.Data
     from modelops.store import Store
 
     store = store or Store()
-    frame = load_snapshot_frame(model, load_manifest(model.name, run_id, store), store)
+    return split_snapshot_frame(model, load_snapshot_frame(model, load_manifest(model.name, run_id, store), store))
+
+
+def split_snapshot_frame(model: ModelConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The labelled rows of a snapshot's frame, capped at ``training.max_rows`` (a seeded sample),
+    split by :func:`time_split`: the one rule a run and its rebuild (``modelops.reproduce``) share."""
     labelled = frame[model.target].notna()
     if not labelled.all():  # a copy only when rows must go
         frame = frame[labelled]
