@@ -42,7 +42,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         body += chunk[:-2]
 
 
-async def _drive(url: str, bodies: list[bytes], concurrency: int, warmup_s: float, measure_s: float) -> dict:
+async def _drive(
+    url: str, bodies: list[bytes], concurrency: int, warmup_s: float, measure_s: float, rate: float | None = None
+) -> dict:
     parts = urlparse(url)
     host, port = parts.hostname, parts.port
     requests = [
@@ -62,10 +64,21 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, warmup_s: floa
     async def connection(offset: int) -> None:
         reader = writer = None
         i = offset
+        # Paced (``rate`` requests/s over all connections): each connection sends on its own
+        # schedule and a latency counts from the scheduled time, so a server that falls behind is
+        # charged for the wait (no coordinated omission). Unpaced: closed loop.
+        period = concurrency / rate if rate else 0.0
+        scheduled = start + offset / rate if rate else 0.0
         while time.perf_counter() < window_end:
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
-            sent = time.perf_counter()
+            if rate:
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent, scheduled = scheduled, scheduled + period
+            else:
+                sent = time.perf_counter()
             good = False
             try:
                 writer.write(requests[i % len(requests)])
@@ -126,9 +139,17 @@ class LoadGenerator:
         self.process.start()
         child.close()
 
-    def run(self, url: str, bodies: list[bytes], warmup_s: float, measure_s: float) -> dict:
+    def run(self, url: str, bodies: list[bytes], warmup_s: float, measure_s: float, rate: float | None = None) -> dict:
+        """Closed loop at ``CONCURRENCY`` connections, or paced at ``rate`` requests/s over them."""
         self._conn.send(
-            {"url": url, "bodies": bodies, "concurrency": CONCURRENCY, "warmup_s": warmup_s, "measure_s": measure_s}
+            {
+                "url": url,
+                "bodies": bodies,
+                "concurrency": CONCURRENCY,
+                "warmup_s": warmup_s,
+                "measure_s": measure_s,
+                "rate": rate,
+            }
         )
         result = self._conn.recv()
         if "crash" in result:
