@@ -2,8 +2,8 @@
 response path, and its predictions go to a capture stream of their own.
 
 The request path only hands the champion-scored requests to :class:`ShadowRunner` (a counter
-check and a list append, microseconds). One background thread per serving worker scores
-them with the shadow version, every request waiting for the same shadow in one model call, and enqueues the rows under ``shadow/<model>/dt=YYYY-MM-DD/``, with
+check and an executor submit, microseconds). One background thread per serving worker scores
+them with the shadow version and enqueues the rows under ``shadow/<model>/dt=YYYY-MM-DD/``, with
 the same request id and record index as the served rows, so monitoring joins the two. A shadow
 never answers and never fails a request:
 
@@ -63,9 +63,6 @@ class ShadowRunner:
         self._pending = 0
         self._counts: dict[str, dict[str, int]] = {}
         self._executor: ThreadPoolExecutor | None = None
-        #: Submitted, not yet scored: (slot, shadow, requests, queued at); drained by one thread.
-        self._queue: list[tuple[Any, Any, list, float]] = []
-        self._draining = False
         self._last_failure_log = float("-inf")
 
     def _count(self, model: str, counter: str, n: int) -> None:
@@ -81,65 +78,44 @@ class ShadowRunner:
         """Queue ``pending`` (requests the champion answered) for the shadow; False when dropped."""
         name = slot.config.name
         with self._lock:
-            full = self._pending >= self.max_pending
-            if not full:
+            if self._pending >= self.max_pending:
+                full = True
+            else:
+                full = False
                 self._pending += 1
-                self._queue.append((slot, shadow, pending, self._clock()))
-                start, self._draining = not self._draining, True
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="modelops-shadow")
                 executor = self._executor
         if full:
             self._count(name, "dropped_requests", len(pending))
             return False
-        if start:
-            try:
-                executor.submit(self._drain)
-            except RuntimeError:  # shut down meanwhile: what waits is dropped
-                with self._lock:
-                    items, self._queue, self._draining = self._queue, [], False
-                    self._pending -= len(items)
-                for item in items:
-                    self._count(item[0].config.name, "dropped_requests", len(item[2]))
-                return False
+        try:
+            executor.submit(self._run, slot, shadow, pending, self._clock())
+        except RuntimeError:  # shut down meanwhile
+            with self._lock:
+                self._pending -= 1
+            self._count(name, "dropped_requests", len(pending))
+            return False
         return True
 
-    def _drain(self) -> None:
-        """Score everything queued, then what arrived meanwhile, until the queue is empty. The
-        requests waiting for the same shadow are scored in one model call: under single-record
-        traffic the per-call cost, not the rows, is what a shadow adds."""
-        while True:
-            with self._lock:
-                items, self._queue = self._queue, []
-                if not items:
-                    self._draining = False
-                    return
-            for group in _same_shadow_runs(items):
-                self._run(group)
-
-    def _run(self, items: list[tuple[ModelSlot, LoadedModel, list[PendingPrediction], float]]) -> None:
-        """One model call for the fresh requests of ``items`` (one slot, one shadow version)."""
-        slot, shadow = items[0][0], items[0][1]
+    def _run(self, slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction], queued_at: float) -> None:
         name = slot.config.name
-        now = self._clock()
-        fresh = [p for _, _, pending, queued_at in items if now - queued_at <= self.max_lag_seconds for p in pending]
-        stale = sum(len(pending) for _, _, pending, queued_at in items if now - queued_at > self.max_lag_seconds)
         try:
-            if stale:
-                self._count(name, "stale_requests", stale)
-            if fresh:
-                rows, failed = score_shadow(slot, shadow, fresh, self.writer)
-                self._count(name, "scored_records", rows)
-                if failed:
-                    self._count(name, "failed_requests", failed)
+            if self._clock() - queued_at > self.max_lag_seconds:
+                self._count(name, "stale_requests", len(pending))
+                return
+            rows, failed = score_shadow(slot, shadow, pending, self.writer)
+            self._count(name, "scored_records", rows)
+            if failed:
+                self._count(name, "failed_requests", failed)
         except Exception as exc:  # noqa: BLE001 - a broken shadow must never reach a request
-            self._count(name, "failed_requests", len(fresh))
+            self._count(name, "failed_requests", len(pending))
             if time.monotonic() - self._last_failure_log >= 30:
                 self._last_failure_log = time.monotonic()
                 log.warning("%s: shadow version %s failed to score: %s", name, shadow.version, exc)
         finally:
             with self._lock:
-                self._pending -= len(items)
+                self._pending -= 1
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued (tests, shutdown); True when drained within ``timeout``."""
@@ -168,17 +144,6 @@ class ShadowRunner:
         lines += ["# HELP modelops_shadow_pending Shadow model calls waiting.", "# TYPE modelops_shadow_pending gauge"]
         lines.append(f"modelops_shadow_pending {stats['pending']}")
         return "\n".join(lines) + "\n"
-
-
-def _same_shadow_runs(items: list) -> list[list]:
-    """Consecutive queued items for the same slot and the same loaded shadow, grouped."""
-    runs: list[list] = []
-    for item in items:
-        if runs and runs[-1][0][0] is item[0] and runs[-1][0][1] is item[1]:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
 
 
 def score_shadow(

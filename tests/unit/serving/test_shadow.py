@@ -170,7 +170,7 @@ def test_a_stale_call_is_skipped_and_a_full_queue_drops():
     assert runner.submit(Slot(), object(), [object(), object()]) is False
     assert runner.stats()["models"]["toy"]["dropped_requests"] == 2
     now[0] = 5.0  # the waiting call runs now
-    runner._run([(Slot(), object(), [object()], 1.0)])  # waited 4 s > 1 s: skipped, not scored
+    runner._run(Slot(), object(), [object()], queued_at=1.0)  # waited 4 s > 1 s: skipped, not scored
     assert runner.stats() == {"pending": 0, "models": {"toy": runner.stats()["models"]["toy"]}}
     assert runner.stats()["models"]["toy"]["stale_requests"] == 1
     with pytest.raises(ValueError, match="max_pending"):
@@ -196,37 +196,3 @@ def test_the_shadow_options_come_from_the_environment():
     assert options.shadow_enabled is False and options.shadow_max_pending == 8
     with pytest.raises(SettingError, match="MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS"):
         ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS": "0"})
-
-
-def test_requests_waiting_for_the_same_shadow_are_scored_in_one_call(monkeypatch):
-    """While the shadow thread scores one call, what arrives waits and is scored together."""
-    import threading
-
-    from modelops.serving import shadow as shadow_module
-
-    calls: list[int] = []
-    first_started, release = threading.Event(), threading.Event()
-
-    def fake_score(slot, shadow, pending, writer):
-        calls.append(len(pending))
-        first_started.set()
-        release.wait(5)
-        return len(pending), 0
-
-    monkeypatch.setattr(shadow_module, "score_shadow", fake_score)
-    runner = ShadowRunner(None, max_pending=64, max_lag_seconds=60)
-
-    class Slot:
-        config = CONFIGS["toy"]
-
-    slot, loaded, other = Slot(), object(), object()
-    assert runner.submit(slot, loaded, [object()])
-    assert first_started.wait(5)
-    for _ in range(4):
-        assert runner.submit(slot, loaded, [object(), object()])
-    assert runner.submit(slot, other, [object()])  # another shadow version: a call of its own
-    release.set()
-    assert runner.drain(5)
-    runner.close()
-    assert calls == [1, 8, 1]
-    assert runner.stats()["models"]["toy"]["scored_records"] == 10
