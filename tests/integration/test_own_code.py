@@ -216,17 +216,20 @@ def test_a_submitted_model_is_gated_beside_the_champion_promoted_and_served(
     assert _predict(stack, MODEL, frame)["version"] == str(champion.version)
 
 
-def test_a_version_with_their_code_is_reproduced_from_its_lineage(own_code_champion):
-    """``python -m modelops.reproduce`` rebuilds the promoted churn_plus version with the code
-    logged with it, in a fresh process, and finds identical predictions and model bytes."""
+def test_a_version_with_their_code_is_reproduced_from_its_lineage(own_code_champion, airflow):
+    """``python -m modelops.reproduce`` rebuilds the churn_plus version the fixture's run promoted,
+    with the code logged with it, in a fresh process, and finds identical predictions and model
+    bytes. (Named by its run, not by the alias: the submission test above moves the champion.)"""
     import json
     import os
     import subprocess
     import sys
 
-    champion = registry.version_for_alias(MODEL, registry.CHAMPION)
+    from modelops.training.results import REGISTERED
+
+    version = airflow.xcom(DAG, own_code_champion["dag_run_id"], "register", key=REGISTERED)["version"]
     completed = subprocess.run(
-        [sys.executable, "-m", "modelops.reproduce", MODEL, str(champion.version), "--json"],
+        [sys.executable, "-m", "modelops.reproduce", MODEL, str(version), "--json"],
         capture_output=True, text=True, timeout=1200, env=dict(os.environ), check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-3000:]
