@@ -18,6 +18,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.cbpe_accuracy import bench_cbpe
 from benchmarks.drift import bench_drift
 from benchmarks.growth import bench_growth
 from benchmarks.ingest import bench_ingest
@@ -56,6 +57,7 @@ BENCHMARKS = {
     "ingest": bench_ingest,
     "ui": bench_ui,
     "growth": bench_growth,
+    "cbpe": bench_cbpe,
 }
 
 
