@@ -112,7 +112,7 @@ def monitor_day(
     )
     # Champion vs shadow on the same requests (None: no shadow scored that day). Reported, never
     # part of the verdict: the shadow answered nobody.
-    report["shadow"] = compare_shadow(store, config, data.day, min_labels=min_labels)
+    report["shadow"] = compare_shadow(store, config, data.day, min_labels=min_labels, labels=data.label_lookup)
     log.info("%s %s: monitoring status %s", config.name, data.day, report["status"])
     return report, data
 

@@ -122,7 +122,6 @@ class LabelLookup:
         first = pd.Index(labels["_k1"].to_numpy())
         # Two keys sharing the first hash (about one day in 10^7 at millions of labels): index both.
         self.index = first if first.is_unique else pd.MultiIndex.from_arrays([first, self.k2])
-        self._both = not first.is_unique
 
     def __len__(self) -> int:
         return len(self.values)
@@ -132,7 +131,8 @@ class LabelLookup:
         import pandas as pd
 
         k1, k2 = key_hashes(served)
-        positions = self.index.get_indexer(pd.MultiIndex.from_arrays([k1, k2]) if self._both else k1)
+        both = isinstance(self.index, pd.MultiIndex)
+        positions = self.index.get_indexer(pd.MultiIndex.from_arrays([k1, k2]) if both else k1)
         matched = positions >= 0
         matched[matched] = self.k2[positions[matched]] == k2[matched]
         return served[matched].assign(**{LABEL: self.values[positions[matched]]})
@@ -182,6 +182,7 @@ class LabelledRows:
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame (probabilities as one array per row): for a reader, not for the
         monitoring of a large day."""
+        import numpy as np
         import pandas as pd
         import pyarrow as pa
 
@@ -190,7 +191,7 @@ class LabelledRows:
         predictions, labels, probabilities = self.arrays()
         columns = {
             REQUEST_ID: pa.chunked_array([p[REQUEST_ID] for p in self._parts]).to_pandas(),
-            RECORD_INDEX: pd.Series([i for p in self._parts for i in p[RECORD_INDEX]], dtype="int64"),
+            RECORD_INDEX: np.concatenate([p[RECORD_INDEX] for p in self._parts]),
             PREDICTION: predictions,
             LABEL: labels,
         }

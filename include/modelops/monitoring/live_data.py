@@ -106,6 +106,8 @@ class DayData:
     rows: int = 0
     versions: dict[str, VersionData] = field(default_factory=dict)
     label_partitions: list[str] = field(default_factory=list)
+    #: The day's labels, indexed once (None before they are read): the shadow comparison joins them too.
+    label_lookup: LabelLookup | None = field(default=None, repr=False)
     label_files: int = 0
     labels_received: int = 0
     duplicate_labels: int = 0
@@ -167,7 +169,7 @@ def collect(
     data.label_files = label_info["files"]
     data.labels_received = label_info["received"]
     data.duplicate_labels = label_info["duplicates"]
-    lookup = LabelLookup(labels)
+    lookup = data.label_lookup = LabelLookup(labels)
 
     for key in data.files:
         handle = pq.ParquetFile(io.BytesIO(store.get_bytes(key)), pre_buffer=False)  # read row groups as needed

@@ -37,7 +37,7 @@ from modelops.monitoring.capture_format import (
     capture_partition,
     parquet_keys,
 )
-from modelops.monitoring.labels import read_labels
+from modelops.monitoring.labels import LabelLookup, read_labels
 from modelops.monitoring.performance import MIN_LABELS, live_metrics
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -112,12 +112,14 @@ def _classes(frame: pd.DataFrame, column: str) -> list[str] | None:
     return [str(c) for c in frame[column].iloc[0]]
 
 
-def _live(config: ModelConfig, joined: pd.DataFrame, store: Store, day: dt.date, min_labels: int) -> dict[str, Any]:
-    """Both versions' metrics on the labelled records, and how much worse the shadow is."""
-    from modelops.monitoring.labels import LabelLookup
-
-    labels, _ = read_labels(store, config.name, day)
-    labelled = LabelLookup(labels).join(joined) if len(labels) else joined.iloc[0:0]
+def _live(
+    config: ModelConfig, joined: pd.DataFrame, store: Store, day: dt.date, min_labels: int, labels: LabelLookup | None
+) -> dict[str, Any]:
+    """Both versions' metrics on the labelled records, and how much worse the shadow is.
+    ``labels``: the day's lookup when the caller already read it (monitoring's collect), else read here."""
+    if labels is None:
+        labels = LabelLookup(read_labels(store, config.name, day)[0])
+    labelled = labels.join(joined) if len(labels) else joined.iloc[0:0]
     primary = config.metrics.primary
     out: dict[str, Any] = {"labelled_rows": len(labelled), "primary_metric": primary, "min_labels": min_labels}
     if len(labelled) < min_labels:
@@ -138,7 +140,7 @@ def _live(config: ModelConfig, joined: pd.DataFrame, store: Store, day: dt.date,
 
 
 def compare_shadow(
-    store: Store, config: ModelConfig, day: dt.date, *, min_labels: int = MIN_LABELS
+    store: Store, config: ModelConfig, day: dt.date, *, min_labels: int = MIN_LABELS, labels: LabelLookup | None = None
 ) -> dict[str, Any] | None:
     """The day's champion-vs-shadow comparison (JSON-safe), or None when no shadow scored that day."""
     classifier = config.is_classifier
@@ -160,6 +162,6 @@ def compare_shadow(
         return json_safe(result)
     result.update(_agreement(config, joined))
     result["prediction_drift"] = _prediction_drift(config, joined[PREDICTION], joined[f"{PREDICTION}_shadow"])
-    result["live"] = _live(config, joined, store, day, min_labels)
+    result["live"] = _live(config, joined, store, day, min_labels, labels)
     result["status"] = "ok"
     return json_safe(result)
