@@ -23,6 +23,12 @@ TERMINAL_STATES = {"success", "failed"}
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_USER = "admin"
 DEFAULT_PASSWORD = "admin"
+#: Calls that change nothing when repeated; only these are retried after a transient server error.
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+#: A database deadlock or serialisation failure between the API server, the scheduler and the
+#: dag-processor (all writing the ``dag`` row) surfaces as a 500 "Database error"; a restarting
+#: server as 502/503/504. Each is worth a second try.
+TRANSIENT_RETRIES = 3
 
 
 class AirflowError(RuntimeError):
@@ -78,7 +84,18 @@ class AirflowClient:
 
     def request(self, method: str, path: str, **kwargs):
         self._auth()
-        response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs)
+        attempts = TRANSIENT_RETRIES + 1 if method.upper() in IDEMPOTENT_METHODS else 1
+        for attempt in range(1, attempts + 1):
+            response = self._session.request(
+                method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs
+            )
+            if attempt == attempts or not _transient(response):
+                break
+            log.warning(
+                "%s %s: transient %s (%s); retry %d of %d",
+                method, path, response.status_code, response.text[:200], attempt, attempts - 1,
+            )
+            time.sleep(0.5 * attempt)
         if response.status_code >= 400:
             raise AirflowError(f"{method} {path}: {response.status_code} {response.text[:2000]}", response.status_code)
         return response.json() if response.content else None
@@ -237,3 +254,11 @@ class AirflowClient:
                         )[-4000:]
                     )
         return "\n".join(chunks)
+
+
+def _transient(response) -> bool:
+    """Whether a failed answer is worth repeating: a gateway/availability error, or the API
+    server's "Database error" 500 (a deadlock with the scheduler), never a refusal of the request."""
+    if response.status_code in (502, 503, 504):
+        return True
+    return response.status_code == 500 and "Database error" in (response.text or "")

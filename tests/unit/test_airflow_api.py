@@ -69,3 +69,58 @@ def test_from_env_reads_the_address_and_login_with_the_local_stack_as_default():
         {"MODELOPS_AIRFLOW_URL": "http://af:9090/", "MODELOPS_AIRFLOW_USER": "ops", "MODELOPS_AIRFLOW_PASSWORD": "pw"}
     )
     assert (client.base_url, client.username, client.password) == ("http://af:9090", "ops", "pw")
+
+
+class _FlakySession(_Session):
+    """Answers the first ``failures`` calls with a 500 "Database error" (a deadlock), then 200."""
+
+    def __init__(self, failures: int, status: int = 500, text: str = '{"detail":{"reason":"Database error"}}'):
+        super().__init__()
+        self.failures, self.status, self.text, self.calls = failures, status, text, []
+
+    def request(self, method, url, timeout, **kwargs):
+        self.calls.append(method)
+        if len(self.calls) <= self.failures:
+            response = _Response({})
+            response.status_code, response.text = self.status, self.text
+            return response
+        return _Response({"is_paused": False})
+
+
+def _client(session, monkeypatch) -> AirflowClient:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    client = AirflowClient("http://airflow", "admin", "admin")
+    client._session = session
+    return client
+
+
+def test_an_idempotent_call_is_retried_after_a_database_deadlock(monkeypatch):
+    session = _FlakySession(failures=2)
+    _client(session, monkeypatch).unpause("monitor_churn")
+    assert session.calls == ["PATCH", "PATCH", "PATCH"]
+
+
+def test_retries_are_bounded_and_the_last_error_is_raised(monkeypatch):
+    import pytest
+
+    from modelops.airflow_api import TRANSIENT_RETRIES, AirflowError
+
+    session = _FlakySession(failures=99)
+    with pytest.raises(AirflowError, match="Database error") as raised:
+        _client(session, monkeypatch).unpause("monitor_churn")
+    assert raised.value.status_code == 500 and len(session.calls) == TRANSIENT_RETRIES + 1
+
+
+def test_a_post_or_a_refusal_is_never_repeated(monkeypatch):
+    import pytest
+
+    from modelops.airflow_api import AirflowError
+
+    session = _FlakySession(failures=1)
+    with pytest.raises(AirflowError):
+        _client(session, monkeypatch).request("POST", "/dags/monitor_churn/dagRuns", json={})
+    assert session.calls == ["POST"]  # a trigger may have happened: never sent twice
+    refused = _FlakySession(failures=1, status=500, text='{"detail":"boom"}')
+    with pytest.raises(AirflowError):
+        _client(refused, monkeypatch).dag("monitor_churn")
+    assert refused.calls == ["GET"]  # a 500 that is not a database error is the server's bug
