@@ -86,14 +86,17 @@ class AirflowClient:
         self._auth()
         attempts = TRANSIENT_RETRIES + 1 if method.upper() in IDEMPOTENT_METHODS else 1
         for attempt in range(1, attempts + 1):
-            response = self._session.request(
-                method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs
-            )
+            response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs)
             if attempt == attempts or not _transient(response):
                 break
             log.warning(
                 "%s %s: transient %s (%s); retry %d of %d",
-                method, path, response.status_code, response.text[:200], attempt, attempts - 1,
+                method,
+                path,
+                response.status_code,
+                response.text[:200],
+                attempt,
+                attempts - 1,
             )
             time.sleep(0.5 * attempt)
         if response.status_code >= 400:
