@@ -54,6 +54,10 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
     record = decision_record.load(store, name, gate_run_id) if gate_run_id else None
     started = ((record or {}).get("shadow") or {}).get("started_at")
     start = dt.date.fromisoformat(started[:10]) if started else day - dt.timedelta(days=MAX_LOOKBACK_DAYS)
+    stale = _stale(record, shadow_version, start, day)
+    if stale:
+        log.info("%s shadow %s on %s: not judged (%s)", name, shadow_version, day, stale)
+        return {"action": "none", "version": shadow_version, "judged_day": day.isoformat(), "reasons": [stale]}
     verdict = decide_shadow(_evidence(store, name, shadow_version, start, day), config.gate, config.is_classifier)
     verdict |= {"version": shadow_version, "judged_day": day.isoformat(), "judged_by": actor, "monitor_run_id": run_id}
     if gate_run_id:
@@ -67,6 +71,22 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
         reason = "shadow evidence: " + "; ".join(verdict["reasons"])
         verdict["ended"] = shadow.end_shadow(config, reason=reason, actor=actor, run_id=run_id, store=store)
     return verdict
+
+
+def _stale(record: dict | None, version: str, start: dt.date, day: dt.date) -> str | None:
+    """Why judging ``day`` would not be what that day's own run decided, or None to judge it.
+
+    A backfilled or replayed day is judged as of itself: a day before the shadow started has no
+    evidence of it, and a day older than one already judged (a replay after the fact, or backfill
+    days finishing out of order) must neither act on today's shadow nor overwrite the newer verdict
+    in the decision record. Days run in order judge exactly as the daily runs did.
+    """
+    if day < start:
+        return f"shadow {version} started on {start.isoformat()}, after {day.isoformat()}"
+    judged = ((record or {}).get("shadow_evidence") or {}).get("judged_day")
+    if judged and judged > day.isoformat():
+        return f"shadow {version} was already judged on a later day ({judged}); {day.isoformat()} does not act again"
+    return None
 
 
 def _promote(

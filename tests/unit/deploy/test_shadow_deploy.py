@@ -195,3 +195,34 @@ def test_a_worse_shadow_is_ended_with_the_evidence_as_its_reason(store, versions
     assert registry.version_for_alias(MODEL, registry.SHADOW) is None
     life = _life(store, 2)
     assert life["status"] == shadow.ENDED and "beyond max_live_regression" in life["end_reason"]
+
+
+def test_an_older_or_pre_shadow_day_replayed_neither_acts_nor_overwrites_the_newer_verdict(store, versions, deployed):
+    from modelops.deploy import shadow_promotion
+
+    (v1, v2, _, _), _ = versions
+    steps.deploy_version(make_config(), v2, actor="ann", run_id="deploy-1", mode="shadow")
+    _started_on(store, "run-2", "2026-11-02")
+    _evidence(store, 2, v2, 0.0)
+    _evidence(store, 3, v2, 0.0)
+    newer = shadow_promotion.judge_shadow(_gated(3), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m3")
+    assert newer["action"] == "wait" and newer["counted_days"] == 2
+    # A backfill day that finishes late, with a worse day in its window: judged as of itself it
+    # would end the shadow, which day 3's run did not do.
+    _evidence(store, 1, v2, 0.5)
+    for day in (dt.date(2026, 11, 2), dt.date(2026, 11, 1)):
+        replay = shadow_promotion.judge_shadow(_gated(1), day, actor="monitor_toy", run_id="backfill")
+        assert replay["action"] == "none", replay
+    assert (
+        "already judged on a later day (2026-11-03)"
+        in shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 2), actor="monitor_toy", run_id="b")["reasons"][0]
+    )
+    assert (
+        "started on 2026-11-02, after 2026-11-01"
+        in shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 1), actor="monitor_toy", run_id="b")["reasons"][0]
+    )
+    assert str(registry.version_for_alias(MODEL, registry.SHADOW).version) == v2 and deployed == []
+    record = store.get_json(decision_record_key(MODEL, "run-2"))
+    assert (
+        record["shadow_evidence"]["judged_day"] == "2026-11-03" and record["shadow_evidence"]["monitor_run_id"] == "m3"
+    )
