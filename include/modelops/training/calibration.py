@@ -13,7 +13,9 @@ thousand rows follows the noise and comes out sharper than the truth, which bias
 ROC AUC upwards by about 0.01 on the churn model (benchmarks/cbpe_accuracy.py); the binned fit
 halves that. Quality is measured honestly: a map fitted on a seeded half of the held-out rows is
 scored (Brier score and expected calibration error, raw vs calibrated) on the other half; the map
-stored is then fitted on all held-out rows.
+stored is then fitted on all held-out rows. When the map raises the Brier score (a proper scoring
+rule) on the check half, the raw probabilities are kept: the record's ``method`` is ``identity``
+and its ``reason`` gives both scores.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 METHOD = "binned_isotonic"
+#: The method on record when the map did not beat the raw probabilities (identity breakpoints).
+IDENTITY = "identity"
 #: Quantile bins of the raw probability the isotonic fit is made on.
 BINS = 20
 #: Held-out rows needed to fit and check a calibration (each half gets half of them).
@@ -173,14 +177,25 @@ def fit_calibration(probabilities: Any, y: Sequence[Any], classes: Sequence[Any]
         return {"schema_version": SCHEMA_VERSION, "status": "ok", "method": METHOD, "classes": classes, "maps": maps}
 
     calibrated = apply_calibration(record_of(fit), matrix[check], classes)
-    record = record_of(np.arange(len(matrix)))  # the stored map uses every held-out row
-    record["quality"] = {
+    quality = {
         "rows": len(matrix),
         "rows_fit": len(fit),
         "rows_check": len(check),
         "raw": _quality(matrix[check], truth[check]),
         "calibrated": _quality(calibrated, truth[check]),
     }
+    if quality["calibrated"]["brier"] > quality["raw"]["brier"]:
+        # The map made the held-out half worse (the model was already calibrated, or the rows are
+        # too few for the map to generalise): keep the raw probabilities, on record.
+        record = {"schema_version": SCHEMA_VERSION, "status": "ok", "method": IDENTITY, "classes": classes}
+        record["maps"] = {classes[j]: {"x": [0.0, 1.0], "y": [0.0, 1.0]} for j in _calibrated_columns(classes)}
+        record["reason"] = (
+            f"the isotonic map raised the Brier score on the held-out check half "
+            f"({quality['raw']['brier']} raw -> {quality['calibrated']['brier']}): raw probabilities kept"
+        )
+    else:
+        record = record_of(np.arange(len(matrix)))  # the stored map uses every held-out row
+    record["quality"] = quality
     return record
 
 
@@ -201,8 +216,9 @@ def calibration_for(config: ModelConfig, fitted: Any, held_out: pd.DataFrame | N
     if record["status"] == "ok":
         quality = record["quality"]
         log.info(
-            "%s: calibration on %d held-out rows, Brier %.4f -> %.4f, ECE %.4f -> %.4f",
+            "%s: calibration (%s) on %d held-out rows, Brier %.4f -> %.4f, ECE %.4f -> %.4f",
             config.name,
+            record["method"],
             quality["rows_fit"],
             quality["raw"]["brier"],
             quality["calibrated"]["brier"],

@@ -30,7 +30,12 @@ def _overconfident(n: int = 4000, seed: int = 0):
 def test_isotonic_map_repairs_a_known_miscalibration_and_survives_json():
     probabilities, y, truth = _overconfident()
     record = fit_calibration(probabilities, y, [0, 1], seed=3)
-    assert record["status"] == "ok" and record["classes"] == ["0", "1"] and list(record["maps"]) == ["1"]
+    assert (
+        record["status"] == "ok"
+        and record["method"] == "binned_isotonic"
+        and record["classes"] == ["0", "1"]
+        and list(record["maps"]) == ["1"]
+    )
     quality = record["quality"]
     assert quality["rows_fit"] + quality["rows_check"] == quality["rows"] == len(y)
     assert quality["calibrated"]["ece"] < quality["raw"]["ece"] / 2
@@ -55,6 +60,19 @@ def test_multiclass_maps_every_class_and_renormalises():
     calibrated = apply_calibration(record, reported, ["a", "b", "c"])
     np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
     assert record["quality"]["calibrated"]["brier"] < record["quality"]["raw"]["brier"]
+
+
+def test_already_calibrated_probabilities_are_kept_raw_when_the_map_would_worsen_them():
+    # Perfectly calibrated scores on few rows: the binned map can only add noise on the check half.
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.02, 0.98, 240)
+    y = (rng.random(240) < p).astype(int)
+    probabilities = np.column_stack([1 - p, p])
+    record = fit_calibration(probabilities, y, [0, 1], seed=0)
+    quality = record["quality"]
+    assert quality["calibrated"]["brier"] > quality["raw"]["brier"], "the case must make the map worse"
+    assert record["status"] == "ok" and record["method"] == "identity" and "raw probabilities kept" in record["reason"]
+    np.testing.assert_allclose(apply_calibration(record, probabilities, ["0", "1"]), probabilities)
 
 
 def test_probabilities_of_other_classes_are_refused_naming_both():
