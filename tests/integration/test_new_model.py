@@ -1,6 +1,8 @@
 """A user declares a new model from a data sample (``modelops.scaffold.cli``), on the running stack:
 its DAGs appear without a restart, the first retrain trains, gates, registers and promotes it,
-and serving answers for it after the run's deploy step (no serving restart either)."""
+and serving answers for it after the run's deploy step (no serving restart either). Then a gated
+challenger of that model goes into shadow, a day of traffic is scored by both, and monitor_<model>
+reports the comparison and promotes the shadow on the evidence its declaration asks for."""
 
 from __future__ import annotations
 
@@ -10,9 +12,15 @@ import json
 import boto3
 import pandas as pd
 import requests
+import yaml
+from tests.support.polling import wait_until
+from tests.support.shadow import gated_copy_of_the_champion
 
 from modelops import registry
+from modelops.layout import decision_record_key
 from modelops.local import bootstrap
+from modelops.local.demo import EVENT_TIME_HEADER, captured_rows
+from modelops.monitoring import storage as monitoring
 from modelops.scaffold import cli as scaffold
 
 NAME = "diabetes_progression"
@@ -78,3 +86,62 @@ def test_a_model_declared_from_a_sample_trains_and_serves(
     assert body["version"] == str(champion.version) and isinstance(body["predictions"][0], float)
     listed = requests.get(f"{stack.config.serving_url}/models", timeout=30).json()["models"]
     assert NAME in {m["name"] for m in listed}
+
+
+def _declare_shadow_gate(models_dir, days: int, max_disagreement: float) -> None:
+    """What a data scientist edits: promotion waits for ``days`` of shadow traffic within the bound."""
+    path = models_dir / f"{NAME}.yaml"
+    declaration = yaml.safe_load(path.read_text())
+    declaration.setdefault("gate", {}).update(require_shadow_days=days, max_disagreement=max_disagreement)
+    path.write_text(yaml.safe_dump(declaration, sort_keys=False))
+
+
+def test_a_declared_model_shadow_is_compared_in_its_report_and_promoted_on_the_evidence(
+    stack, airflow, store, mlflow_client, models_dir, today
+):
+    champion = registry.version_for_alias(NAME, registry.CHAMPION, mlflow_client)
+    assert champion is not None, "needs the declared model's first promotion (the test above)"
+    shadow, shadow_run = gated_copy_of_the_champion(NAME, mlflow_client, store)
+    _declare_shadow_gate(models_dir, days=1, max_disagreement=0.01)
+
+    run = airflow.run_and_wait(f"deploy_{NAME}", {"version": shadow, "mode": "shadow"}, timeout=600)
+    assert run["state"] == "success", airflow.failure_logs(f"deploy_{NAME}", run["dag_run_id"])
+
+    # One simulated day of traffic (the stack honours the event-time header with the serving token).
+    day = today - dt.timedelta(days=1)
+    features = _sample(today).drop(columns=["visit_id", "visited_at", "progression"])
+    headers = {"Authorization": f"Bearer {stack.config.serving_token}", EVENT_TIME_HEADER: f"{day}T12:00:00+00:00"}
+    sent = 0
+    for start in range(0, 200, 50):
+        records = features.iloc[start : start + 50].to_dict(orient="records")
+        reply = requests.post(
+            f"{stack.config.serving_url}/models/{NAME}/predict", json={"records": records}, headers=headers, timeout=30
+        )
+        assert reply.status_code == 200 and reply.json()["version"] == str(champion.version), reply.text
+        sent += len(records)
+    wait_until(lambda: captured_rows(store, NAME, day) >= sent, f"{sent} captured rows of {day}", timeout=60)
+
+    monitor = f"monitor_{NAME}"
+    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).isoformat()
+    finished = airflow.run_and_wait(monitor, logical_date=logical, timeout=600)
+    assert finished["state"] == "success", airflow.failure_logs(monitor, finished["dag_run_id"])
+
+    report = store.get_json(monitoring.report_keys(NAME, day)["report_json"])
+    section = report["shadow"]
+    assert section["status"] == "ok" and section["shadow_versions"] == [shadow]
+    assert section["rows_compared"] == sent and section["mean_abs_difference"] == 0.0  # the same model twice
+    assert section["live"]["status"] == "insufficient_labels"  # no feedback: judged by disagreement
+    html = store.get_bytes(monitoring.report_keys(NAME, day)["report_html"]).decode()
+    assert "<h2>Shadow</h2>" in html
+
+    verdict = airflow.xcom(monitor, finished["dag_run_id"], "judge_shadow")
+    assert verdict["action"] == "promote", verdict
+    assert str(registry.version_for_alias(NAME, registry.CHAMPION, mlflow_client).version) == shadow
+    assert registry.version_for_alias(NAME, registry.SHADOW, mlflow_client) is None
+    record = store.get_json(decision_record_key(NAME, shadow_run))
+    assert record["shadow"]["status"] == "promoted" and record["shadow_evidence"]["action"] == "promote"
+    assert record["shadow_evidence"]["days"][0]["basis"] == "disagreement"
+    answer = requests.post(
+        f"{stack.config.serving_url}/models/{NAME}/predict", json={"record": features.iloc[0].to_dict()}, timeout=30
+    )
+    assert answer.status_code == 200 and answer.json()["version"] == shadow, answer.text

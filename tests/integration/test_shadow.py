@@ -5,11 +5,11 @@ apart (``capture/`` and ``shadow/``, joined by request id); ``mode=end_shadow`` 
 from __future__ import annotations
 
 import io
-import uuid
 
 import pandas as pd
 import requests
 from tests.support.polling import wait_until
+from tests.support.shadow import gated_copy_of_the_champion
 
 from modelops import registry
 from modelops.config import get_model
@@ -36,19 +36,9 @@ def _rows(store, prefix: str, ids: set[str]) -> pd.DataFrame:
     return rows[rows["request_id"].isin(ids)]
 
 
-def _gated_copy_of_the_champion(mlflow_client, store, champion) -> str:
-    """A second version (the champion's model, registered by a run of its own) whose gate passed."""
-    run_id = f"shadow-test-{uuid.uuid4().hex[:8]}"
-    record = store.get_json(decision_record_key("churn", champion.tags["airflow_run_id"]))
-    store.put_json(decision_record_key("churn", run_id), {**record, "note": "integration test: a gated challenger"})
-    tags = dict(champion.tags) | {"airflow_run_id": run_id}
-    version = registry.register_version("churn", champion.source, champion.run_id, tags, mlflow_client=mlflow_client)
-    return str(version.version), run_id
-
-
 def test_a_shadow_scores_every_request_apart_and_ends_on_record(first_promotion, stack, airflow, store, mlflow_client):
     champion = registry.version_for_alias("churn", registry.CHAMPION, mlflow_client)
-    shadow, shadow_run = _gated_copy_of_the_champion(mlflow_client, store, champion)
+    shadow, shadow_run = gated_copy_of_the_champion("churn", mlflow_client, store)
 
     refused = airflow.run_and_wait("deploy_churn", {"version": "champion", "mode": "shadow"}, timeout=600)
     assert refused["state"] == "failed", "the champion itself must not be accepted as its own shadow"

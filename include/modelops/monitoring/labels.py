@@ -111,30 +111,55 @@ def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+class KeyIndex:
+    """Unique record keys, given as their two hashes (:func:`key_hashes`), indexed once: each
+    lookup costs its own rows and confirms every match on the second hash."""
+
+    def __init__(self, k1: Any, k2: Any) -> None:
+        import pandas as pd
+
+        self.k2 = k2
+        first = pd.Index(k1)
+        # Two keys sharing the first hash (about one day in 10^7 at millions of keys): index both.
+        self.index = first if first.is_unique else pd.MultiIndex.from_arrays([first, k2])
+
+    def __len__(self) -> int:
+        return len(self.k2)
+
+    def positions(self, k1: Any, k2: Any) -> Any:
+        """Each looked-up key's position in the index, -1 where it is absent."""
+        import numpy as np
+        import pandas as pd
+
+        both = isinstance(self.index, pd.MultiIndex)
+        positions = np.array(self.index.get_indexer(pd.MultiIndex.from_arrays([k1, k2]) if both else k1), np.int64)
+        found = np.flatnonzero(positions >= 0)
+        positions[found[self.k2[positions[found]] != k2[found]]] = -1
+        return positions
+
+
 class LabelLookup:
     """Labels indexed once by their key hash: each chunk's join costs its own rows."""
 
     def __init__(self, labels: pd.DataFrame) -> None:
-        import pandas as pd
-
-        self.k2 = labels["_k2"].to_numpy()
         self.values = labels[LABEL].to_numpy()
-        first = pd.Index(labels["_k1"].to_numpy())
-        # Two keys sharing the first hash (about one day in 10^7 at millions of labels): index both.
-        self.index = first if first.is_unique else pd.MultiIndex.from_arrays([first, self.k2])
+        self.keys = KeyIndex(labels["_k1"].to_numpy(), labels["_k2"].to_numpy())
 
     def __len__(self) -> int:
         return len(self.values)
 
+    @property
+    def index(self) -> Any:
+        return self.keys.index
+
+    def positions(self, k1: Any, k2: Any) -> Any:
+        """Each key's position among the labels (-1: unlabelled); see :meth:`KeyIndex.positions`."""
+        return self.keys.positions(k1, k2)
+
     def join(self, served: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``served`` that have a label, with a ``label`` column."""
-        import pandas as pd
-
-        k1, k2 = key_hashes(served)
-        both = isinstance(self.index, pd.MultiIndex)
-        positions = self.index.get_indexer(pd.MultiIndex.from_arrays([k1, k2]) if both else k1)
+        positions = self.positions(*key_hashes(served))
         matched = positions >= 0
-        matched[matched] = self.k2[positions[matched]] == k2[matched]
         return served[matched].assign(**{LABEL: self.values[positions[matched]]})
 
 

@@ -110,3 +110,37 @@ def test_no_shadow_rows_is_none_and_rows_without_a_served_twin_are_not_compared(
     _put(store, "capture", "toy_bare", _rows(["1"] * 10 + ["0"] * 10, "1").iloc[5:], "a")  # 15 served rows
     result = compare_shadow(store, config, DAY)
     assert result["rows_compared"] == 15 and result["agreement_rate"] == pytest.approx(5 / 15)
+
+
+def test_streamed_over_many_files_it_equals_a_plain_merge_of_the_whole_day(store):
+    """Multiclass, each side split over files in another order, a shadow row written twice (the
+    last counts), a third of the records labelled: every figure equals joining the day in pandas."""
+    from sklearn.metrics import accuracy_score
+
+    config = _config("toy_multi", "multiclass_classification", "accuracy")
+    rng = np.random.default_rng(9)
+    classes = ["a", "b", "c"]
+    truth = rng.choice(classes, N)
+    champion_p = rng.dirichlet(np.ones(3), N)
+    shadow_p = rng.dirichlet(np.ones(3), N)
+    champion = _rows(list(np.array(classes)[champion_p.argmax(axis=1)]), "1", champion_p, classes)
+    shadow = _rows(list(np.array(classes)[shadow_p.argmax(axis=1)]), "2", shadow_p, classes)
+    for k, part in enumerate((champion.iloc[:100], champion.iloc[100:250], champion.iloc[250:])):
+        _put(store, "capture", "toy_multi", part, f"a{k}")
+    stale = shadow.iloc[:7].assign(prediction="a")  # overwritten below by the same keys' last rows
+    _put(store, SHADOW, "toy_multi", stale, "b0")
+    for k, part in enumerate((shadow.iloc[::-1].iloc[:150], shadow.iloc[::-1].iloc[150:])):
+        _put(store, SHADOW, "toy_multi", part, f"b{k + 1}")
+    labelled = champion.iloc[::3][["request_id", "record_index"]].assign(label=truth[::3])
+    _put(store, FEEDBACK, "toy_multi", labelled, "c")
+
+    result = compare_shadow(store, config, DAY, min_labels=50)
+    joined = champion.merge(shadow, on=["request_id", "record_index"], suffixes=("", "_shadow"))
+    same = (joined["prediction"] == joined["prediction_shadow"]).mean()
+    assert result["rows_compared"] == N and result["rows_shadow"] == N + 7 and result["rows_served"] == N
+    assert result["agreement_rate"] == pytest.approx(same)
+    live = result["live"]
+    assert live["status"] == "ok" and live["labelled_rows"] == len(labelled)
+    assert live["champion"]["accuracy"] == pytest.approx(accuracy_score(truth[::3], joined["prediction"][::3]))
+    assert live["shadow"]["accuracy"] == pytest.approx(accuracy_score(truth[::3], joined["prediction_shadow"][::3]))
+    assert live["regression"] == pytest.approx(live["champion"]["accuracy"] - live["shadow"]["accuracy"])
