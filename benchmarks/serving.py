@@ -8,8 +8,6 @@ its held-out split and tags it. Then these targets serve it, side by side on one
   the same body and answering without scoring (the HTTP floor);
 * ``compiled``: ``python -m modelops.serving``, one worker, capture on: the compiled scorer;
 * ``compiled_capture_off``: the same with ``MODELOPS_CAPTURE_ENABLED=false`` (capture's cost);
-* ``compiled_switch_1ms``: the same as ``compiled`` with ``MODELOPS_SERVING_SWITCH_INTERVAL_MS=1``
-  (the GIL handed between threads every 1 ms instead of Python's 5 ms);
 * ``pipeline``: one worker, capture on, ``MODELOPS_SERVING_SCORING_PATH=pipeline`` (the fallback forced);
 * ``mlflow_serve``: ``mlflow models serve -m models:/churn/1 --env-manager local --workers 1``;
 * ``compiled_2_workers``: ``python -m modelops.serving --workers 2``, capture on.
@@ -45,11 +43,9 @@ WARMUP_S = 0.5
 MEASURE_S = 3.0
 ROUNDS = 5
 SCENARIOS = {"single": 1, "batch_100": 100}
-TARGETS = (
-    "floor", "compiled", "compiled_capture_off", "compiled_switch_1ms", "pipeline", "mlflow_serve", "compiled_2_workers",
-)  # fmt: skip
-CAPTURE_ON = ("compiled", "compiled_switch_1ms", "pipeline", "compiled_2_workers")
-MODELOPS_TARGETS = ("compiled", "compiled_capture_off", "compiled_switch_1ms", "pipeline", "compiled_2_workers")
+TARGETS = ("floor", "compiled", "compiled_capture_off", "pipeline", "mlflow_serve", "compiled_2_workers")
+CAPTURE_ON = ("compiled", "pipeline", "compiled_2_workers")
+MODELOPS_TARGETS = ("compiled", "compiled_capture_off", "pipeline", "compiled_2_workers")
 #: Distinct bodies per scenario, cycled through by the load generator.
 DISTINCT_BODIES = {"single": 64, "batch_100": 8}
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
@@ -138,7 +134,6 @@ def _start_targets(env: dict, logs: Path) -> tuple[dict, dict]:
         "floor": [sys.executable, "-m", "benchmarks.serving_floor", "--port", str(ports["floor"])],
         "compiled": [*serving, "--port", str(ports["compiled"])],
         "compiled_capture_off": [*serving, "--port", str(ports["compiled_capture_off"])],
-        "compiled_switch_1ms": [*serving, "--port", str(ports["compiled_switch_1ms"])],
         "pipeline": [*serving, "--port", str(ports["pipeline"])],
         "compiled_2_workers": [*serving, "--port", str(ports["compiled_2_workers"]), "--workers", "2"],
         "mlflow_serve": [
@@ -148,7 +143,6 @@ def _start_targets(env: dict, logs: Path) -> tuple[dict, dict]:
     }  # fmt: skip
     extra_env = {
         "compiled_capture_off": {"MODELOPS_CAPTURE_ENABLED": "false"},
-        "compiled_switch_1ms": {"MODELOPS_SERVING_SWITCH_INTERVAL_MS": "1"},
         "pipeline": {"MODELOPS_SERVING_SCORING_PATH": "pipeline"},
     }
     project = str(Path(__file__).resolve().parent.parent)
@@ -268,8 +262,6 @@ def _ratios(results: dict) -> dict:
             "compiled_vs_pipeline": _ratio(r["compiled"]["rps"], r["pipeline"]["rps"]),
             "compiled_vs_floor": _ratio(r["compiled"]["rps"], r["floor"]["rps"]),
             "two_workers_vs_one": _ratio(r["compiled_2_workers"]["rps"], r["compiled"]["rps"]),
-            "switch_1ms_vs_default_rps": _ratio(r["compiled_switch_1ms"]["rps"], r["compiled"]["rps"]),
-            "switch_1ms_vs_default_p99": _ratio(r["compiled_switch_1ms"]["p99_ms"], r["compiled"]["p99_ms"]),
             "capture_overhead": round(1 - r["compiled"]["rps"] / r["compiled_capture_off"]["rps"], 3)
             if r["compiled_capture_off"]["rps"]
             else None,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -95,8 +94,6 @@ async def _lifespan(app: FastAPI):
     state: ServingState = app.state.serving
     follower: ChampionFollower | None = app.state.follower
     writer = state.writer
-    if state.options.switch_interval_ms > 0:
-        sys.setswitchinterval(state.options.switch_interval_ms / 1000)
     # Room for models declared after start, too (see ServingState.discover).
     state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
     if writer is not None:

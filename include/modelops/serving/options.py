@@ -47,10 +47,6 @@ class ServingOptions:
     shadow_max_pending: int = 64
     #: A shadow call that waited longer than this is skipped (counted): a slow shadow falls behind, not the answers.
     shadow_max_lag_seconds: float = 2.0
-    #: The interpreter's thread switch interval in this server (``sys.setswitchinterval``), in ms;
-    #: 0 leaves Python's own (5 ms). The event loop, the model-call threads and the capture writer
-    #: share one GIL: a shorter slice bounds how long an answer waits behind another thread.
-    switch_interval_ms: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -78,9 +74,6 @@ class ServingOptions:
             ),
             shadow_max_lag_seconds=env_float(
                 "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS", cls.shadow_max_lag_seconds, minimum=0.001, environ=environ
-            ),
-            switch_interval_ms=env_float(
-                "MODELOPS_SERVING_SWITCH_INTERVAL_MS", cls.switch_interval_ms, minimum=0, maximum=100, environ=environ
             ),
         )
 
