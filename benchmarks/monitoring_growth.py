@@ -2,7 +2,9 @@
 
 The day is written as serving writes it (``modelops.serving.capture_schema``): capture files of
 ``FILE_ROWS`` rows (serving's ``flush_records`` default) under ``capture/<model>/dt=<day>/``,
-with feedback labels for ``LABEL_SHARE`` of the records under ``feedback/<model>/dt=<day>/``.
+with feedback labels for ``LABEL_SHARE`` of the records under ``feedback/<model>/dt=<day>/``
+and, unless ``MODELOPS_BENCH_MONITOR_SHADOW=0``, a shadow version scoring every record under
+``shadow/<model>/dt=<day>/`` (issue 16: the report's champion-vs-shadow section, streamed).
 Features are the drift benchmark's (12 numeric + 8 categorical, with its planted drifts). A
 child process per size runs :func:`modelops.monitoring.day_report.monitor_day` (collect the
 day, drift per feature, data quality on the bounded sample, realised performance, the report)
@@ -31,6 +33,10 @@ FILE_ROWS = 5_000
 LABEL_SHARE = 0.5
 SIZES = (1_000_000, 5_000_000)
 VERSION = "3"
+SHADOW_VERSION = "4"
+#: Share of records the shadow labels differently from the champion.
+SHADOW_DISAGREEMENT = 0.1
+WITH_SHADOW = os.environ.get("MODELOPS_BENCH_MONITOR_SHADOW", "1") != "0"
 MONITOR_TIMEOUT_S = 900
 
 
@@ -100,11 +106,37 @@ def _feedback_table(capture, schema, index: int, day: dt.date):
     return pa.table(columns, schema=schema)
 
 
+def _shadow_table(capture, index: int):
+    """The shadow's rows of one capture file: the same records and keys, its own version, and a
+    different class on ``SHADOW_DISAGREEMENT`` of them (probabilities flipped with it)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng([9, index])
+    flip = rng.random(capture.num_rows) < SHADOW_DISAGREEMENT
+    champion = capture.column("prediction").to_numpy(zero_copy_only=False)
+    prediction = np.where(flip, np.where(champion == "1", "0", "1"), champion)
+    p1 = np.asarray(pc.list_element(capture.column("probabilities"), 1).to_numpy(zero_copy_only=False), float)
+    p1 = np.where(flip, 1 - p1, p1)
+    offsets = pa.array(np.arange(0, 2 * capture.num_rows + 1, 2, dtype=np.int32))
+    probabilities = pa.ListArray.from_arrays(offsets, pa.array(np.stack([1 - p1, p1], axis=1).ravel()))
+    table = capture.set_column(capture.schema.get_field_index("model_version"), "model_version",
+                               pa.array([SHADOW_VERSION] * capture.num_rows, pa.string()))  # fmt: skip
+    table = table.set_column(
+        table.schema.get_field_index("prediction"), "prediction", pa.array(prediction, pa.string())
+    )
+    index_p = table.schema.get_field_index("probabilities")
+    return table.set_column(index_p, "probabilities", probabilities.cast(table.schema.field(index_p).type))
+
+
 def write_days(root: Path, sizes: tuple[int, ...] = SIZES) -> dict[int, dt.date]:
     """One day per size (the smaller days are the first files of the largest, hard-linked)."""
     import pyarrow.parquet as pq
 
     from benchmarks.drift import model_config
+    from modelops.layout import SHADOW
+    from modelops.layout import partition as partition_of
     from modelops.monitoring.capture_format import capture_partition, feedback_partition
     from modelops.serving.capture_schema import capture_schema, feedback_schema
 
@@ -116,7 +148,9 @@ def write_days(root: Path, sizes: tuple[int, ...] = SIZES) -> dict[int, dt.date]
     for index in range(largest // FILE_ROWS):
         name = f"part-{index:05d}.parquet"
         table = _capture_table(config, capture, index, big_day)
-        files = ((capture_partition, table), (feedback_partition, _feedback_table(table, feedback, index, big_day)))
+        files = [(capture_partition, table), (feedback_partition, _feedback_table(table, feedback, index, big_day))]
+        if WITH_SHADOW:
+            files.append((lambda model, day: partition_of(SHADOW, model, day), _shadow_table(table, index)))
         for partition, data in files:
             written = root / partition(MODEL, big_day) / name
             written.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +186,7 @@ def monitor_child(root: str, baseline_path: str, day: str, out_path: str) -> Non
         "labels_joined": int(sum(len(v.labelled) for v in data.versions.values())),
         "status": report["status"],
         "drifted_features": (report.get("verdict") or {}).get("drifted_features"),
+        "shadow": {k: (report.get("shadow") or {}).get(k) for k in ("rows_compared", "agreement_rate", "status")},
         "seconds": seconds,
         "cpu_seconds": _cpu_s() - cpu_before,
         "peak_rss_mb": _maxrss_mb(),
@@ -214,6 +249,7 @@ def bench_monitoring(work: Path, baseline_path: Path, run_child) -> dict:
                 "peak_rss_mb",
                 "peak_rss_delta_mb",
                 "drifted_features",
+                "shadow",
             )
         }
         summary[label]["rows_per_second"] = round(run["rows"] / run["seconds"])
@@ -229,7 +265,9 @@ def bench_monitoring(work: Path, baseline_path: Path, run_child) -> dict:
         }
     return {
         "setup": f"{FILE_ROWS}-row capture files (serving's flush_records), labels for {LABEL_SHARE:.0%} of records, "
-        "12 numeric + 8 categorical features, one served version; monitor_day on a local-directory store "
+        "12 numeric + 8 categorical features, one served version"
+        + (f", a shadow version on every record ({SHADOW_DISAGREEMENT:.0%} disagreeing)" if WITH_SHADOW else "")
+        + "; monitor_day on a local-directory store "
         "(no S3 transfer), Great Expectations imported before the measurement",
         "write_seconds": round(written, 1),
         "sizes": summary,
