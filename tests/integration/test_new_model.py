@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import boto3
 import pandas as pd
@@ -77,6 +80,15 @@ def test_a_model_declared_from_a_sample_trains_and_serves(
     assert champion is not None, "the first run of a new model promotes its best candidate"
     manifest_rows = airflow.xcom(dag_id, run["dag_run_id"], "snapshot_training_data")["rows"]
     assert manifest_rows == 442  # every uploaded day is in the training window
+
+    # Its version is reproducible from its lineage alone, like the example models' (issue 16).
+    completed = subprocess.run(
+        [sys.executable, "-m", "modelops.reproduce", NAME, str(champion.version), "--json"],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ), check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    reproduced = json.loads(completed.stdout)
+    assert reproduced["verdict"] == "match" and reproduced["comparison"]["predictions"]["identical"]
 
     record = {"age": 0.03, "sex": "f", "bmi": 0.06, "bp": 0.02, "s1": -0.04, "s2": -0.03}
     record |= {"s3": -0.04, "s4": -0.002, "s5": 0.02, "s6": -0.02}
