@@ -53,8 +53,13 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
     gate_run_id = (version.tags or {}).get("airflow_run_id")
     record = decision_record.load(store, name, gate_run_id) if gate_run_id else None
     started = ((record or {}).get("shadow") or {}).get("started_at")
-    start = dt.date.fromisoformat(started[:10]) if started else day - dt.timedelta(days=MAX_LOOKBACK_DAYS)
-    stale = _stale(record, shadow_version, start, day)
+    start = dt.date.fromisoformat(started[:10]) if started else None
+    if start is None or start > day:
+        # No start on record, or a day before the start's wall-clock date: traffic replayed with
+        # event times in the past (the demo), or a backfill. The days' own evidence names the
+        # versions that scored them, so that is what counts.
+        start = day - dt.timedelta(days=MAX_LOOKBACK_DAYS)
+    stale = _stale(record, shadow_version, day)
     if stale:
         log.info("%s shadow %s on %s: not judged (%s)", name, shadow_version, day, stale)
         return {"action": "none", "version": shadow_version, "judged_day": day.isoformat(), "reasons": [stale]}
@@ -73,16 +78,14 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
     return verdict
 
 
-def _stale(record: dict | None, version: str, start: dt.date, day: dt.date) -> str | None:
+def _stale(record: dict | None, version: str, day: dt.date) -> str | None:
     """Why judging ``day`` would not be what that day's own run decided, or None to judge it.
 
-    A backfilled or replayed day is judged as of itself: a day before the shadow started has no
-    evidence of it, and a day older than one already judged (a replay after the fact, or backfill
-    days finishing out of order) must neither act on today's shadow nor overwrite the newer verdict
-    in the decision record. Days run in order judge exactly as the daily runs did.
+    A backfilled or replayed day is judged as of itself: a day older than one already judged (a
+    replay after the fact, or backfill days finishing out of order) must neither act on today's
+    shadow nor overwrite the newer verdict in the decision record. Days run in order judge exactly
+    as the daily runs did.
     """
-    if day < start:
-        return f"shadow {version} started on {start.isoformat()}, after {day.isoformat()}"
     judged = ((record or {}).get("shadow_evidence") or {}).get("judged_day")
     if judged and judged > day.isoformat():
         return f"shadow {version} was already judged on a later day ({judged}); {day.isoformat()} does not act again"
