@@ -20,7 +20,7 @@ from modelops.config import ModelConfig
 from modelops.deploy import rollout, shadow
 from modelops.layout import decision_record_key, shadow_evidence_key
 from modelops.store import Store
-from modelops.training.shadow_gate import END, PROMOTE, decide_shadow
+from modelops.training.shadow_gate import END, PROMOTE, WAIT, decide_shadow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
         return {"action": "none", "version": shadow_version, "judged_day": day.isoformat(), "reasons": [stale]}
     verdict = decide_shadow(_evidence(store, name, shadow_version, start, day), config.gate, config.is_classifier)
     verdict |= {"version": shadow_version, "judged_day": day.isoformat(), "judged_by": actor, "monitor_run_id": run_id}
-    if gate_run_id:
+    later = _later_verdict(record, day)
+    if gate_run_id and not (later and verdict["action"] == WAIT):
+        # A "wait" of an older day never replaces a later day's verdict on record.
         store.update_json(decision_record_key(name, gate_run_id), shadow_evidence=verdict)
     log.info("%s shadow %s on %s: %s (%s)", name, shadow_version, day, verdict["action"], "; ".join(verdict["reasons"]))
     if verdict["action"] == PROMOTE:
@@ -78,17 +80,27 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
     return verdict
 
 
+def _later_verdict(record: dict | None, day: dt.date) -> dict | None:
+    """The verdict on record when it judged a day after ``day``, else None."""
+    recorded = (record or {}).get("shadow_evidence") or {}
+    return recorded if str(recorded.get("judged_day") or "") > day.isoformat() else None
+
+
 def _stale(record: dict | None, version: str, day: dt.date) -> str | None:
     """Why judging ``day`` would not be what that day's own run decided, or None to judge it.
 
-    A backfilled or replayed day is judged as of itself: a day older than one already judged (a
-    replay after the fact, or backfill days finishing out of order) must neither act on today's
-    shadow nor overwrite the newer verdict in the decision record. Days run in order judge exactly
-    as the daily runs did.
+    A backfilled or replayed day is judged as of itself. A later day that already acted (promoted
+    or ended this version) stands: an older day neither acts again nor overwrites it. A later day
+    that only waited (its evidence was not all written yet: backfill days finish out of order, or a
+    scheduled run came first) does not stop an older day from acting on the evidence up to itself,
+    as that day's own run would have.
     """
-    judged = ((record or {}).get("shadow_evidence") or {}).get("judged_day")
-    if judged and judged > day.isoformat():
-        return f"shadow {version} was already judged on a later day ({judged}); {day.isoformat()} does not act again"
+    later = _later_verdict(record, day)
+    if later and later.get("action") in (PROMOTE, END):
+        return (
+            f"shadow {version} was already judged on a later day ({later['judged_day']}: {later['action']}); "
+            f"{day.isoformat()} does not act again"
+        )
     return None
 
 

@@ -197,31 +197,48 @@ def test_a_worse_shadow_is_ended_with_the_evidence_as_its_reason(store, versions
     assert life["status"] == shadow.ENDED and "beyond max_live_regression" in life["end_reason"]
 
 
-def test_an_older_day_replayed_neither_acts_nor_overwrites_the_newer_verdict(store, versions, deployed):
+def test_an_older_day_judged_after_a_later_wait_acts_and_a_wait_never_overwrites_a_later_verdict(
+    store, versions, deployed
+):
+    """Backfill days finish out of order: day 3 judged first found too few days and waited; day 2,
+    finishing later, decides on the evidence up to itself, as its own run would have."""
     from modelops.deploy import shadow_promotion
 
     (v1, v2, _, _), _ = versions
     steps.deploy_version(make_config(), v2, actor="ann", run_id="deploy-1", mode="shadow")
-    _started_on(store, "run-2", "2026-11-02")
-    _evidence(store, 2, v2, 0.0)
+    _started_on(store, "run-2", "2026-11-01")
     _evidence(store, 3, v2, 0.0)
-    newer = shadow_promotion.judge_shadow(_gated(3), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m3")
-    assert newer["action"] == "wait" and newer["counted_days"] == 2
-    # A backfill day that finishes late, with a worse day in its window: judged as of itself it
-    # would end the shadow, which day 3's run did not do.
-    _evidence(store, 1, v2, 0.5)
-    for day in (dt.date(2026, 11, 2), dt.date(2026, 11, 1)):
-        replay = shadow_promotion.judge_shadow(_gated(1), day, actor="monitor_toy", run_id="backfill")
-        assert replay["action"] == "none", replay
-    assert (
-        "already judged on a later day (2026-11-03)"
-        in shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 2), actor="monitor_toy", run_id="b")["reasons"][0]
-    )
-    assert str(registry.version_for_alias(MODEL, registry.SHADOW).version) == v2 and deployed == []
+    newer = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m3")
+    assert newer["action"] == "wait" and newer["counted_days"] == 1
+    older = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 1), actor="monitor_toy", run_id="m1")
+    assert older["action"] == "wait"
     record = store.get_json(decision_record_key(MODEL, "run-2"))
-    assert (
-        record["shadow_evidence"]["judged_day"] == "2026-11-03" and record["shadow_evidence"]["monitor_run_id"] == "m3"
+    assert record["shadow_evidence"]["judged_day"] == "2026-11-03"  # the older wait did not replace it
+    _evidence(store, 1, v2, 0.0)
+    _evidence(store, 2, v2, 0.0)
+    acted = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 2), actor="monitor_toy", run_id="m2")
+    assert acted["action"] == "promote" and deployed == [v2]
+    record = store.get_json(decision_record_key(MODEL, "run-2"))
+    assert record["shadow_evidence"]["judged_day"] == "2026-11-02" and record["shadow"]["status"] == shadow.PROMOTED
+
+
+def test_an_older_day_replayed_after_a_later_day_acted_does_nothing(store, versions, deployed):
+    from modelops.deploy import shadow_promotion
+
+    (v1, v2, _, _), _ = versions
+    steps.deploy_version(make_config(), v2, actor="ann", run_id="deploy-1", mode="shadow")
+    _started_on(store, "run-2", "2026-11-01")
+    # The version's record says a later day ended it (a shadow of the same version started again
+    # since, say): a replay of an older, worse day must not act on today's shadow.
+    store.update_json(
+        decision_record_key(MODEL, "run-2"),
+        shadow_evidence={"judged_day": "2026-11-05", "action": "end", "monitor_run_id": "m5"},
     )
+    _evidence(store, 1, v2, 0.5)
+    replay = shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 1), actor="monitor_toy", run_id="b")
+    assert replay["action"] == "none" and "already judged on a later day (2026-11-05: end)" in replay["reasons"][0]
+    assert str(registry.version_for_alias(MODEL, registry.SHADOW).version) == v2 and deployed == []
+    assert store.get_json(decision_record_key(MODEL, "run-2"))["shadow_evidence"]["monitor_run_id"] == "m5"
 
 
 def test_days_before_the_start_date_count_when_their_evidence_names_the_version(store, versions, deployed):
