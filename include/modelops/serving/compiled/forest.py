@@ -30,7 +30,7 @@ def _walker(model: Any) -> TreeWalker:
         rights=[t.children_right for t in trees],
         is_leaf=[t.children_left == -1 for t in trees],
         missing_left=[getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=bool)) for t in trees],
-        depth=max(t.max_depth for t in trees),
+        depths=[t.max_depth for t in trees],
     )
 
 

@@ -36,7 +36,7 @@ class LoweredHistBoosting:
             rights=[n["right"] for n in nodes],
             is_leaf=[n["is_leaf"] for n in nodes],
             missing_left=[n["missing_go_to_left"] for n in nodes],
-            depth=max(int(n["depth"].max()) for n in nodes) if nodes else 0,
+            depths=[int(n["depth"].max()) for n in nodes],
         )
         self.leaf_values = np.concatenate([n["value"] for n in nodes]).astype(np.float64) if nodes else np.zeros(0)
         self.per_iteration = int(model.n_trees_per_iteration_)

@@ -1,9 +1,22 @@
-"""Many decision trees walked at once: every (row, tree) pair takes one step per depth level.
+"""Many decision trees walked at once: every (tree, row) pair takes one step per depth level.
 
 The trees' nodes are concatenated into flat arrays (child indices made global); a leaf points
-to itself, so rows that reached a leaf early stay there while deeper ones go on. The rule per
+to itself, so pairs that reached a leaf early stay there while deeper ones go on. The rule per
 node is sklearn's: NaN goes where the node sent missing values in training, else
-``x <= threshold`` goes left. Rows are walked in chunks so the (rows x trees) index arrays stay small.
+``x <= threshold`` goes left.
+
+Two layouts, chosen by the batch size (the same leaves either way):
+
+* **depth-sorted** (batches of ``SMALL_ROWS`` rows or more): trees ordered deepest first, one
+  row of node indices per tree, so level L walks only the trees deeper than L (a contiguous
+  slice): the work is the sum of the trees' depths, not the deepest depth times the tree count
+  (boosted trees of 31 leaves are ~11 deep on average, the deepest ~20: about half the work);
+* **flat** (a few rows): every pair for ``max depth`` levels, without the per-level slicing
+  whose fixed cost a single record would feel.
+
+Node ids are kept doubled (``2 * node``, as ``intp``: numpy's gathers take it without a conversion)
+so a step is one gather: ``children[2n + right]``.
+Rows are walked in chunks so the (trees x rows) index arrays stay small.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Rows per chunk: (rows x trees) node indices of a chunk stay within a few MB.
 CHUNK_ELEMENTS = 200_000
+#: From this many rows on, the depth-sorted layout (fewer steps) beats the flat one (fewer calls).
+SMALL_ROWS = 16
 
 
 class TreeWalker:
@@ -30,43 +45,68 @@ class TreeWalker:
         rights: Sequence[np.ndarray],
         is_leaf: Sequence[np.ndarray],
         missing_left: Sequence[np.ndarray],
-        depth: int,
+        depths: Sequence[int],
     ):
         sizes = [len(f) for f in features]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        self.roots = offsets
-        self.depth = int(depth)
-        own = [np.arange(n, dtype=np.intp) + off for n, off in zip(sizes, offsets, strict=True)]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        if len(depths) != len(sizes):
+            raise ValueError(f"{len(depths)} depths for {len(sizes)} trees")
+        own = [np.arange(n, dtype=np.int64) + off for n, off in zip(sizes, offsets, strict=True)]
         leaf = np.concatenate([np.asarray(x, dtype=bool) for x in is_leaf])
-        self.feature = np.where(leaf, 0, np.concatenate([np.asarray(f, dtype=np.intp) for f in features]))
-        self.threshold = np.where(leaf, 0.0, np.concatenate([np.asarray(t, dtype=np.float64) for t in thresholds]))
-        left = np.concatenate([np.asarray(lt, dtype=np.intp) + off for lt, off in zip(lefts, offsets, strict=True)])
-        right = np.concatenate([np.asarray(r, dtype=np.intp) + off for r, off in zip(rights, offsets, strict=True)])
-        self_index = np.concatenate(own)
-        self.left = np.where(leaf, self_index, left)
-        self.right = np.where(leaf, self_index, right)
-        self.missing_left = np.where(leaf, True, np.concatenate([np.asarray(m, dtype=bool) for m in missing_left]))
+        feature = np.where(leaf, 0, np.concatenate([np.asarray(f, dtype=np.int64) for f in features]))
+        threshold = np.where(leaf, 0.0, np.concatenate([np.asarray(t, dtype=np.float64) for t in thresholds]))
+        left = np.concatenate([np.asarray(lt, dtype=np.int64) + off for lt, off in zip(lefts, offsets, strict=True)])
+        right = np.concatenate([np.asarray(r, dtype=np.int64) + off for r, off in zip(rights, offsets, strict=True)])
+        self_index = np.concatenate(own) if own else np.zeros(0, np.int64)
+        left, right = np.where(leaf, self_index, left), np.where(leaf, self_index, right)
+        missing_left = np.concatenate([np.asarray(m, dtype=bool) for m in missing_left])
+        # Indexed by the doubled id 2n (and 2n + 1: the same node): one gather per array and step.
+        self.feature = np.repeat(feature.astype(np.intp), 2)
+        self.threshold = np.repeat(threshold, 2)
+        self.missing_right = np.repeat(~np.where(leaf, True, missing_left), 2)
+        self.children = np.empty(2 * len(leaf), np.intp)
+        self.children[0::2], self.children[1::2] = 2 * left, 2 * right
+        self.roots = (2 * offsets).astype(np.intp)
+        depth_of = np.asarray(depths, dtype=np.int64)
+        self.depth = int(depth_of.max()) if len(depth_of) else 0
+        self.order = np.argsort(-depth_of, kind="stable")  # deepest first
+        self.restore = np.argsort(self.order)
+        ordered = depth_of[self.order]
+        #: Trees still walking at each level (a prefix of the depth-sorted order).
+        self.active = [int((ordered > level).sum()) for level in range(self.depth)]
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """Global leaf index of each row (axis 0) in each tree (axis 1)."""
         rows, trees = X.shape[0], len(self.roots)
         step = max(1, CHUNK_ELEMENTS // max(1, trees))
+        walk = self._walk_flat if rows < SMALL_ROWS else self._walk_sorted
         if rows <= step:
-            return self._walk(X)
-        return np.concatenate([self._walk(X[start : start + step]) for start in range(0, rows, step)])
+            return walk(X)
+        return np.concatenate([walk(X[start : start + step]) for start in range(0, rows, step)])
 
-    def _walk(self, X: np.ndarray) -> np.ndarray:
+    def _step(self, flat: np.ndarray, base: np.ndarray, node: np.ndarray, has_nan: bool) -> np.ndarray:
+        x = flat.take(base + self.feature.take(node))
+        right = x > self.threshold.take(node)
+        if has_nan:
+            right |= np.isnan(x) & self.missing_right.take(node)
+        return self.children.take(node + right)
+
+    def _walk_flat(self, X: np.ndarray) -> np.ndarray:
         rows, width = X.shape
         flat = np.ascontiguousarray(X).reshape(-1)
-        base = (np.arange(rows, dtype=np.intp) * width)[:, None]
+        base = (np.arange(rows, dtype=np.int64) * width)[:, None]
         node = np.broadcast_to(self.roots, (rows, len(self.roots))).copy()
         has_nan = bool(np.isnan(flat).any())
-        # ndarray.take: the cheapest gather numpy has for these (no fancy-indexing machinery, no wrapper).
-        feature, threshold, left, right = self.feature.take, self.threshold.take, self.left.take, self.right.take
         for _ in range(self.depth):
-            x = flat.take(base + feature(node))
-            go_left = x <= threshold(node)
-            if has_nan:
-                go_left |= np.isnan(x) & self.missing_left.take(node)
-            node = np.where(go_left, left(node), right(node))
-        return node
+            node = self._step(flat, base, node, has_nan)
+        return node // 2
+
+    def _walk_sorted(self, X: np.ndarray) -> np.ndarray:
+        rows, width = X.shape
+        flat = np.ascontiguousarray(X).reshape(-1)
+        base = np.arange(rows, dtype=np.int64) * width
+        node = np.repeat(self.roots[self.order][:, None], rows, axis=1)  # (trees, rows), deepest first
+        has_nan = bool(np.isnan(flat).any())
+        for active in self.active:
+            node[:active] = self._step(flat, base, node[:active], has_nan)
+        return (node // 2)[self.restore].T
