@@ -86,11 +86,11 @@ def test_a_shadow_is_scored_by_every_worker_apart_and_ends(airflow, trigger, mlf
         sent[reply.json()["request_id"]] = size
     total = sum(sent.values())
 
-    def landed() -> pd.DataFrame | None:
+    def landed() -> list[pd.DataFrame] | None:  # a list: a DataFrame has no truth value to poll on
         rows = _shadow_rows(s3, set(sent))
-        return rows if len(rows) >= total else None
+        return [rows] if len(rows) >= total else None
 
-    rows = wait_until(landed, f"{total} shadow rows of the requests sent", timeout=120)
+    (rows,) = wait_until(landed, f"{total} shadow rows of the requests sent", timeout=120)
     assert set(rows["model_version"].astype(str)) == {shadow} and len(rows) == total
 
     _deploy(airflow, trigger, {"mode": "end_shadow"})
