@@ -59,13 +59,13 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
         # event times in the past (the demo), or a backfill. The days' own evidence names the
         # versions that scored them, so that is what counts.
         start = day - dt.timedelta(days=MAX_LOOKBACK_DAYS)
-    stale = _stale(record, shadow_version, day)
+    later = _later_verdict(record, day)
+    stale = _stale(later, shadow_version, day)
     if stale:
         log.info("%s shadow %s on %s: not judged (%s)", name, shadow_version, day, stale)
         return {"action": "none", "version": shadow_version, "judged_day": day.isoformat(), "reasons": [stale]}
     verdict = decide_shadow(_evidence(store, name, shadow_version, start, day), config.gate, config.is_classifier)
     verdict |= {"version": shadow_version, "judged_day": day.isoformat(), "judged_by": actor, "monitor_run_id": run_id}
-    later = _later_verdict(record, day)
     if gate_run_id and not (later and verdict["action"] == WAIT):
         # A "wait" of an older day never replaces a later day's verdict on record.
         store.update_json(decision_record_key(name, gate_run_id), shadow_evidence=verdict)
@@ -86,16 +86,15 @@ def _later_verdict(record: dict | None, day: dt.date) -> dict | None:
     return recorded if str(recorded.get("judged_day") or "") > day.isoformat() else None
 
 
-def _stale(record: dict | None, version: str, day: dt.date) -> str | None:
+def _stale(later: dict | None, version: str, day: dt.date) -> str | None:
     """Why judging ``day`` would not be what that day's own run decided, or None to judge it.
 
     A backfilled or replayed day is judged as of itself. A later day that already acted (promoted
     or ended this version) stands: an older day neither acts again nor overwrites it. A later day
     that only waited (its evidence was not all written yet: backfill days finish out of order, or a
     scheduled run came first) does not stop an older day from acting on the evidence up to itself,
-    as that day's own run would have.
+    as that day's own run would have. ``later``: the verdict on record for a later day, if any.
     """
-    later = _later_verdict(record, day)
     if later and later.get("action") in (PROMOTE, END):
         return (
             f"shadow {version} was already judged on a later day ({later['judged_day']}: {later['action']}); "

@@ -148,10 +148,6 @@ class LabelLookup:
     def __len__(self) -> int:
         return len(self.values)
 
-    @property
-    def index(self) -> Any:
-        return self.keys.index
-
     def positions(self, k1: Any, k2: Any) -> Any:
         """Each key's position among the labels (-1: unlabelled); see :meth:`KeyIndex.positions`."""
         return self.keys.positions(k1, k2)
