@@ -75,15 +75,17 @@ def timeout_for(records: list[dict[str, Any]], environ=None) -> float:
 
 
 def _split(
-    records: list[dict[str, Any]], model: str, version: str, field: str = "version"
+    records: list[dict[str, Any]], model: str, version: str, field: str = "version", path: str | None = None
 ) -> tuple[list[str], dict[str, str | None]]:
     confirmed, lagging = [], {}
     for record in records:
         served = heartbeat.served_version(record, model, field)
-        if served == (None if version is None else str(version)):
+        # A heartbeat older than the tag field says nothing of it, and is taken at its version.
+        tagged = heartbeat.served_version(record, model, "tagged_path")
+        if served == (None if version is None else str(version)) and (path is None or tagged in (None, path)):
             confirmed.append(str(record["worker_id"]))
         else:
-            lagging[str(record["worker_id"])] = served
+            lagging[str(record["worker_id"])] = served if served != version else f"{served}, loaded before its {path} verdict"
     return confirmed, lagging
 
 
@@ -97,9 +99,11 @@ def wait_for_workers(
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     field: str = "version",
+    path: str | None = None,
 ) -> WorkerConvergence:
     """Poll the live workers' heartbeats until each serves ``version`` of ``model``, or the bound passes
-    (``field="shadow"``: until each scores it in shadow; None waits for no shadow)."""
+    (``field="shadow"``: until each scores it in shadow; None waits for no shadow). With ``path``, a
+    worker confirms only once it loaded the version with the deploy's scoring-path tag on it."""
     version, started = (None if version is None else str(version)), clock()
     records = heartbeat.live_workers(store, now())
     if not records:
@@ -111,7 +115,7 @@ def wait_for_workers(
         return WorkerConvergence(version, True, [], {}, False, 0.0, note)
     bound = timeout if timeout is not None else timeout_for(records)
     while True:
-        confirmed, lagging = _split(records, model, version, field)
+        confirmed, lagging = _split(records, model, version, field, path)
         waited = clock() - started
         if not lagging or waited >= bound:
             break

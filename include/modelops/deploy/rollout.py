@@ -117,9 +117,10 @@ def _not_everywhere_hint(model: str, version: str) -> str:
     )
 
 
-def converged_or_raise(model: str, version: str, store: Store) -> WorkerConvergence:
-    """Wait until every live serving worker reports ``version``; raise :class:`WorkersDidNotConverge` naming the laggards."""
-    workers = wait_for_workers(model, version, store)
+def converged_or_raise(model: str, version: str, store: Store, path: str | None = None) -> WorkerConvergence:
+    """Wait until every live serving worker reports ``version`` (loaded with the ``path`` tag, when
+    given); raise :class:`WorkersDidNotConverge` naming the laggards."""
+    workers = wait_for_workers(model, version, store, path=path)
     if not workers.converged:
         raise WorkersDidNotConverge(workers.failure(model) + _not_everywhere_hint(model, version), workers)
     return workers
@@ -168,7 +169,7 @@ def deploy_and_verify(model: ModelConfig, version: str, *, actor: str, run_id: s
             "%s version %s: serving scores it with the %s path (parity gate: %s)",
             model.name, version, reloaded.get("scoring_path", "pipeline"), verdict.path,
         )  # fmt: skip
-        workers = converged_or_raise(model.name, version, store)
+        workers = converged_or_raise(model.name, version, store, verdict.path)
         checked = post_deploy_check(model, version, recent_rows_of_version(model, version, store))
         check = dataclasses.replace(checked, workers_confirmed=workers.confirmed, workers_note=workers.note).to_json()
     except DeployError as exc:  # a version that cannot load, or loads and misbehaves

@@ -61,6 +61,9 @@ class LoadedModel:
     #: ``compiled`` or ``pipeline``, and why (the deploy's parity verdict, or what kept it from serving).
     scoring_path: str = "pipeline"
     scoring_path_reason: str = ""
+    #: The path the version's tags asked for when it was loaded. A deploy tags a version after the
+    #: alias moved, so a worker that followed the alias first reloads it when the tag changes.
+    tagged_path: str = "pipeline"
 
     @property
     def model(self) -> Any:
@@ -151,7 +154,10 @@ def load_model_version(
     classes = None
     if config.is_classifier and getattr(pipeline, "classes_", None) is not None:
         classes = np.asarray(pipeline.classes_).tolist()
-    scorer, path, reason = scoring_path_of(pipeline, dict(model_version.tags or {}), scoring)
+    from modelops.serving.compiled import path_of_tags
+
+    tags = dict(model_version.tags or {})
+    scorer, path, reason = scoring_path_of(pipeline, tags, scoring)
     log.info("%s version %s scores with the %s path: %s", config.name, model_version.version, path, reason)
     return LoadedModel(
         name=config.name,
@@ -168,6 +174,7 @@ def load_model_version(
         scorer=scorer,
         scoring_path=path,
         scoring_path_reason=reason,
+        tagged_path=path_of_tags(tags)[0],
     )
 
 

@@ -164,42 +164,55 @@ class ServingState:
         return loaded
 
     # Following the champion alias (several workers; see modelops.serving.follower) ---------------
-    def champion_version(self, model: str) -> str | None:
-        """Where ``champion`` points now (one cheap registry call), None when unset."""
-        return self.alias_version(model, registry.CHAMPION)
+    def champion_target(self, model: str) -> tuple[str | None, str]:
+        """Where ``champion`` points now and the scoring path its tags ask for (one cheap registry
+        call); ``(None, "pipeline")`` when unset."""
+        from modelops.serving.compiled import PIPELINE, path_of_tags
+
+        version = self._alias(model, registry.CHAMPION)
+        return (None, PIPELINE) if version is None else (str(version.version), path_of_tags(version.tags)[0])
 
     def alias_version(self, model: str, alias: str) -> str | None:
         """Where ``alias`` points now (one cheap registry call), None when unset."""
+        version = self._alias(model, alias)
+        return None if version is None else str(version.version)
+
+    def _alias(self, model: str, alias: str):
         if self._registry_client is None:
             from mlflow.tracking import MlflowClient
 
             self._registry_client = MlflowClient(tracking_uri=self.settings.mlflow_tracking_uri)
-        version = registry.version_for_alias(model, alias, self._registry_client)
-        return None if version is None else str(version.version)
+        return registry.version_for_alias(model, alias, self._registry_client)
 
     def follow_champions(self) -> list[str]:
         """One pass: for each model whose ``champion`` moved since this worker last looked, load the
         version it points at and swap it in. A reload in progress wins (the model is looked at again
-        next pass); a version loaded by an explicit reload stays until the alias moves again."""
+        next pass); a version loaded by an explicit reload stays until the alias moves again.
+
+        The served version is also loaded again when its scoring-path tag changed since it was
+        loaded: a deploy's parity gate tags the version after the alias moved, and a worker that
+        followed the alias in between would otherwise keep the pipeline."""
         self.discover_declared()
         swapped = []
         for name, slot in list(self.slots.items()):
             try:
-                version = self.champion_version(name)
+                version, tagged = self.champion_target(name)
             except Exception as exc:  # noqa: BLE001 - registry unreachable: keep serving, look next pass
                 log.warning("%s: could not read the champion alias: %s", name, exc)
                 continue
-            if version == slot.alias_seen or not slot.reload_lock.acquire(blocking=False):
+            retagged = slot.current is not None and slot.current.version == version and slot.current.tagged_path != tagged
+            if (version == slot.alias_seen and not retagged) or not slot.reload_lock.acquire(blocking=False):
                 continue
             try:
-                if self._follow(slot, version):
+                if self._follow(slot, version, tagged):
                     swapped.append(name)
             finally:
                 slot.reload_lock.release()
         return swapped
 
-    def _follow(self, slot: ModelSlot, version: str | None) -> bool:
-        """The alias moved to ``version``: swap it in unless it already serves. True when swapped."""
+    def _follow(self, slot: ModelSlot, version: str | None, tagged: str | None = None) -> bool:
+        """The alias moved to ``version`` (tagged for the ``tagged`` scoring path): swap it in unless
+        it already serves as tagged. True when swapped."""
         name, seen, current = slot.config.name, slot.alias_seen, slot.current
         if version is None:
             slot.alias_seen = None
@@ -208,7 +221,7 @@ class ServingState:
             elif seen is not UNSEEN:
                 log.warning("%s: the champion alias was removed; version %s keeps serving", name, current.version)
             return False
-        if current is not None and current.version == version:
+        if current is not None and current.version == version and tagged in (None, current.tagged_path):
             slot.alias_seen = version
             return False
         try:
@@ -219,8 +232,9 @@ class ServingState:
         slot.current = loaded  # the swap
         slot.reason, slot.retry_at, slot.retry_delay, slot.alias_seen = None, None, 0.0, version
         log.info(
-            "%s: champion alias moved %s -> %s: worker %s swapped version %s -> %s",
+            "%s: champion alias moved %s -> %s: worker %s swapped version %s -> %s (%s path)",
             name, None if seen is UNSEEN else seen, version, self.worker.id, current and current.version, version,
+            loaded.scoring_path,
         )  # fmt: skip
         self.on_served_change()
         return True
@@ -237,6 +251,7 @@ class ServingState:
         """Per model, the version this worker serves and the alias it was loaded by (its heartbeat)."""
         return {
             name: {"version": slot.current.version if slot.current else None, "alias": slot.current.alias if slot.current else None}
+            | ({"tagged_path": slot.current.tagged_path} if slot.current else {})
             | ({"shadow": slot.shadow.version} if slot.shadow else {})
             for name, slot in self.slots.items()
         }  # fmt: skip

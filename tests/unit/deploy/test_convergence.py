@@ -13,9 +13,11 @@ from modelops.serving import heartbeat
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
 
-def beat(store, worker_id: str, version: str | None, *, age: float = 0.0, poll: float = 10.0, model: str = "toy"):
+def beat(
+    store, worker_id: str, version: str | None, *, age: float = 0.0, poll: float = 10.0, model: str = "toy", tagged=None
+):
     worker = heartbeat.WorkerIdentity(id=worker_id, host="h", pid=1, started_at=NOW)
-    served = {model: {"version": version, "alias": "champion"}}
+    served = {model: {"version": version, "alias": "champion"} | ({"tagged_path": tagged} if tagged else {})}
     heartbeat.write_heartbeat(store, heartbeat.heartbeat_record(worker, served, poll, NOW - dt.timedelta(seconds=age)))
 
 
@@ -112,3 +114,20 @@ def test_every_heartbeat_gone_while_waiting_fails(store):
     beat(store, "w-killed", "2", age=25.0)
     result = wait(store, FakeTime())
     assert not result.converged and result.confirmed == [] and "went stale or was deleted" in result.failure("toy")
+
+
+def test_with_a_path_a_worker_that_loaded_the_version_before_its_tag_lags_until_it_reloads(store):
+    beat(store, "w-a", "3", tagged="compiled")
+    beat(store, "w-b", "3", tagged="pipeline")  # followed the alias before the parity gate tagged it
+    beat(store, "w-c", "3")  # a heartbeat without the field: taken at its version
+
+    def b_reloads(fake):
+        if fake.t >= 4:
+            beat(store, "w-b", "3", age=-fake.t, tagged="compiled")
+
+    fake = FakeTime(b_reloads)
+    result = wait(store, fake, path="compiled")
+    assert result.converged and result.confirmed == ["w-a", "w-b", "w-c"] and 4 <= result.waited_seconds <= 5
+    stuck = wait(store, FakeTime(), path="pipeline", timeout=3)
+    assert not stuck.converged and set(stuck.lagging) == {"w-a", "w-b"}
+    assert stuck.lagging["w-a"] == "3, loaded before its pipeline verdict"

@@ -64,7 +64,7 @@ def test_a_moved_alias_is_swapped_in_and_reported(env, versions, app):
         assert served(client) == v2 and state.slots["toy"].current.alias == registry.CHAMPION
         assert client.post("/models/toy/predict", json={"record": record(0)}).json()["version"] == v2
         beat = stored_heartbeat(env, state.worker.id)
-        assert beat["models"]["toy"] == {"version": v2, "alias": "champion"}
+        assert beat["models"]["toy"] == {"version": v2, "alias": "champion", "tagged_path": "pipeline"}
         assert follower.follow_once() == []  # seen: no second load
 
 
@@ -81,6 +81,29 @@ def test_an_explicit_reload_stays_until_the_alias_moves(env, versions, app):
         assert follower.follow_once() == [] and served(client) == v1
         move_champion(env, v2)  # moves again: followed
         assert follower.follow_once() == ["toy"] and served(client) == v2
+
+
+def test_a_version_tagged_after_the_worker_loaded_it_is_loaded_again(env, versions, app):
+    """The deploy's parity gate tags the version after the alias moved: a worker that followed the
+    alias in between loads it again with the tag, and says so in its heartbeat."""
+    from modelops.serving.compiled import COMPILED, SCORING_PATH_TAG
+
+    v1, v2 = versions
+    try:
+        with TestClient(app) as client:
+            follower, state = app.state.follower, app.state.serving
+            move_champion(env, v2)
+            assert follower.follow_once() == ["toy"] and state.slots["toy"].current.tagged_path == "pipeline"
+            before = state.slots["toy"].current
+            env["client"].set_model_version_tag("toy", v2, SCORING_PATH_TAG, COMPILED)
+            assert follower.follow_once() == ["toy"]
+            after = state.slots["toy"].current
+            assert after is not before and after.version == v2 and after.tagged_path == COMPILED
+            assert stored_heartbeat(env, state.worker.id)["models"]["toy"]["tagged_path"] == COMPILED
+            assert follower.follow_once() == []  # the tag seen: no third load
+            assert served(client) == v2
+    finally:
+        env["client"].delete_model_version_tag("toy", v2, SCORING_PATH_TAG)
 
 
 def test_a_reload_in_progress_wins_over_the_alias_watch(env, versions, app):
