@@ -85,7 +85,9 @@ def _split(
         if served == (None if version is None else str(version)) and (path is None or tagged in (None, path)):
             confirmed.append(str(record["worker_id"]))
         else:
-            lagging[str(record["worker_id"])] = served if served != version else f"{served}, loaded before its {path} verdict"
+            lagging[str(record["worker_id"])] = (
+                served if served != version else f"{served}, loaded before its {path} verdict"
+            )
     return confirmed, lagging
 
 

@@ -200,7 +200,9 @@ class ServingState:
             except Exception as exc:  # noqa: BLE001 - registry unreachable: keep serving, look next pass
                 log.warning("%s: could not read the champion alias: %s", name, exc)
                 continue
-            retagged = slot.current is not None and slot.current.version == version and slot.current.tagged_path != tagged
+            retagged = (
+                slot.current is not None and slot.current.version == version and slot.current.tagged_path != tagged
+            )
             if (version == slot.alias_seen and not retagged) or not slot.reload_lock.acquire(blocking=False):
                 continue
             try:
