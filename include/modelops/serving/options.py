@@ -47,6 +47,8 @@ class ServingOptions:
     shadow_max_pending: int = 64
     #: A shadow call that waited longer than this is skipped (counted): a slow shadow falls behind, not the answers.
     shadow_max_lag_seconds: float = 2.0
+    #: Where the shadow scores: ``process`` (one of its own per worker, its own GIL) or ``thread`` (in the worker).
+    shadow_isolation: str = "process"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -75,14 +77,21 @@ class ServingOptions:
             shadow_max_lag_seconds=env_float(
                 "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS", cls.shadow_max_lag_seconds, minimum=0.001, environ=environ
             ),
+            shadow_isolation=_choice("MODELOPS_SERVING_SHADOW_ISOLATION", SHADOW_ISOLATIONS, environ),
         )
 
 
 SCORING_PATHS = ("auto", "pipeline")
+SHADOW_ISOLATIONS = ("process", "thread")
 
 
 def _scoring_path(environ: Mapping[str, str] | None) -> str:
-    value = (env_str("MODELOPS_SERVING_SCORING_PATH", "auto", environ=environ) or "auto").lower()
-    if value not in SCORING_PATHS:
-        raise SettingError(f"MODELOPS_SERVING_SCORING_PATH must be one of {list(SCORING_PATHS)}, got {value!r}")
+    return _choice("MODELOPS_SERVING_SCORING_PATH", SCORING_PATHS, environ)
+
+
+def _choice(variable: str, choices: tuple[str, ...], environ: Mapping[str, str] | None) -> str:
+    """One of ``choices`` (the first by default); another value names the variable and the choices."""
+    value = (env_str(variable, choices[0], environ=environ) or choices[0]).lower()
+    if value not in choices:
+        raise SettingError(f"{variable} must be one of {list(choices)}, got {value!r}")
     return value

@@ -2,10 +2,16 @@
 response path, and its predictions go to a capture stream of their own.
 
 The request path only hands the champion-scored requests to :class:`ShadowRunner` (a counter
-check and an executor submit, microseconds). One background thread per serving worker scores
-them with the shadow version and enqueues the rows under ``shadow/<model>/dt=YYYY-MM-DD/``, with
-the same request id and record index as the served rows, so monitoring joins the two. A shadow
-never answers and never fails a request:
+check and a hand-over, microseconds). The shadow version scores them and its rows go under
+``shadow/<model>/dt=YYYY-MM-DD/``, with the same request id and record index as the served rows,
+so monitoring joins the two. Where it scores is ``MODELOPS_SERVING_SHADOW_ISOLATION``:
+
+* ``process`` (the default): in a process of its own per serving worker
+  (:mod:`.shadow_process`), with its own GIL and capture writer, so the shadow's Python never
+  takes turns with the event loop that answers;
+* ``thread``: in one background thread of the worker (no second process; it shares the GIL).
+
+Either way :func:`run_shadow` scores a call, and a shadow never answers and never fails a request:
 
 * **bounded**: at most ``max_pending`` model calls wait; beyond it a request's shadow scoring
   is dropped (``dropped``);
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
     from modelops.serving.capture import CaptureWriter
     from modelops.serving.champion import LoadedModel, ModelSlot
     from modelops.serving.scoring import PendingPrediction
+    from modelops.serving.shadow_process import ShadowProcess
     from modelops.serving.state import ServingState
 
 log = logging.getLogger(__name__)
@@ -43,7 +50,10 @@ COUNTERS = ("scored_records", "dropped_requests", "stale_requests", "failed_requ
 
 
 class ShadowRunner:
-    """Scores the shadow versions in one background thread; never raises into the request path."""
+    """Scores the shadow versions off the response path; never raises into the request path.
+
+    In one background thread of this process, or (``process``, a factory taking the callback
+    that receives each call's counts) in a process of its own (:mod:`.shadow_process`)."""
 
     def __init__(
         self,
@@ -52,6 +62,7 @@ class ShadowRunner:
         max_pending: int = 64,
         max_lag_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        process: Callable[[Callable[[str, dict[str, int]], None]], ShadowProcess] | None = None,
     ):
         if max_pending < 1 or max_lag_seconds <= 0:
             raise ValueError(f"max_pending must be >= 1 and max_lag_seconds > 0, got {max_pending}, {max_lag_seconds}")
@@ -63,7 +74,11 @@ class ShadowRunner:
         self._pending = 0
         self._counts: dict[str, dict[str, int]] = {}
         self._executor: ThreadPoolExecutor | None = None
-        self._last_failure_log = float("-inf")
+        self._process = process(self._done) if process is not None else None
+
+    @property
+    def isolation(self) -> str:
+        return "process" if self._process is not None else "thread"
 
     def _count(self, model: str, counter: str, n: int) -> None:
         with self._lock:
@@ -72,25 +87,39 @@ class ShadowRunner:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"pending": self._pending, "models": {m: dict(c) for m, c in sorted(self._counts.items())}}
+            stats = {
+                "pending": self._pending,
+                "isolation": self.isolation,
+                "models": {m: dict(c) for m, c in sorted(self._counts.items())},
+            }
+        if self._process is not None:
+            stats["process"] = {"pid": self._process.pid, "loaded": self._process.loaded()}
+        return stats
+
+    def prepare(self, slot: ModelSlot, shadow: LoadedModel) -> None:
+        """A shadow was just set on ``slot``: the shadow process (if any) loads it before its first call."""
+        if self._process is not None:
+            self._process.announce(slot.config, shadow.version)
 
     def submit(self, slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction]) -> bool:
         """Queue ``pending`` (requests the champion answered) for the shadow; False when dropped."""
         name = slot.config.name
         with self._lock:
-            if self._pending >= self.max_pending:
-                full = True
-            else:
-                full = False
+            full = self._pending >= self.max_pending
+            if not full:
                 self._pending += 1
-                if self._executor is None:
+                if self._process is None and self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="modelops-shadow")
                 executor = self._executor
         if full:
             self._count(name, "dropped_requests", len(pending))
             return False
         try:
-            executor.submit(self._run, slot, shadow, pending, self._clock())
+            if self._process is not None:
+                if not self._process.send(slot.config, shadow.version, pending, self._clock()):
+                    raise RuntimeError("the shadow process is restarting or stopping")
+            else:
+                executor.submit(self._run, slot, shadow, pending, self._clock())
         except RuntimeError:  # shut down meanwhile
             with self._lock:
                 self._pending -= 1
@@ -99,23 +128,16 @@ class ShadowRunner:
         return True
 
     def _run(self, slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction], queued_at: float) -> None:
-        name = slot.config.name
-        try:
-            if self._clock() - queued_at > self.max_lag_seconds:
-                self._count(name, "stale_requests", len(pending))
-                return
-            rows, failed = score_shadow(slot, shadow, pending, self.writer)
-            self._count(name, "scored_records", rows)
-            if failed:
-                self._count(name, "failed_requests", failed)
-        except Exception as exc:  # noqa: BLE001 - a broken shadow must never reach a request
-            self._count(name, "failed_requests", len(pending))
-            if time.monotonic() - self._last_failure_log >= 30:
-                self._last_failure_log = time.monotonic()
-                log.warning("%s: shadow version %s failed to score: %s", name, shadow.version, exc)
-        finally:
-            with self._lock:
-                self._pending -= 1
+        self._done(slot.config.name, run_shadow(slot, shadow, pending, self.writer, queued_at, self.max_lag_seconds, self._clock))  # fmt: skip
+
+    def _done(self, model: str, counts: dict[str, int]) -> None:
+        """One shadow call finished (here or in the shadow process): add its counts, free its place."""
+        with self._lock:
+            totals = self._counts.setdefault(model, dict.fromkeys(COUNTERS, 0))
+            for counter, n in counts.items():
+                if counter in totals:
+                    totals[counter] += n
+            self._pending -= 1
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued (tests, shutdown); True when drained within ``timeout``."""
@@ -132,6 +154,8 @@ class ShadowRunner:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if self._process is not None:
+            self._process.close()
 
     def render(self) -> str:
         """The ``modelops_shadow_*`` Prometheus families."""
@@ -144,6 +168,33 @@ class ShadowRunner:
         lines += ["# HELP modelops_shadow_pending Shadow model calls waiting.", "# TYPE modelops_shadow_pending gauge"]
         lines.append(f"modelops_shadow_pending {stats['pending']}")
         return "\n".join(lines) + "\n"
+
+
+#: When a shadow failure was last logged (at most every 30 s per process).
+_last_failure_log = [float("-inf")]
+
+
+def run_shadow(
+    slot: ModelSlot,
+    shadow: LoadedModel,
+    pending: list[PendingPrediction],
+    writer: CaptureWriter | None,
+    queued_at: float,
+    max_lag_seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, int]:
+    """One queued shadow call: skipped when it waited past ``max_lag_seconds``, else scored and
+    captured. Its counts (:data:`COUNTERS`); never raises (an error is counted, logged every 30 s)."""
+    if clock() - queued_at > max_lag_seconds:
+        return {"stale_requests": len(pending)}
+    try:
+        rows, failed = score_shadow(slot, shadow, pending, writer)
+    except Exception as exc:  # noqa: BLE001 - a broken shadow must never reach a request
+        if time.monotonic() - _last_failure_log[0] >= 30:
+            _last_failure_log[0] = time.monotonic()
+            log.warning("%s: shadow version %s failed to score: %s", slot.config.name, shadow.version, exc)
+        return {"failed_requests": len(pending)}
+    return {"scored_records": rows, "failed_requests": failed}
 
 
 def score_shadow(
@@ -188,6 +239,7 @@ def follow_shadow(state: ServingState, slot: ModelSlot, version: str | None) -> 
         slot.shadow = None
         return current is not None
     slot.shadow, slot.shadow_seen = loaded, version
+    state.shadow.prepare(slot, loaded)
     log.info("%s: shadow version %s scores beside champion %s", name, version, slot.current and slot.current.version)
     return True
 

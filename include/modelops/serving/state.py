@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import Metrics
 from modelops.serving.scoring import Batcher
 from modelops.serving.shadow import ShadowRunner
+from modelops.serving.shadow_process import ShadowProcess
 from modelops.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,21 @@ class ServingState:
         #: Model calls run here (one per model at a time); created and shut down by the lifespan.
         self.executor: ThreadPoolExecutor | None = None
         #: Scores each model's ``shadow`` version off the response path (serving/shadow.py).
+        process = None
+        if options.shadow_isolation == "process" and options.shadow_enabled:
+            process = functools.partial(
+                ShadowProcess,
+                settings=settings,
+                capture_options=options.capture,
+                capture_enabled=writer is not None,
+                scoring_path=options.scoring_path,
+                max_lag_seconds=options.shadow_max_lag_seconds,
+            )
         self.shadow = ShadowRunner(
-            writer, max_pending=options.shadow_max_pending, max_lag_seconds=options.shadow_max_lag_seconds
+            writer,
+            max_pending=options.shadow_max_pending,
+            max_lag_seconds=options.shadow_max_lag_seconds,
+            process=process,
         )
         for slot in self.slots.values():
             slot.batcher = Batcher(slot, self)

@@ -96,6 +96,9 @@ def make_app(env, *, bucket: str = BUCKET, token: str | None = TOKEN, **options)
     )
     capture = {"flush_records": 1000, "flush_seconds": 60.0, "retry_initial_seconds": 0.01, "retry_max_seconds": 0.05}
     capture.update(options.pop("capture", {}))
+    # The shadow process cannot reach moto's in-process mock: the unit tier scores shadows in a
+    # thread (tests/unit/serving/test_shadow_process.py runs the process against moto's server).
+    options.setdefault("shadow_isolation", "thread")
     serving_options = ServingOptions(capture=CaptureOptions(**capture), **options)
     store = Store(bucket=bucket, client=env["s3"])
     return create_app(settings, CONFIGS, options=serving_options, store=store)

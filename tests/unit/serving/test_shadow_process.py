@@ -1,0 +1,137 @@
+"""The shadow scored in a process of its own (``shadow_isolation=process``, the default): a real
+child process, S3 over HTTP (moto's server on loopback, since the child cannot see an in-process
+mock) and a file-backed MLflow registry. Every answered request is scored by the shadow in the
+child, its rows land in ``shadow/<model>/`` with the requests' ids and the shadow's predictions,
+and a child that dies is started again on the next call while the worker answers on."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+
+import boto3
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+from tests.support.aws import aws_test_env
+from tests.unit.local_mlflow import local_mlflow
+from tests.unit.serving.serving_helpers import AUTH, CONFIGS, TOKEN, log_and_register, make_frame, record
+
+from modelops import registry
+from modelops.local.stack_config import free_port
+from modelops.serving import shadow_process
+from modelops.serving.app import create_app
+from modelops.serving.capture import CaptureOptions
+from modelops.serving.options import ServingOptions
+from modelops.settings import Settings
+from modelops.store import Store
+from modelops.training.pipelines import build_pipeline
+
+BUCKET = "shadow-process"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """moto's S3 server, a registry with toy's champion (v1) and an inverted-target shadow (v2)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        with aws_test_env(), local_mlflow(tmp_path_factory.mktemp("shadow-process"), "shadow-process") as mlflow_env:
+            import mlflow
+
+            config = CONFIGS["toy"]
+            frame = make_frame(config.problem_type)
+            X = frame[config.feature_names]
+            champion = build_pipeline(config, "linear").fit(X, frame["y"])
+            shadow = build_pipeline(config, "linear").fit(X, 1 - frame["y"])
+            client = mlflow_env.client
+            v1 = log_and_register(mlflow, client, config, champion, mlflow_env.experiment_id, "toy-1")
+            v2 = log_and_register(mlflow, client, config, shadow, mlflow_env.experiment_id, "toy-2")
+            client.set_registered_model_alias("toy", registry.CHAMPION, v1)
+            client.set_registered_model_alias("toy", registry.SHADOW, v2)
+            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+            s3.create_bucket(Bucket=BUCKET)
+            yield {"endpoint": endpoint, "uri": mlflow_env.uri, "s3": s3, "shadow": shadow, "v2": str(v2)}
+    finally:
+        server.stop()
+
+
+def _app(stack):
+    settings = Settings(
+        bucket=BUCKET,
+        aws_endpoint_url=stack["endpoint"],
+        aws_region="us-east-1",
+        mlflow_tracking_uri=stack["uri"],
+        serving_url="http://testserver",
+        serving_token=TOKEN,
+    )
+    capture = CaptureOptions(flush_records=1000, flush_seconds=0.2, retry_initial_seconds=0.01, retry_max_seconds=0.05)
+    options = ServingOptions(capture=capture, alias_poll_seconds=0, shadow_isolation="process")
+    store = Store(bucket=BUCKET, client=stack["s3"])
+    return create_app(settings, {"toy": CONFIGS["toy"]}, options=options, store=store)
+
+
+def _shadow_rows(stack) -> pd.DataFrame:
+    s3 = stack["s3"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="shadow/toy/").get("Contents", [])]
+    frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())) for k in keys]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _until(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, monkeypatch):
+    monkeypatch.setattr(shadow_process, "RESTART_SECONDS", 0.0)
+    app = _app(stack)
+    runner = app.state.serving.shadow
+    batches = [[record(i + 10 * b) for i in range(1 + b)] for b in range(6)]
+    ids = []
+    with TestClient(app) as client:
+        assert client.post("/models/toy/shadow/reload", headers=AUTH).json()["shadow"] == stack["v2"]
+        # The child started and loaded the shadow as it was set, before any call (the first ones
+        # would otherwise wait out its start-up and be skipped as stale).
+        _until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"])
+        for batch in batches[:3]:
+            response = client.post("/models/toy/predict", json={"records": batch})
+            assert response.status_code == 200 and response.json()["version"] == "1"
+            ids.append(response.json()["request_id"])
+        assert runner.drain(timeout=120)
+        first_child = runner._process.pid
+        assert runner.isolation == "process" and first_child not in (None, os.getpid())
+        assert runner.stats()["models"]["toy"]["scored_records"] == 1 + 2 + 3, runner.stats()
+
+        # Rows still in a killed child's buffer die with it, as with any process: wait for the files.
+        _until(lambda: len(_shadow_rows(stack)) == 1 + 2 + 3)
+        os.kill(first_child, signal.SIGKILL)  # the child dies: the worker answers on, and starts another
+        # A new child is started at once (RESTART_SECONDS is 0 here) and loads the dead one's shadow.
+        _until(lambda: runner._process.pid not in (None, first_child))
+        _until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"])
+        for batch in batches[3:]:
+            response = client.post("/models/toy/predict", json={"records": batch})
+            assert response.status_code == 200
+            ids.append(response.json()["request_id"])
+        assert runner.drain(timeout=120)
+        counts = runner.stats()["models"]["toy"]
+        second_child = runner._process.pid
+        assert second_child != first_child
+        assert counts["scored_records"] == sum(map(len, batches)) and counts["failed_requests"] == 0
+    # Shutdown: the child scored what it had and flushed its capture writer before it exited.
+    assert runner._process.pid is None
+    rows = _shadow_rows(stack)
+    assert len(rows) == counts["scored_records"] and set(rows["model_version"]) == {stack["v2"]}
+    assert set(rows["request_id"]) <= set(ids) and set(ids[:3]) <= set(rows["request_id"])
+    by_id = dict(zip(ids, batches, strict=True))
+    for request_id, part in rows.groupby("request_id"):
+        frame = pd.DataFrame(by_id[request_id])[CONFIGS["toy"].feature_names]
+        expected = [str(v) for v in stack["shadow"].predict(frame).tolist()]
+        assert part.sort_values("record_index")["prediction"].astype(str).tolist() == expected
