@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -40,6 +41,8 @@ RESTART_SECONDS = 5.0
 LOAD_RETRY_SECONDS = 30.0
 #: How long shutdown waits for the child to score what it has and flush its files.
 STOP_SECONDS = 60.0
+#: The child's niceness: the serving worker's answers come first when the cores are busy.
+NICENESS = 10
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -215,9 +218,13 @@ def child_main(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s shadow[%(process)d] %(levelname)s %(name)s: %(message)s"
     )
-    # Ctrl-C reaches the whole process group: the child stops when its worker closes the pipe,
-    # after the worker's last calls, not before.
+    # Ctrl-C and a group SIGTERM reach the child too: it stops when its worker closes the pipe,
+    # after the worker's last calls and with its capture flushed, not before (the worker waits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Best effort, second in line for a core: when the machine is busy the worker's answers get
+    # the CPU first and the shadow falls behind (its calls are then skipped as stale, and counted).
+    os.nice(NICENESS)
     from modelops.serving.capture import CaptureWriter
     from modelops.serving.state import default_store
 

@@ -35,7 +35,9 @@ FEATURES = [
 
 
 def make_config(name: str, problem: str = "binary_classification") -> ModelConfig:
-    metrics = {"primary": "rmse"} if problem == "regression" else {"primary": "roc_auc"}
+    metrics = {"regression": {"primary": "rmse"}, "multiclass_classification": {"primary": "f1_macro"}}.get(
+        problem, {"primary": "roc_auc"}
+    )
     return ModelConfig.model_validate(
         {
             "name": name,
@@ -59,6 +61,17 @@ def make_frame(problem: str, n: int = 200) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     if problem == "regression":
         X, y = make_regression(n_samples=n, n_features=2, noise=5.0, random_state=0)
+    elif problem == "multiclass_classification":
+        X, y = make_classification(
+            n_samples=n,
+            n_features=2,
+            n_informative=2,
+            n_redundant=0,
+            n_classes=3,
+            n_clusters_per_class=1,
+            random_state=0,
+        )
+        y = np.asarray(["ash", "birch", "cedar"], dtype=object)[y]  # text labels, as a data scientist's would be
     else:
         X, y = make_classification(n_samples=n, n_features=2, n_informative=2, n_redundant=0, random_state=0)
     df = pd.DataFrame(X, columns=["x0", "x1"])
@@ -85,7 +98,7 @@ def log_and_register(mlflow, client, config: ModelConfig, pipeline, experiment_i
     return version.version
 
 
-def make_app(env, *, bucket: str = BUCKET, token: str | None = TOKEN, **options):
+def make_app(env, *, bucket: str = BUCKET, token: str | None = TOKEN, configs=None, **options):
     settings = Settings(
         bucket=bucket,
         aws_endpoint_url=None,
@@ -101,7 +114,7 @@ def make_app(env, *, bucket: str = BUCKET, token: str | None = TOKEN, **options)
     options.setdefault("shadow_isolation", "thread")
     serving_options = ServingOptions(capture=CaptureOptions(**capture), **options)
     store = Store(bucket=bucket, client=env["s3"])
-    return create_app(settings, CONFIGS, options=serving_options, store=store)
+    return create_app(settings, configs or CONFIGS, options=serving_options, store=store)
 
 
 def record(i: int = 0, **changes) -> dict:

@@ -11,7 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from tests.unit.serving.serving_helpers import AUTH, CONFIGS, log_and_register, make_app, make_frame, read_rows, record
+from tests.unit.serving.serving_helpers import (
+    AUTH,
+    CONFIGS,
+    log_and_register,
+    make_app,
+    make_config,
+    make_frame,
+    read_rows,
+    record,
+)
 
 from modelops import registry
 from modelops.serving.shadow import ShadowRunner
@@ -86,6 +95,39 @@ def test_the_answer_is_the_champions_and_both_predictions_are_captured_apart(env
         assert joined["prediction_shadow"].tolist() == [str(v) for v in expected]
     else:
         np.testing.assert_allclose(joined["prediction_shadow"].to_numpy(), expected, rtol=1e-9)
+
+
+def test_a_multiclass_shadow_is_scored_apart_with_its_own_probabilities(env):
+    """Three text classes: the answer carries the champion's probabilities, the shadow's rows carry
+    the shadow's, class by class, under the same request ids."""
+    import mlflow
+
+    config = make_config("toy_multi", "multiclass_classification")
+    frame = make_frame(config.problem_type)
+    X = frame[config.feature_names]
+    champion = build_pipeline(config, "linear").fit(X, frame["y"])
+    shadow = build_pipeline(config, "linear").fit(X, frame["y"].map({"ash": "birch", "birch": "cedar", "cedar": "ash"}))
+    client = env["client"]
+    champion_version = log_and_register(mlflow, client, config, champion, env["experiment_id"], "multi-1")
+    shadow_version = log_and_register(mlflow, client, config, shadow, env["experiment_id"], "multi-2")
+    client.set_registered_model_alias("toy_multi", registry.CHAMPION, champion_version)
+    client.set_registered_model_alias("toy_multi", registry.SHADOW, shadow_version)
+    batch = [record(i) for i in range(8)]
+    with TestClient(make_app(env, alias_poll_seconds=0, configs={"toy_multi": config})) as test_client:
+        body = test_client.post("/models/toy_multi/predict", json={"records": batch}).json()
+        assert test_client.app.state.serving.shadow.drain(10)
+    expected = champion.predict_proba(_frame(batch))
+    assert body["version"] == str(champion_version) and body["classes"] == ["ash", "birch", "cedar"]
+    np.testing.assert_allclose(body["probabilities"], expected, atol=1e-9)
+    _, rows = read_rows(env, "shadow/toy_multi/")
+    rows = rows[rows["request_id"] == body["request_id"]].sort_values("record_index")
+    assert set(rows["model_version"]) == {str(shadow_version)} and len(rows) == len(batch)
+    np.testing.assert_allclose(
+        np.stack(rows["probabilities"].to_numpy()), shadow.predict_proba(_frame(batch)), atol=1e-9
+    )
+    assert rows["prediction"].tolist() == shadow.predict(_frame(batch)).tolist()
+    assert list(rows["classes"].iloc[0]) == ["ash", "birch", "cedar"]
+    assert rows["prediction"].tolist() != body["predictions"]  # the shadow's own answers, not the champion's
 
 
 def test_without_a_shadow_alias_nothing_is_scored_twice(env, shadows):
