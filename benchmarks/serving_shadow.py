@@ -127,13 +127,15 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                         if rate is None:
                             cpu[scenario][target] += used * (len(result["latencies"]) / total if total else 0)
                         into[scenario][target].append(result)
+                        ordered = sorted(result["latencies"]) or [0.0]
                         log.warning(
-                            "%s %s %s round %d: %.1f req/s",
+                            "%s %s %s round %d: %.1f req/s, p99 %.1f ms",
                             scenario,
                             target,
                             f"paced {rate:.0f}/s" if rate else "saturated",
                             rnd,
                             len(result["latencies"]) / MEASURE_S,
+                            ordered[int(0.99 * (len(ordered) - 1))] * 1000,
                         )
     finally:
         loadgen.close()

@@ -52,8 +52,9 @@ COUNTERS = ("scored_records", "dropped_requests", "stale_requests", "failed_requ
 class ShadowRunner:
     """Scores the shadow versions off the response path; never raises into the request path.
 
-    In one background thread of this process, or (``process``, a factory taking the callback
-    that receives each call's counts) in a process of its own (:mod:`.shadow_process`)."""
+    In one background thread of this process, or (``process``, a factory of
+    :class:`~.shadow_process.ShadowProcess`) in a process of its own: then the bound on calls in
+    flight and the counts other than ``dropped`` are the child's (:mod:`.shadow_process`)."""
 
     def __init__(
         self,
@@ -62,7 +63,7 @@ class ShadowRunner:
         max_pending: int = 64,
         max_lag_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
-        process: Callable[[Callable[[str, dict[str, int]], None]], ShadowProcess] | None = None,
+        process: Callable[[], ShadowProcess] | None = None,
     ):
         if max_pending < 1 or max_lag_seconds <= 0:
             raise ValueError(f"max_pending must be >= 1 and max_lag_seconds > 0, got {max_pending}, {max_lag_seconds}")
@@ -74,7 +75,7 @@ class ShadowRunner:
         self._pending = 0
         self._counts: dict[str, dict[str, int]] = {}
         self._executor: ThreadPoolExecutor | None = None
-        self._process = process(self._done) if process is not None else None
+        self._process = process() if process is not None else None
 
     @property
     def isolation(self) -> str:
@@ -87,14 +88,16 @@ class ShadowRunner:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            stats = {
-                "pending": self._pending,
-                "isolation": self.isolation,
-                "models": {m: dict(c) for m, c in sorted(self._counts.items())},
-            }
+            pending, models = self._pending, {m: dict(c) for m, c in self._counts.items()}
+        stats: dict[str, Any] = {"isolation": self.isolation}
         if self._process is not None:
+            pending += self._process.in_flight()
+            for model, counts in self._process.counts().items():
+                into = models.setdefault(model, dict.fromkeys(COUNTERS, 0))
+                for counter, n in counts.items():
+                    into[counter] += n
             stats["process"] = {"pid": self._process.pid, "loaded": self._process.loaded()}
-        return stats
+        return stats | {"pending": pending, "models": dict(sorted(models.items()))}
 
     def prepare(self, slot: ModelSlot, shadow: LoadedModel) -> None:
         """A shadow was just set on ``slot``: the shadow process (if any) loads it before its first call."""
@@ -104,22 +107,26 @@ class ShadowRunner:
     def submit(self, slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction]) -> bool:
         """Queue ``pending`` (requests the champion answered) for the shadow; False when dropped."""
         name = slot.config.name
+        if self._process is not None:  # the child bounds its calls in flight
+            try:
+                sent = self._process.send(slot.config, shadow.version, pending, self._clock())
+            except RuntimeError:  # more models with a shadow than the child has places for
+                sent = False
+            if not sent:
+                self._count(name, "dropped_requests", len(pending))
+            return sent
         with self._lock:
             full = self._pending >= self.max_pending
             if not full:
                 self._pending += 1
-                if self._process is None and self._executor is None:
+                if self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="modelops-shadow")
                 executor = self._executor
         if full:
             self._count(name, "dropped_requests", len(pending))
             return False
         try:
-            if self._process is not None:
-                if not self._process.send(slot.config, shadow.version, pending, self._clock()):
-                    raise RuntimeError("the shadow process is restarting or stopping")
-            else:
-                executor.submit(self._run, slot, shadow, pending, self._clock())
+            executor.submit(self._run, slot, shadow, pending, self._clock())
         except RuntimeError:  # shut down meanwhile
             with self._lock:
                 self._pending -= 1
@@ -131,7 +138,7 @@ class ShadowRunner:
         self._done(slot.config.name, run_shadow(slot, shadow, pending, self.writer, queued_at, self.max_lag_seconds, self._clock))  # fmt: skip
 
     def _done(self, model: str, counts: dict[str, int]) -> None:
-        """One shadow call finished (here or in the shadow process): add its counts, free its place."""
+        """One shadow call finished in the shadow thread: add its counts, free its place."""
         with self._lock:
             totals = self._counts.setdefault(model, dict.fromkeys(COUNTERS, 0))
             for counter, n in counts.items():
@@ -144,8 +151,9 @@ class ShadowRunner:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
-                if self._pending == 0:
-                    return True
+                pending = self._pending
+            if pending == 0 and (self._process is None or self._process.in_flight() == 0):
+                return True
             time.sleep(0.005)
         return False
 

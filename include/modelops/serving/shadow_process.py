@@ -3,29 +3,38 @@
 Scored in the worker's own process, a shadow shares the worker's GIL with the event loop: its
 model call, its capture rows and the second capture stream's files take turns with the answers,
 and the paced p99 rose several-fold (docs/BENCHMARKS.md). Here the worker only pickles the
-requests the champion answered (their checked columns, ids and event times) and hands the bytes
-to a sender thread; a child process, started on the first shadow call, loads the shadow version
-itself, scores with :func:`modelops.serving.shadow.run_shadow` (the same code as the in-process
-mode) and writes the shadow stream with a capture writer of its own. Each call is acknowledged
-with its counts, which :class:`~modelops.serving.shadow.ShadowRunner` adds up.
+requests the champion answered (their checked columns, ids and event times) and writes them to a
+pipe; a child process loads the shadow version itself (as soon as it is set), scores with
+:func:`modelops.serving.shadow.run_shadow` (the same code as the in-process mode) and writes the
+shadow stream with a capture writer of its own.
+
+The request path wakes no thread of the worker: the write goes straight into the pipe, and the
+child reports progress in shared memory (bytes read, calls done, per model rows scored and
+requests stale / failed / done), which ``/metrics`` and ``/health`` read. A write never blocks:
+a call is sent only while the calls in flight are fewer than ``max_pending`` and the pipe has room
+for all of it (what was sent minus what the child has read); otherwise it is dropped (counted).
 
 * The child is a ``spawn``, not a fork: the worker has threads (the capture writer, the follower).
+* It runs niced: on a busy machine the worker's answers get the CPU first, and the shadow falls
+  behind (its calls are then skipped as stale, and counted).
 * A child that dies fails its calls in flight (counted) and is started again ``RESTART_SECONDS``
-  later, loading the shadows the dead one had (calls meanwhile are dropped, and counted).
-* At shutdown the request pipe is closed after the last queued call; the child scores what it
-  has, flushes its capture writer and exits.
+  later with the shadows the dead one had; one thread per worker waits on the child's control
+  pipe (load outcomes, and its end) and does that.
+* At shutdown the request pipe is closed after the last call; the child scores what it has,
+  flushes its capture writer and exits (it ignores SIGINT/SIGTERM sent to the process group).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
+import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A child that died is started again on a later shadow call, no sooner than this.
+#: A child that died is started again this long after (calls meanwhile are dropped, and counted).
 RESTART_SECONDS = 5.0
 #: A shadow version the child could not load is tried again after this long (its calls fail meanwhile).
 LOAD_RETRY_SECONDS = 30.0
@@ -43,176 +52,257 @@ LOAD_RETRY_SECONDS = 30.0
 STOP_SECONDS = 60.0
 #: The child's niceness: the serving worker's answers come first when the cores are busy.
 NICENESS = 10
+#: The request pipe's size asked of Linux (``F_SETPIPE_SZ``; 1 MiB is the default maximum).
+PIPE_BYTES = 1 << 20
+#: Models with a shadow at once, per worker (their counters' places in shared memory).
+MAX_MODELS = 64
+#: What the child counts per model, in shared memory (``done_requests``: calls' requests finished).
+CHILD_COUNTERS = ("scored_records", "stale_requests", "failed_requests", "done_requests")
+_HEADER = 2  # [bytes the child has read, calls it has finished]
+_FRAME = struct.Struct("!i")  # multiprocessing.Connection's length prefix: the child reads with recv_bytes
 
 _SPAWN = multiprocessing.get_context("spawn")
 
 
 class ShadowProcess:
-    """The worker's side: queues pickled shadow calls for the child and reads its acknowledgements.
-
-    ``on_done(model, counts)`` is called once per call sent (from the reader thread), with what the
-    child counted, or ``failed_requests`` for every call lost with a child that died."""
+    """The worker's side: writes shadow calls into the child's pipe and reads its shared counters."""
 
     def __init__(
         self,
-        on_done: Callable[[str, dict[str, int]], None],
         *,
         settings: Any,
         capture_options: Any,
         scoring_path: str,
         max_lag_seconds: float,
+        max_pending: int = 64,
         capture_enabled: bool = True,
+        target: Callable[..., None] | None = None,
     ):
-        self._on_done = on_done
         self._child_args = (settings, capture_options if capture_enabled else None, scoring_path, max_lag_seconds)
-        self._cond = threading.Condition()
-        self._outbox: deque[bytes] = deque()
-        self._inflight: dict[int, tuple[str, int]] = {}
-        self._seq = 0
-        self._process: Any = None
-        self._threads: list[threading.Thread] = []
-        self._announced: dict[str, str] = {}
+        self._target = target or child_main  # what the child runs (a test stands in a child that never finishes)
+        self.max_pending = max_pending
+        self._lock = threading.Condition()
+        self._child: _Child | None = None
+        self._index: dict[str, int] = {}  # model -> its counters' place (kept across restarts)
         #: Per model, the declaration and version the child should have loaded (kept across restarts).
         self._wanted: dict[str, tuple[ModelConfig, str]] = {}
-        self._loaded: dict[str, str | None] = {}
+        #: Counts of children that ended, and of their calls lost with them.
+        self._past: dict[str, dict[str, int]] = {}
         self._restart_at = 0.0
         self._closing = False
 
     @property
     def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None else None
+        child = self._child
+        return child.process.pid if child is not None else None
 
+    # Request path -------------------------------------------------------------------------------
     def send(self, config: ModelConfig, version: str, pending: list[PendingPrediction], queued_at: float) -> bool:
-        """Queue one shadow call; False when it cannot be (shutting down, or a dead child not yet restarted)."""
+        """Write one shadow call into the pipe; False (dropped) when the calls in flight or the
+        pipe are full, or there is no child (shutting down, or restarting after a death)."""
+        name = config.name
         items = [(p.request_id, p.event_time, p.location, p.columns) for p in pending]
-        records = sum(p.columns.length for p in pending)
-        with self._cond:
-            if self._closing or not self._running():
+        with self._lock:
+            child = self._child
+            if self._closing or child is None:  # a child is started by announce() or after a death, never here
                 return False
             self._announce(config, version)
-            self._seq += 1
-            self._inflight[self._seq] = (config.name, len(pending))
-            call = (config.name, version, queued_at, items)
-            self._outbox.append(pickle.dumps((self._seq, "score", call), protocol=pickle.HIGHEST_PROTOCOL))
-            self._cond.notify()
-        log.debug("shadow call %d queued for the child: %s, %d records", self._seq, config.name, records)
+            frame = _frame(("score", (self._index[name], name, version, queued_at, items)))
+            if child.calls_in_flight() >= self.max_pending or not child.has_room(len(frame)):
+                return False
+            if not child.write(frame):
+                return False
+            child.calls += 1
+            child.requests[name] = child.requests.get(name, 0) + len(pending)
         return True
 
     def announce(self, config: ModelConfig, version: str) -> None:
         """Have the child load ``version`` now (a shadow just set), so it is warm before its calls."""
-        with self._cond:
+        with self._lock:
             if not self._closing and self._running():
                 self._announce(config, version)
-                self._cond.notify()
 
     def _announce(self, config: ModelConfig, version: str) -> None:
+        """Tell the current child to load ``version`` unless it was told (caller holds the lock)."""
         self._wanted[config.name] = (config, version)
-        if self._announced.get(config.name) != version:  # the child learns the model before its calls
-            self._outbox.append(pickle.dumps((0, "load", (config, version)), protocol=pickle.HIGHEST_PROTOCOL))
-            self._announced[config.name] = version
+        index = self._index.setdefault(config.name, len(self._index))
+        child = self._child
+        if index >= MAX_MODELS:
+            raise RuntimeError(f"more than {MAX_MODELS} models with a shadow on one serving worker")
+        if child.announced.get(config.name) == version:
+            return
+        frame = _frame(("load", (index, config, version)))
+        if child.has_room(len(frame)) and child.write(frame):  # else told with the next call
+            child.announced[config.name] = version
+
+    # Reading what the child did ---------------------------------------------------------------------
+    def in_flight(self) -> int:
+        child = self._child
+        return child.calls_in_flight() if child is not None else 0
 
     def loaded(self) -> dict[str, str | None]:
         """Per model, the version the child reported loaded (None: it failed to load)."""
-        with self._cond:
-            return dict(self._loaded)
+        child = self._child
+        return dict(child.loaded) if child is not None else {}
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per model: rows scored and requests stale / failed, over every child this worker had."""
+        with self._lock:
+            totals = {m: dict(c) for m, c in self._past.items()}
+            if self._child is not None:
+                for model, counts in self._child.counts(self._index).items():
+                    _add(totals, model, counts)
+        return {m: {k: v for k, v in c.items() if k != "done_requests"} for m, c in totals.items()}
+
+    # The child's life -----------------------------------------------------------------------------
     def _running(self) -> bool:
-        """Start the child when there is none (caller holds the lock); False while a restart must wait."""
-        if self._process is not None:
+        """Start a child when there is none (caller holds the lock); False while a restart must wait."""
+        if self._child is not None:
             return True
         if time.monotonic() < self._restart_at:
             return False
+        self._child = _Child.start(self._target, self._child_args)
+        threading.Thread(target=self._watch, args=(self._child,), name="modelops-shadow-watch", daemon=True).start()
+        log.info("shadow scoring process started (pid %d)", self._child.process.pid)
+        return True
+
+    def _watch(self, child: _Child) -> None:
+        """Read the child's control pipe (load outcomes) until it ends; then count its lost calls and restart it."""
+        while True:
+            try:
+                model, version = child.control.recv()
+            except (EOFError, OSError):
+                break
+            child.loaded[model] = version
+        child.control.close()
+        child.process.join(timeout=STOP_SECONDS)
+        with self._lock:
+            ended = child.counts(self._index)
+            for model, sent in child.requests.items():
+                lost = sent - ended.get(model, {}).get("done_requests", 0)
+                if lost:
+                    ended.setdefault(model, {})
+                    ended[model]["failed_requests"] = ended[model].get("failed_requests", 0) + lost
+            for model, counts in ended.items():
+                _add(self._past, model, counts)
+            if self._child is child:
+                self._child = None
+                self._restart_at = time.monotonic() + RESTART_SECONDS
+            self._lock.notify_all()
+            closing = self._closing
+        if not closing:
+            log.error("the shadow scoring process (pid %s) exited (code %s)", child.process.pid, child.process.exitcode)
+            self._restart(RESTART_SECONDS)
+
+    def _restart(self, after: float) -> None:
+        """Start a new child after a death, loading what the dead one had, so calls find it warm."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._closing, timeout=after)  # shutdown does not wait it out
+            if self._closing or self._child is not None or not self._wanted:
+                return
+            if self._running():
+                for config, version in list(self._wanted.values()):
+                    self._announce(config, version)
+
+    def close(self) -> None:
+        """Close the pipe after the last call; the child scores it, flushes and exits; wait for that."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+            child = self._child
+            if child is not None:
+                child.close_requests()
+        if child is not None:
+            deadline = time.monotonic() + STOP_SECONDS
+            with self._lock:
+                self._lock.wait_for(lambda: self._child is not child, timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _frame(message: Any) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _FRAME.pack(len(payload)) + payload
+
+
+def _add(totals: dict[str, dict[str, int]], model: str, counts: dict[str, int]) -> None:
+    into = totals.setdefault(model, {})
+    for counter, n in counts.items():
+        into[counter] = into.get(counter, 0) + n
+
+
+class _Child:
+    """One child process: its request pipe (the worker writes), control pipe and shared counters."""
+
+    def __init__(self, process: Any, requests: Any, control: Any, shared: Any):
+        self.process, self.requests_conn, self.control, self.shared = process, requests, control, shared
+        self.fd = requests.fileno()
+        self.capacity = _pipe_capacity(self.fd)
+        self.sent_bytes = 0
+        self.calls = 0
+        self.requests: dict[str, int] = {}  # model -> requests sent
+        self.announced: dict[str, str] = {}
+        self.loaded: dict[str, str | None] = {}
+
+    @classmethod
+    def start(cls, target: Callable[..., None], child_args: tuple) -> _Child:
+        shared = _SPAWN.Array("q", _HEADER + MAX_MODELS * len(CHILD_COUNTERS), lock=False)
         requests_read, requests_write = _SPAWN.Pipe(duplex=False)
-        acks_read, acks_write = _SPAWN.Pipe(duplex=False)
+        control_read, control_write = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(
-            target=child_main,
-            args=(requests_read, acks_write, *self._child_args),
+            target=target,
+            args=(requests_read, control_write, shared, *child_args),
             name="modelops-shadow",
             daemon=True,
         )
         process.start()
         requests_read.close()
-        acks_write.close()
-        self._process, self._announced, self._loaded = process, {}, {}
-        self._threads = [
-            threading.Thread(target=self._send_loop, args=(process, requests_write), name="modelops-shadow-send", daemon=True),
-            threading.Thread(target=self._ack_loop, args=(process, acks_read), name="modelops-shadow-acks", daemon=True),
-        ]  # fmt: skip
-        for thread in self._threads:
-            thread.start()
-        log.info("shadow scoring process started (pid %d)", process.pid)
+        control_write.close()
+        return cls(process, requests_write, control_read, shared)
+
+    def calls_in_flight(self) -> int:
+        return self.calls - self.shared[1]
+
+    def has_room(self, size: int) -> bool:
+        return self.sent_bytes - self.shared[0] + size <= self.capacity
+
+    def write(self, frame: bytes) -> bool:
+        """Write a whole frame (the caller checked there is room: it never blocks); False when the child is gone."""
+        view = memoryview(frame)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError:  # BrokenPipeError: the child died; its watcher counts and restarts
+            return False
+        self.sent_bytes += len(frame)
         return True
 
-    def _send_loop(self, process: Any, conn: Any) -> None:
-        while True:
-            with self._cond:
-                while not self._outbox and not self._closing and self._process is process:
-                    self._cond.wait()
-                if self._process is not process or (self._closing and not self._outbox):
-                    break
-                data = self._outbox.popleft()
-            try:
-                conn.send_bytes(data)  # blocks (without the GIL) while the child is behind
-            except OSError:
-                break  # the child is gone: the ack reader fails what was in flight
-        conn.close()
+    def counts(self, index: dict[str, int]) -> dict[str, dict[str, int]]:
+        width = len(CHILD_COUNTERS)
+        return {
+            model: {c: self.shared[_HEADER + i * width + j] for j, c in enumerate(CHILD_COUNTERS)}
+            for model, i in index.items()
+            if i < MAX_MODELS
+        }
 
-    def _ack_loop(self, process: Any, conn: Any) -> None:
-        while True:
-            try:
-                seq, counts = conn.recv()
-            except (EOFError, OSError):
-                break
-            if seq == 0:  # a load's outcome
-                with self._cond:
-                    self._loaded[counts["model"]] = counts["version"]
-                continue
-            with self._cond:
-                model, _ = self._inflight.pop(seq, (None, 0))
-            if model is not None:
-                self._on_done(model, counts)
-        conn.close()
-        process.join(timeout=STOP_SECONDS)
-        with self._cond:
-            lost, self._inflight = list(self._inflight.values()), {}
-            self._outbox.clear()
-            if self._process is process:
-                self._process = None
-                self._restart_at = time.monotonic() + RESTART_SECONDS
-            self._cond.notify_all()
-        if not self._closing:
-            log.error("the shadow scoring process (pid %s) exited (code %s): %d call(s) lost", process.pid, process.exitcode, len(lost))  # fmt: skip
-        for model, requests in lost:
-            self._on_done(model, {"failed_requests": requests})
-        self._restart(RESTART_SECONDS)
+    def close_requests(self) -> None:
+        self.requests_conn.close()
 
-    def _restart(self, after: float) -> None:
-        """Start a new child after a death, loading what the dead one had, so calls find it warm."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._closing, timeout=after)  # shutdown does not wait it out
-            if self._closing or self._process is not None or not self._wanted:
-                return
-            if self._running():
-                for config, version in list(self._wanted.values()):
-                    self._announce(config, version)
-                self._cond.notify()
 
-    def close(self) -> None:
-        """Send what is queued, let the child score it and flush, and wait for it to exit."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout=STOP_SECONDS)
+def _pipe_capacity(fd: int) -> int:
+    """The pipe's buffer: ``PIPE_BYTES`` when Linux grants it, else what it has (64 KiB by default)."""
+    try:
+        return fcntl.fcntl(fd, 1031, PIPE_BYTES)  # F_SETPIPE_SZ returns the size set
+    except OSError:
+        try:
+            return fcntl.fcntl(fd, 1032)  # F_GETPIPE_SZ
+        except OSError:
+            return 65536
 
 
 # The child process ---------------------------------------------------------------------------------
 
 
 def child_main(
-    requests: Any, acks: Any, settings: Any, capture_options: Any, scoring_path: str, max_lag: float
+    requests: Any, control: Any, shared: Any, settings: Any, capture_options: Any, scoring_path: str, max_lag: float
 ) -> None:
     """Score shadow calls until the worker closes the pipe, then flush the shadow capture files."""
     logging.basicConfig(
@@ -222,8 +312,6 @@ def child_main(
     # after the worker's last calls and with its capture flushed, not before (the worker waits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Best effort, second in line for a core: when the machine is busy the worker's answers get
-    # the CPU first and the shadow falls behind (its calls are then skipped as stale, and counted).
     os.nice(NICENESS)
     from modelops.serving.capture import CaptureWriter
     from modelops.serving.state import default_store
@@ -232,21 +320,30 @@ def child_main(
     if writer is not None:
         writer.start()
     models = _ChildModels(settings.mlflow_tracking_uri, scoring_path)
+    width = len(CHILD_COUNTERS)
     try:
         while True:
             try:
-                seq, kind, body = pickle.loads(requests.recv_bytes())
+                data = requests.recv_bytes()
             except EOFError:
                 break
+            shared[0] += _FRAME.size + len(data)  # the pipe has this much room again
+            kind, body = pickle.loads(data)
             if kind == "load":
-                loaded = models.load(*body)
-                acks.send((0, {"model": body[0].name, "version": loaded and loaded.version}))
+                _, config, version = body
+                loaded = models.load(config, version)
+                control.send((config.name, loaded.version if loaded is not None else None))
                 continue
-            acks.send((seq, models.score(body, writer, max_lag)))
+            index, name, version, queued_at, items = body
+            counts = models.score(name, version, queued_at, items, writer, max_lag)
+            counts["done_requests"] = len(items)
+            for j, counter in enumerate(CHILD_COUNTERS):
+                shared[_HEADER + index * width + j] += counts.get(counter, 0)
+            shared[1] += 1
     finally:
         if writer is not None:
             writer.close()
-        acks.close()
+        control.close()
 
 
 class _ChildModels:
@@ -277,11 +374,10 @@ class _ChildModels:
         self.loaded[config.name] = (ModelSlot(config), loaded)
         return loaded
 
-    def score(self, call: tuple, writer: Any, max_lag: float) -> dict[str, int]:
+    def score(self, name: str, version: str, queued_at: float, items: list, writer: Any, max_lag: float) -> dict:
         from modelops.serving.scoring import PendingPrediction
         from modelops.serving.shadow import run_shadow
 
-        name, version, queued_at, items = call
         pending = [PendingPrediction(columns, location, request_id, event_time) for request_id, event_time, location, columns in items]  # fmt: skip
         slot, loaded = self.loaded.get(name, (None, None))
         if loaded is None or loaded.version != str(version):

@@ -78,6 +78,7 @@ class ServingState:
                 capture_enabled=writer is not None,
                 scoring_path=options.scoring_path,
                 max_lag_seconds=options.shadow_max_lag_seconds,
+                max_pending=options.shadow_max_pending,
             )
         self.shadow = ShadowRunner(
             writer,

@@ -12,6 +12,7 @@ import signal
 import time
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +136,46 @@ def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, mon
         frame = pd.DataFrame(by_id[request_id])[CONFIGS["toy"].feature_names]
         expected = [str(v) for v in stack["shadow"].predict(frame).tolist()]
         assert part.sort_values("record_index")["prediction"].astype(str).tolist() == expected
+
+
+def test_the_worker_bounds_calls_in_flight_and_counts_those_lost_with_a_dead_child(monkeypatch):
+    """A child that never finishes: the calls in flight stop at ``max_pending`` (the next is
+    dropped, not queued), a write never waits for room in the pipe, and killing the child fails
+    the calls it held; a new child is started after ``RESTART_SECONDS``."""
+    from tests.support.shadow_child import never_finishes
+
+    from modelops.serving.columns import RequestColumns
+    from modelops.serving.scoring import PendingPrediction
+    from modelops.serving.shadow_process import ShadowProcess
+
+    monkeypatch.setattr(shadow_process, "RESTART_SECONDS", 0.0)
+    process = ShadowProcess(
+        settings=None,
+        capture_options=None,
+        scoring_path="auto",
+        max_lag_seconds=2.0,
+        max_pending=3,
+        target=never_finishes,
+    )
+    config = CONFIGS["toy"]
+    columns = RequestColumns(1, {"x0": np.zeros(1), "x1": np.zeros(1)}, {"segment": ["low"], "region": ["1"]}, {})
+    call = [PendingPrediction(columns, ("body", "record"), "r-1")]
+    try:
+        assert process.send(config, "2", call, time.monotonic()) is False  # no child before a shadow is announced
+        process.announce(config, "2")
+        first = process.pid
+        assert [process.send(config, "2", call, time.monotonic()) for _ in range(4)] == [True, True, True, False]
+        assert process.in_flight() == 3
+        big = [PendingPrediction(RequestColumns(1, {"x0": np.zeros(400_000)}, {}, {}), ("body",), "r-2")]  # 3.2 MB
+        process.max_pending = 10
+        assert (
+            process.send(config, "2", big, time.monotonic()) is False
+        )  # more than the pipe holds: dropped, not blocked
+        os.kill(first, signal.SIGKILL)
+        _until(lambda: process.pid not in (None, first))  # the dead child's calls counted, a new one started
+        assert process.counts()["toy"]["failed_requests"] == 3 and process.in_flight() == 0
+    finally:
+        monkeypatch.setattr(shadow_process, "RESTART_SECONDS", 3600.0)  # no new child while closing
+        if process.pid is not None:
+            os.kill(process.pid, signal.SIGKILL)  # it would not finish: no graceful close to wait for
+        process.close()
