@@ -99,7 +99,9 @@ def _summary(runs: list[dict], rows_per_request: int, cpu_s: float) -> dict:
 
     def round_p99(run: dict) -> float | None:
         ordered = sorted(run["latencies"])
-        return round(ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))] * 1000, 1) if ordered else None
+        return (
+            round(ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))] * 1000, 1) if ordered else None
+        )
 
     return {
         "rps": round(n / seconds, 1),

@@ -8,12 +8,19 @@ that can be cut from the front while a copy of it is being written.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+#: Blocks joined per slice on the capture writer's thread (see :meth:`ColumnBlock._join_yielding`).
+JOIN_SLICE = 256
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,48 @@ class ColumnBlock:
         """Consecutive blocks joined column by column, so a file converts to Arrow once rather
         than once per request (thousands of small blocks under single-record load). Blocks whose
         columns do not line up (another set of names, a probability matrix of another width)
-        start a new group."""
+        start a new group.
+
+        This runs on the capture writer's thread and holds the GIL the serving loop needs: it
+        groups by the column names alone (one tuple per block), and only a group whose matrices
+        differ in width is split further. Grouping by the full shape per block took 75 ms of a
+        5,000-single-record file, a stall of every answer meanwhile (benchmarks/serving_shadow.py)."""
+        groups: list[list[ColumnBlock]] = []
+        last: tuple | None = None
+        for block in blocks:
+            names = tuple(block.columns)
+            if groups and names == last:
+                groups[-1].append(block)
+            else:
+                groups.append([block])
+                last = names
+        joined: list[ColumnBlock] = []
+        for group in groups:
+            if len(group) == 1:
+                joined.append(group[0])
+                continue
+            try:
+                joined.append(ColumnBlock._join_yielding(group))
+            except ValueError:  # matrices of different widths under one name
+                joined += [
+                    part[0] if len(part) == 1 else ColumnBlock._join(part) for part in ColumnBlock._by_shape(group)
+                ]
+        return joined
+
+    @staticmethod
+    def _join_yielding(group: list[ColumnBlock]) -> ColumnBlock:
+        """:meth:`_join` in slices of ``JOIN_SLICE`` blocks, giving up the GIL between them, so a
+        waiting request is answered after a slice (~1 ms), not after the whole file (~25 ms)."""
+        if len(group) <= JOIN_SLICE:
+            return ColumnBlock._join(group)
+        parts = []
+        for start in range(0, len(group), JOIN_SLICE):
+            parts.append(ColumnBlock._join(group[start : start + JOIN_SLICE]))
+            time.sleep(0)  # let the event loop have the GIL
+        return ColumnBlock._join(parts)
+
+    @staticmethod
+    def _by_shape(group: list[ColumnBlock]) -> list[list[ColumnBlock]]:
         import numpy as np
 
         def shape(block: ColumnBlock) -> tuple:
@@ -60,26 +108,39 @@ class ColumnBlock:
                 (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
             )
 
-        groups: list[list[ColumnBlock]] = []
-        for block in blocks:
-            if groups and shape(groups[-1][-1]) == shape(block):
-                groups[-1].append(block)
+        parts: list[list[ColumnBlock]] = []
+        last = None
+        for block in group:
+            key = shape(block)
+            if parts and key == last:
+                parts[-1].append(block)
             else:
-                groups.append([block])
-        return [group[0] if len(group) == 1 else ColumnBlock._join(group) for group in groups]
+                parts.append([block])
+                last = key
+        return parts
 
     @staticmethod
     def _join(group: list[ColumnBlock]) -> ColumnBlock:
+        """One block of ``group`` (same column names); ValueError when 2-D columns differ in width.
+        Per column, the common cases (all arrays, all lists, one repeated value) are joined by C
+        loops (map, chain, concatenate): thousands of one-row blocks cost milliseconds."""
         import numpy as np
 
         columns: dict[str, Any] = {}
+        dicts = [b.columns for b in group]
         for name in group[0].columns:
-            values = [b.columns[name] for b in group]
-            if all(isinstance(v, Repeat) for v in values) and all(v == values[0] for v in values):
-                columns[name] = values[0]
-            elif all(isinstance(v, np.ndarray) for v in values) and len({v.dtype.kind for v in values}) == 1:
+            values = list(map(operator.itemgetter(name), dicts))
+            first = values[0]
+            kinds = set(map(type, values))
+            if kinds == {Repeat} and values.count(first) == len(values):
+                columns[name] = first
+            elif kinds == {list}:
+                columns[name] = list(itertools.chain.from_iterable(values))
+            elif kinds == {np.ndarray} and len({d.kind for d in set(map(operator.attrgetter("dtype"), values))}) == 1:
+                if first.ndim == 2 and len({v.shape[1] for v in values}) > 1:
+                    raise ValueError(f"column '{name}': matrices of different widths")
                 columns[name] = np.concatenate(values)
-            else:  # lists, repeats of different values, mixed kinds: one Python list
+            else:  # repeats of different values, mixed kinds: one Python list
                 joined: list = []
                 for block, value in zip(group, values, strict=True):
                     if isinstance(value, Repeat):
@@ -89,7 +150,7 @@ class ColumnBlock:
                     else:
                         joined += value
                 columns[name] = joined
-        return ColumnBlock(columns, sum(b.length for b in group))
+        return ColumnBlock(columns, sum(map(len, group)))
 
     def to_arrow(self, schema: Any) -> Any:
         """A ``pyarrow.Table`` with ``schema`` (run on the writer thread)."""

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How long ``POST /models/<m>/shadow/reload`` waits for the shadow process to load the version.
+READY_SECONDS = 120.0
 #: What :class:`ShadowRunner` counts per model: rows scored, requests dropped / stale / failed.
 COUNTERS = ("scored_records", "dropped_requests", "stale_requests", "failed_requests")
 
@@ -98,6 +100,24 @@ class ShadowRunner:
                     into[counter] += n
             stats["process"] = {"pid": self._process.pid, "loaded": self._process.loaded()}
         return stats | {"pending": pending, "models": dict(sorted(models.items()))}
+
+    def ready(self, model: str, version: str) -> bool:
+        """Whether ``version`` of ``model`` scores in shadow now: in the worker's thread, as soon as
+        it is loaded; in the shadow process, once the child reported it loaded."""
+        return self._process is None or self._process.loaded().get(model) == version
+
+    def wait_ready(self, model: str, version: str, timeout: float = READY_SECONDS) -> str | None:
+        """Wait until ``version`` scores in shadow; None when it does, else why not (the shadow
+        process could not load it, or did not within ``timeout``)."""
+        end = time.monotonic() + timeout
+        while not self.ready(model, version):
+            loaded = self._process.loaded()
+            if model in loaded and loaded[model] is None:
+                return f"the shadow process could not load version {version} of '{model}' (see the serving log)"
+            if time.monotonic() >= end:
+                return f"the shadow process did not load version {version} of '{model}' within {timeout:.0f} s"
+            time.sleep(0.05)
+        return None
 
     def prepare(self, slot: ModelSlot, shadow: LoadedModel) -> None:
         """A shadow was just set on ``slot``: the shadow process (if any) loads it before its first call."""

@@ -77,9 +77,12 @@ class ShadowProcess:
         max_pending: int = 64,
         capture_enabled: bool = True,
         target: Callable[..., None] | None = None,
+        on_loaded: Callable[[], None] = lambda: None,
     ):
         self._child_args = (settings, capture_options if capture_enabled else None, scoring_path, max_lag_seconds)
         self._target = target or child_main  # what the child runs (a test stands in a child that never finishes)
+        #: Called (from the watcher thread) when the child reported a load: the worker's heartbeat says so.
+        self._on_loaded = on_loaded
         self.max_pending = max_pending
         self._lock = threading.Condition()
         self._child: _Child | None = None
@@ -174,6 +177,7 @@ class ShadowProcess:
             except (EOFError, OSError):
                 break
             child.loaded[model] = version
+            self._on_loaded()
         child.control.close()
         child.process.join(timeout=STOP_SECONDS)
         with self._lock:

@@ -79,6 +79,7 @@ class ServingState:
                 scoring_path=options.scoring_path,
                 max_lag_seconds=options.shadow_max_lag_seconds,
                 max_pending=options.shadow_max_pending,
+                on_loaded=lambda: self.on_served_change(),
             )
         self.shadow = ShadowRunner(
             writer,
@@ -266,11 +267,12 @@ class ServingState:
                 self.discover(path.stem)
 
     def served(self) -> dict[str, dict[str, Any]]:
-        """Per model, the version this worker serves and the alias it was loaded by (its heartbeat)."""
+        """Per model, the version this worker serves and the alias it was loaded by (its heartbeat),
+        and the shadow version once it scores (in the shadow process: once the child loaded it)."""
         return {
             name: {"version": slot.current.version if slot.current else None, "alias": slot.current.alias if slot.current else None}
             | ({"tagged_path": slot.current.tagged_path} if slot.current else {})
-            | ({"shadow": slot.shadow.version} if slot.shadow else {})
+            | ({"shadow": slot.shadow.version} if slot.shadow and self.shadow.ready(name, slot.shadow.version) else {})
             for name, slot in self.slots.items()
         }  # fmt: skip
 

@@ -336,3 +336,22 @@ def test_a_file_of_many_small_blocks_converts_as_one_and_equals_block_by_block()
     assert [len(p) for p in joined.column("p").to_pylist()] == [2] * 8 + [3] * 4
     # Blocks of the same shape are joined (versions 1 and 2 alike); the 3-class blocks are a group of their own.
     assert [len(b) for b in ColumnBlock.concat([p for p in parts if isinstance(p, ColumnBlock)])] == [7, 4]
+
+
+def test_thousands_of_one_row_blocks_join_in_slices_to_the_same_table():
+    """More blocks than one join slice (the writer gives up the GIL between slices): the same table
+    as block by block, a width change in the middle included."""
+    import pyarrow as pa
+
+    from modelops.serving.blocks import JOIN_SLICE
+
+    schema = pa.schema([pa.field("i", pa.int64()), pa.field("s", pa.string()), pa.field("p", pa.list_(pa.float64()))])
+
+    def block(k: int, width: int) -> ColumnBlock:
+        return ColumnBlock({"i": np.asarray([k]), "s": [f"s{k}"], "p": np.full((1, width), float(k))}, 1)
+
+    n = 2 * JOIN_SLICE + 37
+    parts = [block(k, 2 if k < n - 5 else 3) for k in range(n)]
+    joined = RowParts(parts).to_arrow(schema)
+    assert joined.equals(pa.concat_tables([p.to_arrow(schema) for p in parts]))
+    assert [len(b) for b in ColumnBlock.concat(parts)] == [n - 5, 5]

@@ -238,3 +238,7 @@ def test_the_shadow_options_come_from_the_environment():
     assert options.shadow_enabled is False and options.shadow_max_pending == 8
     with pytest.raises(SettingError, match="MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS"):
         ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS": "0"})
+    assert ServingOptions.from_env({}).shadow_isolation == "process"
+    assert ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_ISOLATION": "Thread"}).shadow_isolation == "thread"
+    with pytest.raises(SettingError, match=r"MODELOPS_SERVING_SHADOW_ISOLATION must be one of \['process', 'thread'\]"):
+        ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_ISOLATION": "fork"})

@@ -29,7 +29,9 @@ router = APIRouter()
         403: {"description": "Wrong token, or no token configured on the server"},
         404: {"description": "Unknown model"},
         409: {"description": "Shadow scoring is off on this worker"},
-        503: {"description": "The registry could not be read, or the shadow version did not load"},
+        503: {
+            "description": "The registry could not be read, or the shadow version did not load (here or in the shadow process)"
+        },
     },
 )
 def reload_shadow(model: str, request: Request) -> dict:
@@ -47,6 +49,10 @@ def reload_shadow(model: str, request: Request) -> dict:
         new = slot.shadow
     if version is not None and new is None and (slot.current is None or slot.current.version != version):
         raise HTTPException(503, f"shadow version {version} of '{model}' did not load (see the serving log)")
+    if new is not None:  # answered once the shadow scores (in the shadow process: once the child loaded it)
+        problem = state.shadow.wait_ready(model, new.version)
+        if problem:
+            raise HTTPException(503, problem)
     state.on_served_change()
     return {
         "model": model,
