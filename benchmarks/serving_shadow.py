@@ -150,7 +150,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
 def bench_serving_shadow() -> dict:
     import httpx
 
-    from benchmarks.run import running_stack
+    from benchmarks.run import quiet, running_stack
     from modelops.config import get_model
     from modelops.deploy.scoring_path import parity_gate
     from modelops.deploy.serving_client import reload_serving
@@ -167,6 +167,7 @@ def bench_serving_shadow() -> dict:
             champion_path = parity_gate(model, "1").path
             reload_serving("churn", "1")
             shadow_version = _shadow_version(model, Store(cfg.bucket))
+            stopped = quiet(stack)  # the two servers below need only S3 and the registry
             processes, bases = _start(cfg.environment(), stack.home / "bench-logs")
             bodies = {s: _bodies(model, s, without_nulls=False)["modelops"] for s in SCENARIOS}
             before_load = os.getloadavg()[0]
@@ -234,6 +235,7 @@ def bench_serving_shadow() -> dict:
         "shadow_counters": counters,
         "shadow_rows_in_s3": shadow_rows,
         "load_average_1min": load_avg,
+        "stack_components_stopped_for_the_load": stopped,
         "total_s": round(time.perf_counter() - started, 1),
     }
     print(
