@@ -122,6 +122,7 @@ class ShadowProcess:
     def announce(self, config: ModelConfig, version: str) -> None:
         """Have the child load ``version`` now (a shadow just set), so it is warm before its calls."""
         with self._lock:
+            self._wanted[config.name] = (config, version)  # a child started later loads it too
             if not self._closing and self._running():
                 self._announce(config, version)
 
@@ -137,6 +138,7 @@ class ShadowProcess:
         frame = _frame(("load", (index, config, version)))
         if child.has_room(len(frame)) and child.write(frame):  # else told with the next call
             child.announced[config.name] = version
+            child.loaded.pop(config.name, None)  # an earlier version's outcome says nothing of this one
 
     # Reading what the child did ---------------------------------------------------------------------
     def in_flight(self) -> int:
