@@ -12,7 +12,7 @@ import itertools
 import logging
 import operator
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,26 +65,16 @@ class ColumnBlock:
         groups by the column names alone (one tuple per block), and only a group whose matrices
         differ in width is split further. Grouping by the full shape per block took 75 ms of a
         5,000-single-record file, a stall of every answer meanwhile (benchmarks/serving_shadow.py)."""
-        groups: list[list[ColumnBlock]] = []
-        last: tuple | None = None
-        for block in blocks:
-            names = tuple(block.columns)
-            if groups and names == last:
-                groups[-1].append(block)
-            else:
-                groups.append([block])
-                last = names
         joined: list[ColumnBlock] = []
-        for group in groups:
+        for group in _runs(blocks, lambda block: tuple(block.columns)):
             if len(group) == 1:
                 joined.append(group[0])
                 continue
             try:
                 joined.append(ColumnBlock._join_yielding(group))
             except ValueError:  # matrices of different widths under one name
-                joined += [
-                    part[0] if len(part) == 1 else ColumnBlock._join(part) for part in ColumnBlock._by_shape(group)
-                ]
+                parts = _runs(group, ColumnBlock._shape)
+                joined += [part[0] if len(part) == 1 else ColumnBlock._join(part) for part in parts]
         return joined
 
     @staticmethod
@@ -100,24 +90,12 @@ class ColumnBlock:
         return ColumnBlock._join(parts)
 
     @staticmethod
-    def _by_shape(group: list[ColumnBlock]) -> list[list[ColumnBlock]]:
+    def _shape(block: ColumnBlock) -> tuple:
         import numpy as np
 
-        def shape(block: ColumnBlock) -> tuple:
-            return tuple(
-                (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
-            )
-
-        parts: list[list[ColumnBlock]] = []
-        last = None
-        for block in group:
-            key = shape(block)
-            if parts and key == last:
-                parts[-1].append(block)
-            else:
-                parts.append([block])
-                last = key
-        return parts
+        return tuple(
+            (k, v.shape[1] if isinstance(v, np.ndarray) and v.ndim == 2 else None) for k, v in block.columns.items()
+        )
 
     @staticmethod
     def _join(group: list[ColumnBlock]) -> ColumnBlock:
@@ -176,6 +154,20 @@ class ColumnBlock:
             else:
                 arrays.append(pa.array(value, type=column.type, from_pandas=True))
         return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _runs(items: list, key: Callable[[Any], Any]) -> list[list]:
+    """``items`` cut into runs of consecutive items with the same ``key``."""
+    runs: list[list] = []
+    last: Any = None
+    for item in items:
+        value = key(item)
+        if runs and value == last:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+            last = value
+    return runs
 
 
 class RowParts:

@@ -75,11 +75,11 @@ class ShadowProcess:
         scoring_path: str,
         max_lag_seconds: float,
         max_pending: int = 64,
-        capture_enabled: bool = True,
         target: Callable[..., None] | None = None,
         on_loaded: Callable[[], None] = lambda: None,
     ):
-        self._child_args = (settings, capture_options if capture_enabled else None, scoring_path, max_lag_seconds)
+        #: ``capture_options`` None: the worker captures nothing, and neither does its shadow.
+        self._child_args = (settings, capture_options, scoring_path, max_lag_seconds)
         self._target = target or child_main  # what the child runs (a test stands in a child that never finishes)
         #: Called (from the watcher thread) when the child reported a load: the worker's heartbeat says so.
         self._on_loaded = on_loaded

@@ -74,8 +74,7 @@ class ServingState:
             process = functools.partial(
                 ShadowProcess,
                 settings=settings,
-                capture_options=options.capture,
-                capture_enabled=writer is not None,
+                capture_options=options.capture if writer is not None else None,
                 scoring_path=options.scoring_path,
                 max_lag_seconds=options.shadow_max_lag_seconds,
                 max_pending=options.shadow_max_pending,

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 from tests.support.aws import aws_test_env
+from tests.support.polling import wait_until
 from tests.unit.local_mlflow import local_mlflow
 from tests.unit.serving.serving_helpers import AUTH, CONFIGS, TOKEN, log_and_register, make_frame, record
 
@@ -84,13 +85,6 @@ def _shadow_rows(stack) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _until(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, monkeypatch):
     monkeypatch.setattr(shadow_process, "RESTART_SECONDS", 0.0)
     app = _app(stack)
@@ -101,7 +95,12 @@ def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, mon
         assert client.post("/models/toy/shadow/reload", headers=AUTH).json()["shadow"] == stack["v2"]
         # The child started and loaded the shadow as it was set, before any call (the first ones
         # would otherwise wait out its start-up and be skipped as stale).
-        _until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"])
+        wait_until(
+            lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"],
+            "the shadow process",
+            timeout=120,
+            interval=0.05,
+        )
         for batch in batches[:3]:
             response = client.post("/models/toy/predict", json={"records": batch})
             assert response.status_code == 200 and response.json()["version"] == "1"
@@ -112,11 +111,18 @@ def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, mon
         assert runner.stats()["models"]["toy"]["scored_records"] == 1 + 2 + 3, runner.stats()
 
         # Rows still in a killed child's buffer die with it, as with any process: wait for the files.
-        _until(lambda: len(_shadow_rows(stack)) == 1 + 2 + 3)
+        wait_until(lambda: len(_shadow_rows(stack)) == 1 + 2 + 3, "the shadow process", timeout=120, interval=0.05)
         os.kill(first_child, signal.SIGKILL)  # the child dies: the worker answers on, and starts another
         # A new child is started at once (RESTART_SECONDS is 0 here) and loads the dead one's shadow.
-        _until(lambda: runner._process.pid not in (None, first_child))
-        _until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"])
+        wait_until(
+            lambda: runner._process.pid not in (None, first_child), "the shadow process", timeout=120, interval=0.05
+        )
+        wait_until(
+            lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"],
+            "the shadow process",
+            timeout=120,
+            interval=0.05,
+        )
         for batch in batches[3:]:
             response = client.post("/models/toy/predict", json={"records": batch})
             assert response.status_code == 200
@@ -172,7 +178,9 @@ def test_the_worker_bounds_calls_in_flight_and_counts_those_lost_with_a_dead_chi
             process.send(config, "2", big, time.monotonic()) is False
         )  # more than the pipe holds: dropped, not blocked
         os.kill(first, signal.SIGKILL)
-        _until(lambda: process.pid not in (None, first))  # the dead child's calls counted, a new one started
+        wait_until(
+            lambda: process.pid not in (None, first), "the shadow process", timeout=120, interval=0.05
+        )  # the dead child's calls counted, a new one started
         assert process.counts()["toy"]["failed_requests"] == 3 and process.in_flight() == 0
     finally:
         monkeypatch.setattr(shadow_process, "RESTART_SECONDS", 3600.0)  # no new child while closing
