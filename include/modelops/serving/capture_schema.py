@@ -1,4 +1,5 @@
-"""What capture files hold: the Parquet schemas of ``capture/<model>/`` and ``feedback/<model>/``.
+"""What capture files hold: the Parquet schemas of ``capture/<model>/``, ``shadow/<model>/`` and
+``feedback/<model>/``.
 
 Monitoring reads these files back (drift on features and predictions, labels joined by request
 id and record index), so their columns are a contract: categories, pass-through columns and
@@ -66,6 +67,17 @@ def capture_schema(config: ModelConfig):
     else:
         fields.append(pa.field("prediction", pa.float64()))
     return pa.schema(fields)
+
+
+def shadow_schema(config: ModelConfig):
+    """Parquet schema of ``shadow/<model>/``: the capture columns without the features and the
+    pass-through columns. The served row under the same request id and record index holds those;
+    the comparison (:mod:`modelops.monitoring.shadow_compare`) reads only keys and outputs, and the
+    shadow's child spends half as long encoding and storing its rows."""
+    import pyarrow as pa
+
+    full = capture_schema(config)
+    return pa.schema([full.field(name) for name in CAPTURE_COLUMNS if name in full.names])
 
 
 def feedback_schema(config: ModelConfig):

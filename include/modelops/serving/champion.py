@@ -19,7 +19,7 @@ import numpy as np
 from modelops import registry
 from modelops.config import ModelConfig
 from modelops.serving import guard
-from modelops.serving.capture_schema import capture_schema, feedback_schema
+from modelops.serving.capture_schema import capture_schema, feedback_schema, shadow_schema
 from modelops.serving.columns import InputSpec
 
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ class ModelSlot:
         self.alias_seen: Any = UNSEEN
         self.reload_lock = threading.Lock()
         self.capture_schema = capture_schema(config)
+        self.shadow_schema = shadow_schema(config)
         self.feedback_schema = feedback_schema(config)
         self.spec = InputSpec.of(config)
         self.batcher: Batcher | None = None  # set by ServingState

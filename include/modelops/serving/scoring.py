@@ -21,7 +21,7 @@ from fastapi import HTTPException
 
 from modelops.config import ModelConfig
 from modelops.jsonsafe import finite
-from modelops.layout import CAPTURE
+from modelops.layout import CAPTURE, SHADOW
 from modelops.serving import guard
 from modelops.serving.blocks import ColumnBlock, Repeat
 from modelops.serving.capture import CaptureWriter
@@ -167,8 +167,8 @@ def _capture_block(
 def score_together(
     slot: ModelSlot, loaded: LoadedModel, pending: list[PendingPrediction], *, answer: bool = True
 ) -> tuple[list[Scored], ColumnBlock, int]:
-    """One model call for ``pending``; their answers (none when ``answer`` is false: a shadow
-    answers nobody) and their capture rows (one block)."""
+    """One model call for ``pending``; their answers and their capture rows (one block). With
+    ``answer`` false (a shadow: it answers nobody) the block holds the keys and outputs only."""
     config = slot.config
     parts = [p.columns for p in pending]
     if loaded.scorer is not None:
@@ -178,7 +178,7 @@ def score_together(
     sizes = [p.columns.length for p in pending]
     labels, matrix, outputs = _model_outputs(config, loaded, inputs)
     answers = _answers(config, loaded, pending, sizes, labels, matrix) if answer else []
-    block = _capture_block(config, loaded, pending, sizes, captured, outputs)
+    block = _capture_block(config, loaded, pending, sizes, captured if answer else {}, outputs)
     return answers, block, block.length
 
 
@@ -261,17 +261,18 @@ def enqueue_capture(
     """Hand ``block`` to the writer (``stream``: served rows, or the shadow's), cut where the
     capture day changes between requests."""
     name = slot.config.name
+    schema = slot.shadow_schema if stream == SHADOW else slot.capture_schema
     now = dt.datetime.now(dt.UTC).date()
     start = 0
     run_day, run_start = None, 0
     for p in group:
         day = p.event_time.date() if p.event_time is not None else now
         if run_day is not None and day != run_day:
-            writer.enqueue(stream, name, run_day, block.slice(run_start, start), slot.capture_schema)
+            writer.enqueue(stream, name, run_day, block.slice(run_start, start), schema)
             run_start = start
         run_day = day
         start += p.columns.length
-    writer.enqueue(stream, name, run_day, block.slice(run_start, start), slot.capture_schema)
+    writer.enqueue(stream, name, run_day, block.slice(run_start, start), schema)
 
 
 # The batcher --------------------------------------------------------------------------------------

@@ -229,7 +229,8 @@ def score_shadow(
     slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction], writer: CaptureWriter | None
 ) -> tuple[int, int]:
     """Score ``pending`` with ``shadow`` and capture the rows in the shadow stream. Rows scored and
-    requests the shadow refused (their input, or its own error): a refusal is evidence, not a crash."""
+    requests the shadow refused (their input, or its own error): a refusal is evidence, not a crash.
+    When the requests scored together fail, each is scored alone, so one refusal costs only its own."""
     from modelops.serving import scoring
 
     ready = [p for p in pending if not scoring.input_problems(slot.config, shadow, p)]
@@ -239,7 +240,10 @@ def score_shadow(
     try:
         _, block, rows = scoring.score_together(slot, shadow, ready, answer=False)
     except (ValueError, TypeError):
-        return 0, len(pending)
+        if len(ready) == 1:
+            return 0, len(pending)
+        alone = [score_shadow(slot, shadow, [p], writer) for p in ready]
+        return sum(r for r, _ in alone), refused + sum(f for _, f in alone)
     if writer is not None:
         scoring.enqueue_capture(slot, writer, ready, block, stream=SHADOW)
     return rows, refused

@@ -54,6 +54,8 @@ STOP_SECONDS = 60.0
 NICENESS = 10
 #: The request pipe's size asked of Linux (``F_SETPIPE_SZ``; 1 MiB is the default maximum).
 PIPE_BYTES = 1 << 20
+#: At most this many of the worker's calls waiting in the pipe are scored together by the child.
+COALESCE_CALLS = 32
 #: Models with a shadow at once, per worker (their counters' places in shared memory).
 MAX_MODELS = 64
 #: What the child counts per model, in shared memory (``done_requests``: calls' requests finished).
@@ -326,30 +328,66 @@ def child_main(
     if writer is not None:
         writer.start()
     models = _ChildModels(settings.mlflow_tracking_uri, scoring_path)
-    width = len(CHILD_COUNTERS)
     try:
         while True:
             try:
-                data = requests.recv_bytes()
+                first = requests.recv_bytes()
             except EOFError:
                 break
-            shared[0] += _FRAME.size + len(data)  # the pipe has this much room again
-            kind, body = pickle.loads(data)
-            if kind == "load":
-                _, config, version = body
-                loaded = models.load(config, version)
-                control.send((config.name, loaded.version if loaded is not None else None))
-                continue
-            index, name, version, queued_at, items = body
-            counts = models.score(name, version, queued_at, items, writer, max_lag)
-            counts["done_requests"] = len(items)
-            for j, counter in enumerate(CHILD_COUNTERS):
-                shared[_HEADER + index * width + j] += counts.get(counter, 0)
-            shared[1] += 1
+            for kind, body in _runs_of_calls(_waiting(requests, shared, first)):
+                if kind == "load":
+                    _, config, version = body
+                    loaded = models.load(config, version)
+                    control.send((config.name, loaded.version if loaded is not None else None))
+                    continue
+                index, name, version, calls = body
+                counts = models.score(name, version, calls, writer, max_lag)
+                counts["done_requests"] = sum(len(items) for _, items in calls)
+                _count(shared, index, counts, len(calls))
     finally:
         if writer is not None:
             writer.close()
         control.close()
+
+
+def _waiting(requests: Any, shared: Any, first: bytes) -> list:
+    """The message in ``first`` and those already waiting behind it (at most ``COALESCE_CALLS``),
+    decoded; the pipe has their bytes' room again."""
+    frames = [first]
+    while len(frames) < COALESCE_CALLS and requests.poll():
+        try:
+            frames.append(requests.recv_bytes())
+        except EOFError:  # the next recv_bytes sees it too, and the child ends there
+            break
+    shared[0] += sum(_FRAME.size + len(f) for f in frames)
+    return [pickle.loads(f) for f in frames]
+
+
+def _runs_of_calls(messages: list) -> list:
+    """Messages in order, with consecutive score calls for one model version merged into one:
+    ``("score", (index, name, version, [(queued_at, items), ...]))``. Under load the child scores
+    several of the worker's calls in one model call and one capture block, so the shadow's fixed
+    cost per call falls as its backlog grows instead of the backlog growing."""
+    out: list = []
+    for kind, body in messages:
+        if kind != "score":
+            out.append((kind, body))
+            continue
+        index, name, version, queued_at, items = body
+        last = out[-1] if out else None
+        if last is not None and last[0] == "score" and last[1][:3] == (index, name, version):
+            last[1][3].append((queued_at, items))
+        else:
+            out.append(("score", (index, name, version, [(queued_at, items)])))
+    return out
+
+
+def _count(shared: Any, index: int, counts: dict, calls: int) -> None:
+    """Add one merged call's counts to the model's place in shared memory, then its calls as done."""
+    width = len(CHILD_COUNTERS)
+    for j, counter in enumerate(CHILD_COUNTERS):
+        shared[_HEADER + index * width + j] += counts.get(counter, 0)
+    shared[1] += calls
 
 
 class _ChildModels:
@@ -380,18 +418,30 @@ class _ChildModels:
         self.loaded[config.name] = (ModelSlot(config), loaded)
         return loaded
 
-    def score(self, name: str, version: str, queued_at: float, items: list, writer: Any, max_lag: float) -> dict:
+    def score(self, name: str, version: str, calls: list, writer: Any, max_lag: float) -> dict:
+        """Score the worker's ``calls`` (``(queued_at, items)``) for one version as one: those that
+        waited past ``max_lag`` are counted stale, the others scored together."""
         from modelops.serving.scoring import PendingPrediction
         from modelops.serving.shadow import run_shadow
 
-        pending = [PendingPrediction(columns, location, request_id, event_time) for request_id, event_time, location, columns in items]  # fmt: skip
+        now = time.monotonic()
+        fresh = [(queued_at, items) for queued_at, items in calls if now - queued_at <= max_lag]
+        counts = {"stale_requests": sum(len(items) for queued_at, items in calls if now - queued_at > max_lag)}
+        if not fresh:
+            return counts
+        pending = [
+            PendingPrediction(columns, location, request_id, event_time)
+            for _, items in fresh
+            for request_id, event_time, location, columns in items
+        ]
         slot, loaded = self.loaded.get(name, (None, None))
         if loaded is None or loaded.version != str(version):
             config = self.configs.get(name)
             if config is None or time.monotonic() < self.retry_at.get((name, str(version)), 0.0):
-                return {"failed_requests": len(pending)}
+                return counts | {"failed_requests": len(pending)}
             self.load(config, version)
             slot, loaded = self.loaded.get(name, (None, None))
             if loaded is None:
-                return {"failed_requests": len(pending)}
-        return run_shadow(slot, loaded, pending, writer, queued_at, max_lag)
+                return counts | {"failed_requests": len(pending)}
+        oldest = min(queued_at for queued_at, _ in fresh)
+        return counts | run_shadow(slot, loaded, pending, writer, oldest, max_lag, clock=lambda: now)

@@ -88,6 +88,7 @@ def test_the_answer_is_the_champions_and_both_predictions_are_captured_apart(env
     served, shadowed_rows = served[served["request_id"].isin(ids)], shadowed_rows[shadowed_rows["request_id"].isin(ids)]
     assert set(served["model_version"]) == {"1"} and len(served) == 18
     assert set(shadowed_rows["model_version"]) == {versions[name]} and len(shadowed_rows) == 18
+    assert not set(CONFIGS[name].feature_names) & set(shadowed_rows.columns)  # keys and outputs only
     joined = served.merge(shadowed_rows, on=["request_id", "record_index"], suffixes=("", "_shadow"))
     assert len(joined) == 18
     expected = shadow[joined["record_index"].to_numpy()]
@@ -166,6 +167,44 @@ def test_a_failing_shadow_never_fails_a_request_and_is_counted(env, shadowed):
         assert client.app.state.serving.shadow.drain(10)
         metrics = client.get("/metrics").text
     assert 'modelops_shadow_failed_requests_total{model="toy"} 5' in metrics
+
+
+class _RefusesHuge:
+    """A shadow that cannot score a call holding an x0 above 1e9 (as a model refuses what it never saw)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def predict(self, inputs):
+        if (inputs["x0"] > 1e9).any():
+            raise ValueError("x0 out of range")
+        return self.inner.predict(inputs)
+
+    def predict_proba(self, inputs):
+        self.predict(inputs)
+        return self.inner.predict_proba(inputs)
+
+
+def test_a_request_the_shadow_refuses_costs_only_its_own_rows(env, shadowed):
+    """Requests scored together (the champion's batch, or the shadow process's merged calls): when
+    the shadow refuses one, the others are scored alone and captured; the refusal is counted."""
+    from modelops.serving.columns import check_records
+    from modelops.serving.scoring import PendingPrediction
+    from modelops.serving.shadow import score_shadow
+
+    with TestClient(make_app(env, alias_poll_seconds=0)) as client:
+        slot = client.app.state.serving.slots["toy"]
+        shadow = dataclasses.replace(slot.shadow, pipeline=_RefusesHuge(slot.shadow.pipeline), scorer=None)
+        batches = {"ok-1": [record(1), record(2)], "huge": [record(3, x0=1e12)], "ok-2": [record(4)]}
+        pending = [
+            PendingPrediction(check_records(slot.config, slot.spec, rows, ("body", "records")), ("body",), request_id)
+            for request_id, rows in batches.items()
+        ]
+        writer = client.app.state.serving.writer
+        assert score_shadow(slot, shadow, pending, writer) == (3, 1)
+        writer.flush()
+    _, rows = read_rows(env, "shadow/toy/")
+    assert sorted(rows[rows["request_id"].isin(list(batches))]["request_id"]) == ["ok-1", "ok-1", "ok-2"]
 
 
 def test_a_slow_shadow_falls_behind_without_slowing_the_answers(env, shadowed):

@@ -187,3 +187,61 @@ def test_the_worker_bounds_calls_in_flight_and_counts_those_lost_with_a_dead_chi
         if process.pid is not None:
             os.kill(process.pid, signal.SIGKILL)  # it would not finish: no graceful close to wait for
         process.close()
+
+
+def test_calls_waiting_in_the_pipe_are_merged_per_model_version_in_order():
+    """Consecutive score calls for one version become one; a load or another version cuts the run."""
+    score = lambda name, version, t: ("score", (0, name, version, t, [f"{name}{version}@{t}"]))  # noqa: E731
+    load = ("load", ("load", "cfg", "3"))
+    runs = shadow_process._runs_of_calls(
+        [score("a", "2", 1.0), score("a", "2", 2.0), load, score("a", "2", 3.0), score("a", "3", 4.0), score("a", "3", 5.0)]
+    )
+    assert runs == [
+        ("score", (0, "a", "2", [(1.0, ["a2@1.0"]), (2.0, ["a2@2.0"])])),
+        load,
+        ("score", (0, "a", "2", [(3.0, ["a2@3.0"])])),
+        ("score", (0, "a", "3", [(4.0, ["a3@4.0"]), (5.0, ["a3@5.0"])])),
+    ]
+
+
+def test_the_child_scores_merged_calls_together_and_counts_the_stale_ones(stack):
+    """Three calls in one: the one that waited past the lag is stale, the other two are scored as
+    one model call whose rows keep each request's id and record indexes."""
+    from modelops.serving.champion import ModelSlot
+    from modelops.serving.columns import check_records
+
+    config = CONFIGS["toy"]
+    models = shadow_process._ChildModels(stack["uri"], "auto")
+    assert models.load(config, stack["v2"]).version == stack["v2"]
+    spec = ModelSlot(config).spec
+
+    def item(request_id: str, records: list[dict]):
+        return (request_id, None, ("body", "records"), check_records(config, spec, records, ("body", "records")))
+
+    class Blocks:
+        def __init__(self):
+            self.blocks = []
+
+        def enqueue(self, stream, model_name, day, block, schema):
+            self.blocks.append((stream, block, schema))
+
+    writer, now = Blocks(), time.monotonic()
+    calls = [
+        (now - 60.0, [item("old", [record(0)])]),
+        (now, [item("a", [record(1), record(2)])]),
+        (now, [item("b", [record(3)]), item("c", [record(4), record(5), record(6)])]),
+    ]
+    counts = models.score("toy", stack["v2"], calls, writer, max_lag=5.0)
+    assert counts == {"stale_requests": 1, "scored_records": 6, "failed_requests": 0}
+    assert len(writer.blocks) == 1  # one model call, one block
+    stream, block, schema = writer.blocks[0]
+    assert stream == "shadow" and block.length == 6
+    assert block.columns["request_id"] == ["a", "a", "b", "c", "c", "c"]
+    assert block.columns["record_index"].tolist() == [0, 1, 0, 0, 1, 2]
+    # The shadow stream holds keys and outputs: the features live in the served row.
+    assert not set(config.feature_names) & set(block.columns) and not set(config.feature_names) & set(schema.names)
+    frame = pd.DataFrame([record(i) for i in range(1, 7)])[config.feature_names]
+    assert [str(v) for v in block.columns["prediction"]] == [str(v) for v in stack["shadow"].predict(frame)]
+    assert models.score("toy", stack["v2"], [(now - 60.0, [item("late", [record(7)])])], writer, 5.0) == {
+        "stale_requests": 1
+    }
