@@ -204,14 +204,14 @@ def wait_for(condition, what: str, timeout: float, process: subprocess.Popen | N
     raise TimeoutError(f"{what} did not come up. Last lines of {logfile}:\n{tail}")
 
 
-def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants."""
+def tree_cpu(pid: int, descendants_only: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (or of the descendants only)."""
     import psutil
 
     total = 0.0
     with suppress(psutil.NoSuchProcess):
         root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
+        for proc in [*([] if descendants_only else [root]), *root.children(recursive=True)]:
             with suppress(psutil.NoSuchProcess):
                 times = proc.cpu_times()
                 total += times.user + times.system

@@ -98,7 +98,7 @@ def _rows_in(bucket: str, prefix: str) -> int:
     return sum(pq.read_metadata(io.BytesIO(store.get_bytes(o.key))).num_rows for o in store.list(prefix))
 
 
-def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict]:
+def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict, dict]:
     """Saturation rounds (closed loop), then paced rounds at each of ``PACED_SHARES`` of the lower
     saturation throughput of the two servers: at saturation a shadow's work takes capacity from the
     champion's; below it, what a request pays for the shadow is what p99 shows. Returns the runs,
@@ -107,6 +107,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
     runs = {s: {t: [] for t in TARGETS} for s in SCENARIOS}
     paced = {share: {s: {t: [] for t in TARGETS} for s in SCENARIOS} for share in PACED_SHARES}
     cpu = {p: {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS} for p in ("saturated", *PACED_SHARES)}
+    children = {p: {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS} for p in ("saturated", *PACED_SHARES)}
     rates: dict = {share: {} for share in PACED_SHARES}
     loadgen = LoadGenerator()
     try:
@@ -123,13 +124,15 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                 for rnd in range(ROUNDS):
                     for target in TARGETS if rnd % 2 == 0 else TARGETS[::-1]:
                         url = f"{bases[target]}/models/churn/predict"
-                        before = tree_cpu(pids[target])
+                        before = tree_cpu(pids[target]), tree_cpu(pids[target], descendants_only=True)
                         result = loadgen.run(url, bodies[scenario], WARMUP_S, MEASURE_S, rate=rate)
                         total = result["ok_total"] + result["errors_total"]
-                        used = tree_cpu(pids[target]) - before
-                        # The server's CPU (its shadow process included) per measured request.
-                        cpu["saturated" if share is None else share][scenario][target] += used * (
-                            len(result["latencies"]) / total if total else 0
+                        used = tree_cpu(pids[target]) - before[0]
+                        # The server's CPU (its shadow process included) per measured request, and the shadow process's.
+                        measured = len(result["latencies"]) / total if total else 0
+                        cpu["saturated" if share is None else share][scenario][target] += used * measured
+                        children["saturated" if share is None else share][scenario][target] += measured * (
+                            tree_cpu(pids[target], descendants_only=True) - before[1]
                         )
                         into[scenario][target].append(result)
                         ordered = sorted(result["latencies"]) or [0.0]
@@ -144,7 +147,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                         )
     finally:
         loadgen.close()
-    return runs, cpu, paced, rates
+    return runs, cpu, children, paced, rates
 
 
 def bench_serving_shadow() -> dict:
@@ -171,7 +174,7 @@ def bench_serving_shadow() -> dict:
             processes, bases = _start(cfg.environment(), stack.home / "bench-logs")
             bodies = {s: _bodies(model, s, without_nulls=False)["modelops"] for s in SCENARIOS}
             before_load = os.getloadavg()[0]
-            runs, cpu, paced_runs, rates = _load(bases, bodies, {t: p.pid for t, p in processes.items()})
+            runs, cpu, children, paced_runs, rates = _load(bases, bodies, {t: p.pid for t, p in processes.items()})
             load_avg = [before_load, os.getloadavg()[0]]
             counters = _shadow_counters(bases["shadow_on"])
             described = {t: httpx.get(f"{b}/models", timeout=10).json()["models"] for t, b in bases.items()}
@@ -181,12 +184,15 @@ def bench_serving_shadow() -> dict:
         finally:
             for process in processes.values():
                 stop(process)
-    results = {s: {t: _summary(runs[s][t], SCENARIOS[s], cpu["saturated"][s][t]) for t in TARGETS} for s in SCENARIOS}
+    def summary(runs_of: list, scenario: str, cpu_pass: str | float, target: str) -> dict:
+        out = _summary(runs_of, SCENARIOS[scenario], cpu[cpu_pass][scenario][target])
+        n = out["requests"]
+        out["shadow_process_cpu_ms_per_request"] = round(children[cpu_pass][scenario][target] / n * 1000, 2) if n else None
+        return out
+
+    results = {s: {t: summary(runs[s][t], s, "saturated", t) for t in TARGETS} for s in SCENARIOS}
     paced = {
-        share: {
-            s: {t: _summary(paced_runs[share][s][t], SCENARIOS[s], cpu[share][s][t]) for t in TARGETS}
-            for s in SCENARIOS
-        }
+        share: {s: {t: summary(paced_runs[share][s][t], s, share, t) for t in TARGETS} for s in SCENARIOS}
         for share in PACED_SHARES
     }
 

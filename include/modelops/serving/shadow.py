@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 
 #: How long ``POST /models/<m>/shadow/reload`` waits for the shadow process to load the version.
 READY_SECONDS = 120.0
-#: What :class:`ShadowRunner` counts per model: rows scored, requests dropped / stale / failed.
-COUNTERS = ("scored_records", "dropped_requests", "stale_requests", "failed_requests")
+#: What :class:`ShadowRunner` counts per model: rows scored, requests dropped / stale / failed, and
+#: the shadow's model calls (the shadow process scores the calls waiting for it as one: requests
+#: per model call show how far it coalesces).
+COUNTERS = ("scored_records", "dropped_requests", "stale_requests", "failed_requests", "model_calls")
 
 
 class ShadowRunner:
@@ -216,37 +218,38 @@ def run_shadow(
     if clock() - queued_at > max_lag_seconds:
         return {"stale_requests": len(pending)}
     try:
-        rows, failed = score_shadow(slot, shadow, pending, writer)
+        rows, failed, calls = score_shadow(slot, shadow, pending, writer)
     except Exception as exc:  # noqa: BLE001 - a broken shadow must never reach a request
         if time.monotonic() - _last_failure_log[0] >= 30:
             _last_failure_log[0] = time.monotonic()
             log.warning("%s: shadow version %s failed to score: %s", slot.config.name, shadow.version, exc)
-        return {"failed_requests": len(pending)}
-    return {"scored_records": rows, "failed_requests": failed}
+        return {"failed_requests": len(pending), "model_calls": 1}
+    return {"scored_records": rows, "failed_requests": failed, "model_calls": calls}
 
 
 def score_shadow(
     slot: ModelSlot, shadow: LoadedModel, pending: list[PendingPrediction], writer: CaptureWriter | None
-) -> tuple[int, int]:
-    """Score ``pending`` with ``shadow`` and capture the rows in the shadow stream. Rows scored and
-    requests the shadow refused (their input, or its own error): a refusal is evidence, not a crash.
-    When the requests scored together fail, each is scored alone, so one refusal costs only its own."""
+) -> tuple[int, int, int]:
+    """Score ``pending`` with ``shadow`` and capture the rows in the shadow stream. Rows scored,
+    requests the shadow refused (their input, or its own error: a refusal is evidence, not a crash)
+    and model calls made. When the requests scored together fail, each is scored alone, so one
+    refusal costs only its own rows."""
     from modelops.serving import scoring
 
     ready = [p for p in pending if not scoring.input_problems(slot.config, shadow, p)]
     refused = len(pending) - len(ready)
     if not ready:
-        return 0, refused
+        return 0, refused, 0
     try:
         _, block, rows = scoring.score_together(slot, shadow, ready, answer=False)
     except (ValueError, TypeError):
         if len(ready) == 1:
-            return 0, len(pending)
+            return 0, len(pending), 1
         alone = [score_shadow(slot, shadow, [p], writer) for p in ready]
-        return sum(r for r, _ in alone), refused + sum(f for _, f in alone)
+        return sum(a[0] for a in alone), refused + sum(a[1] for a in alone), 1 + sum(a[2] for a in alone)
     if writer is not None:
         scoring.enqueue_capture(slot, writer, ready, block, stream=SHADOW)
-    return rows, refused
+    return rows, refused, 1
 
 
 # Following the shadow alias ----------------------------------------------------------------------

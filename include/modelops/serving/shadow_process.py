@@ -15,8 +15,11 @@ a call is sent only while the calls in flight are fewer than ``max_pending`` and
 for all of it (what was sent minus what the child has read); otherwise it is dropped (counted).
 
 * The child is a ``spawn``, not a fork: the worker has threads (the capture writer, the follower).
-* It runs niced: on a busy machine the worker's answers get the CPU first, and the shadow falls
-  behind (its calls are then skipped as stale, and counted).
+* It runs in Linux's idle scheduling class (``SCHED_IDLE``; niced elsewhere): it gets only CPU
+  time nothing else wants, so on a busy machine the answers come first and the shadow falls
+  behind (its calls are then skipped as stale or dropped, and counted).
+* It scores the calls waiting in the pipe together (up to ``COALESCE_CALLS``, per model version):
+  the further it falls behind, the less each call costs it.
 * A child that dies fails its calls in flight (counted) and is started again ``RESTART_SECONDS``
   later with the shadows the dead one had; one thread per worker waits on the child's control
   pipe (load outcomes, and its end) and does that.
@@ -50,7 +53,7 @@ RESTART_SECONDS = 5.0
 LOAD_RETRY_SECONDS = 30.0
 #: How long shutdown waits for the child to score what it has and flush its files.
 STOP_SECONDS = 60.0
-#: The child's niceness: the serving worker's answers come first when the cores are busy.
+#: The child's niceness where the idle scheduling class is not available.
 NICENESS = 10
 #: The request pipe's size asked of Linux (``F_SETPIPE_SZ``; 1 MiB is the default maximum).
 PIPE_BYTES = 1 << 20
@@ -59,7 +62,7 @@ COALESCE_CALLS = 32
 #: Models with a shadow at once, per worker (their counters' places in shared memory).
 MAX_MODELS = 64
 #: What the child counts per model, in shared memory (``done_requests``: calls' requests finished).
-CHILD_COUNTERS = ("scored_records", "stale_requests", "failed_requests", "done_requests")
+CHILD_COUNTERS = ("scored_records", "stale_requests", "failed_requests", "model_calls", "done_requests")
 _HEADER = 2  # [bytes the child has read, calls it has finished]
 _FRAME = struct.Struct("!i")  # multiprocessing.Connection's length prefix: the child reads with recv_bytes
 
@@ -320,7 +323,7 @@ def child_main(
     # after the worker's last calls and with its capture flushed, not before (the worker waits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.nice(NICENESS)
+    _yield_the_cpu()
     from modelops.serving.capture import CaptureWriter
     from modelops.serving.state import default_store
 
@@ -348,6 +351,15 @@ def child_main(
         if writer is not None:
             writer.close()
         control.close()
+
+
+def _yield_the_cpu() -> None:
+    """Run the child in Linux's idle scheduling class: it takes only CPU time no serving worker (or
+    anything else) wants, and a worker that wakes preempts it at once. Elsewhere: niced."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(NICENESS)
 
 
 def _waiting(requests: Any, shared: Any, first: bytes) -> list:

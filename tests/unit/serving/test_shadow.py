@@ -201,7 +201,7 @@ def test_a_request_the_shadow_refuses_costs_only_its_own_rows(env, shadowed):
             for request_id, rows in batches.items()
         ]
         writer = client.app.state.serving.writer
-        assert score_shadow(slot, shadow, pending, writer) == (3, 1)
+        assert score_shadow(slot, shadow, pending, writer) == (3, 1, 4)  # the group's call, then one per request
         writer.flush()
     _, rows = read_rows(env, "shadow/toy/")
     assert sorted(rows[rows["request_id"].isin(list(batches))]["request_id"]) == ["ok-1", "ok-1", "ok-2"]

@@ -108,6 +108,8 @@ def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, mon
         assert runner.drain(timeout=120)
         first_child = runner._process.pid
         assert runner.isolation == "process" and first_child not in (None, os.getpid())
+        assert os.sched_getscheduler(first_child) == os.SCHED_IDLE  # it takes only CPU time nothing else wants
+        assert 1 <= runner.stats()["models"]["toy"]["model_calls"] <= 3
         assert runner.stats()["models"]["toy"]["scored_records"] == 1 + 2 + 3, runner.stats()
 
         # Rows still in a killed child's buffer die with it, as with any process: wait for the files.
@@ -232,7 +234,7 @@ def test_the_child_scores_merged_calls_together_and_counts_the_stale_ones(stack)
         (now, [item("b", [record(3)]), item("c", [record(4), record(5), record(6)])]),
     ]
     counts = models.score("toy", stack["v2"], calls, writer, max_lag=5.0)
-    assert counts == {"stale_requests": 1, "scored_records": 6, "failed_requests": 0}
+    assert counts == {"stale_requests": 1, "scored_records": 6, "failed_requests": 0, "model_calls": 1}
     assert len(writer.blocks) == 1  # one model call, one block
     stream, block, schema = writer.blocks[0]
     assert stream == "shadow" and block.length == 6
