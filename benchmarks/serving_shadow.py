@@ -184,10 +184,13 @@ def bench_serving_shadow() -> dict:
         finally:
             for process in processes.values():
                 stop(process)
+
     def summary(runs_of: list, scenario: str, cpu_pass: str | float, target: str) -> dict:
         out = _summary(runs_of, SCENARIOS[scenario], cpu[cpu_pass][scenario][target])
         n = out["requests"]
-        out["shadow_process_cpu_ms_per_request"] = round(children[cpu_pass][scenario][target] / n * 1000, 2) if n else None
+        out["shadow_process_cpu_ms_per_request"] = (
+            round(children[cpu_pass][scenario][target] / n * 1000, 2) if n else None
+        )
         return out
 
     results = {s: {t: summary(runs[s][t], s, "saturated", t) for t in TARGETS} for s in SCENARIOS}

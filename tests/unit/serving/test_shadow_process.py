@@ -196,7 +196,14 @@ def test_calls_waiting_in_the_pipe_are_merged_per_model_version_in_order():
     score = lambda name, version, t: ("score", (0, name, version, t, [f"{name}{version}@{t}"]))  # noqa: E731
     load = ("load", ("load", "cfg", "3"))
     runs = shadow_process._runs_of_calls(
-        [score("a", "2", 1.0), score("a", "2", 2.0), load, score("a", "2", 3.0), score("a", "3", 4.0), score("a", "3", 5.0)]
+        [
+            score("a", "2", 1.0),
+            score("a", "2", 2.0),
+            load,
+            score("a", "2", 3.0),
+            score("a", "3", 4.0),
+            score("a", "3", 5.0),
+        ]
     )
     assert runs == [
         ("score", (0, "a", "2", [(1.0, ["a2@1.0"]), (2.0, ["a2@2.0"])])),
