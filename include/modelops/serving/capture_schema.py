@@ -71,9 +71,8 @@ def capture_schema(config: ModelConfig):
 
 def shadow_schema(config: ModelConfig):
     """Parquet schema of ``shadow/<model>/``: the capture columns without the features and the
-    pass-through columns. The served row under the same request id and record index holds those;
-    the comparison (:mod:`modelops.monitoring.shadow_compare`) reads only keys and outputs, and the
-    shadow's child spends half as long encoding and storing its rows."""
+    pass-through columns. The served row under the same request id and record index holds those,
+    and the comparison (:mod:`modelops.monitoring.shadow_compare`) reads only keys and outputs."""
     import pyarrow as pa
 
     full = capture_schema(config)
