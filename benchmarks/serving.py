@@ -117,6 +117,9 @@ def _summary(runs: list[dict], rows_per_request: int, cpu_s: float) -> dict:
         "p99_ms_per_round": [round_p99(run) for run in runs],
         "server_cpu_ms_per_request": round(cpu_s / n * 1000, 2) if n else None,
         "loadgen_cpu_ms_per_request": round(sum(r["loadgen_cpu_s"] for r in runs) / n * 1000, 2) if n else None,
+        #: The load generator's own longest stall per round: a round whose p99 matches it was slowed
+        #: on the client's side (or the whole machine's), not by the server.
+        "loadgen_max_lag_ms_per_round": [run.get("loadgen_max_lag_ms") for run in runs],
         "error_samples": [s for run in runs for s in run["error_samples"]][:3],
     }
 

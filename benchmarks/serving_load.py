@@ -102,9 +102,21 @@ async def _drive(
         if writer is not None:
             writer.close()
 
+    lags: list[float] = []
+
+    async def probe() -> None:
+        """The load generator's own stalls: how late a 1 ms sleep wakes, over the window. A stall
+        here delays every answer read meanwhile, whichever server is measured."""
+        while time.perf_counter() < window_end:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            if window_start <= before:
+                lags.append(time.perf_counter() - before - 0.001)
+
     cpu_before = time.process_time()
-    await asyncio.gather(*(connection(k) for k in range(concurrency)))
+    await asyncio.gather(probe(), *(connection(k) for k in range(concurrency)))
     return {
+        "loadgen_max_lag_ms": round(max(lags, default=0.0) * 1000, 1),
         "latencies": latencies,
         "errors": counts["errors"],
         "ok_total": counts["ok_total"],

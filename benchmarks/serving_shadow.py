@@ -137,13 +137,14 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                         into[scenario][target].append(result)
                         ordered = sorted(result["latencies"]) or [0.0]
                         log.warning(
-                            "%s %s %s round %d: %.1f req/s, p99 %.1f ms",
+                            "%s %s %s round %d: %.1f req/s, p99 %.1f ms, load generator's longest stall %.1f ms",
                             scenario,
                             target,
                             f"paced {rate:.0f}/s" if rate else "saturated",
                             rnd,
                             len(result["latencies"]) / MEASURE_S,
                             ordered[int(0.99 * (len(ordered) - 1))] * 1000,
+                            result["loadgen_max_lag_ms"],
                         )
     finally:
         loadgen.close()
