@@ -62,6 +62,7 @@ def test_a_shadow_scores_every_request_apart_and_ends_on_record(first_promotion,
     served, shadowed = _rows(store, "capture/churn/", set(sent)), _rows(store, "shadow/churn/", set(sent))
     assert set(served["model_version"]) == {str(champion.version)} and len(served) == total
     assert set(shadowed["model_version"]) == {shadow} and len(shadowed) == total
+    assert not set(get_model("churn").feature_names) & set(shadowed.columns)  # keys and outputs only
     joined = served.merge(shadowed, on=["request_id", "record_index"], suffixes=("", "_shadow"))
     assert len(joined) == total
     assert (joined["prediction"] == joined["prediction_shadow"]).all()  # the same model, scored twice
