@@ -4,9 +4,9 @@ Scored in the worker's own process, a shadow shares the worker's GIL with the ev
 model call, its capture rows and the second capture stream's files take turns with the answers,
 and the paced p99 rose several-fold (docs/BENCHMARKS.md). Here the worker only pickles the
 requests the champion answered (their checked columns, numeric ones as raw bytes; ids and event
-times) and writes them to a pipe; a child process loads the shadow version itself (as soon as it is set), scores with
-:func:`modelops.serving.shadow.run_shadow` (the same code as the in-process mode) and writes the
-shadow stream with a capture writer of its own.
+times) and writes them to a pipe; a child process loads the shadow version itself (as soon as it
+is set), scores with :func:`modelops.serving.shadow.run_shadow` (the same code as the in-process
+mode) and writes the shadow stream with a capture writer of its own.
 
 The request path wakes no thread of the worker: the write goes straight into the pipe, and the
 child reports progress in shared memory (bytes read, calls done, per model rows scored and
