@@ -1,7 +1,7 @@
 """``python -m modelops.serving [--host H] [--port P] [--workers N]``: the serving endpoint under uvicorn.
 
 ``--workers N`` (default ``MODELOPS_SERVING_WORKERS``, else 1) runs N uvicorn worker processes on
-one socket, each building its own app from the factory :func:`worker_app`. Each
+one socket, each building its own app from the factory ``modelops.serving.app:create_app``. Each
 worker is a full copy: it loads every champion (N × the memory of the models), keeps its own
 capture buffer (files keyed by a fresh uuid4, so no worker overwrites another's; each flushes at
 its own graceful shutdown) and its own metrics (Prometheus must scrape each worker, or sum them:
@@ -24,15 +24,8 @@ from urllib.parse import urlparse
 from modelops import settings as _settings
 
 #: The uvicorn factory every worker process calls (an import string: workers are spawned processes).
-APP_FACTORY = "modelops.serving.__main__:worker_app"
+APP_FACTORY = "modelops.serving.app:create_app"
 MAX_WORKERS = 64
-
-
-def worker_app():
-    """A worker's app (the factory uvicorn calls in each worker process): log lines off the event loop."""
-    from modelops.serving.app import create_app
-
-    return create_app(log_off_loop=True)
 
 
 def log_config(level: str) -> dict:
@@ -86,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers == 1:
         from modelops.serving.app import create_app
 
-        uvicorn.run(create_app(log_off_loop=True), workers=1, **common)
+        uvicorn.run(create_app(), workers=1, **common)
     else:
         uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **common)
     return 0

@@ -38,7 +38,6 @@ from modelops import settings as _settings
 from modelops.config import ModelConfig, load_all_models
 from modelops.serving.capture import CaptureWriter
 from modelops.serving.follower import ChampionFollower
-from modelops.serving.logs import OffLoopLogging
 from modelops.serving.options import ServingOptions
 from modelops.serving.prometheus import MetricsMiddleware
 from modelops.serving.routes import feedback, predict, reload, shadow, status
@@ -53,16 +52,13 @@ def create_app(
     *,
     options: ServingOptions | None = None,
     store: Any = None,
-    log_off_loop: bool = False,
 ) -> FastAPI:
     """The serving app for ``models`` (default: every file in ``include/models/``).
 
     ``settings`` default to the environment (:func:`modelops.settings.load`), ``options`` to
     ``MODELOPS_SERVING_*`` / ``MODELOPS_CAPTURE_*``; ``store`` (a :class:`~modelops.store.Store`)
     to the settings' bucket. Models load and the capture thread starts in the lifespan (startup),
-    and the capture buffer is flushed at shutdown. ``log_off_loop``: log lines are written by a
-    thread of their own while the app runs (:mod:`modelops.serving.logs`; ``python -m
-    modelops.serving`` turns it on, tests keep their log capture as it is).
+    and the capture buffer is flushed at shutdown.
     """
     settings = settings or _settings.load()
     options = options or ServingOptions.from_env()
@@ -86,7 +82,6 @@ def create_app(
     )
     app.state.serving = state
     app.state.follower = follower
-    app.state.logging = OffLoopLogging() if log_off_loop else None
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, models=state.model_names)
     for router in (status.router, predict.router, reload.router, shadow.router, feedback.router, status.metrics_router):
         app.include_router(router)
@@ -100,9 +95,6 @@ async def _lifespan(app: FastAPI):
     state: ServingState = app.state.serving
     follower: ChampionFollower | None = app.state.follower
     writer = state.writer
-    logging_thread: OffLoopLogging | None = app.state.logging
-    if logging_thread is not None:
-        logging_thread.start()
     # Room for models declared after start, too (see ServingState.discover).
     state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
     if writer is not None:
@@ -130,5 +122,3 @@ async def _lifespan(app: FastAPI):
     if writer is not None:
         await run_in_threadpool(writer.close)
     log.info("serving worker %s stopped", state.worker.id)
-    if logging_thread is not None:
-        logging_thread.stop()
