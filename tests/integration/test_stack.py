@@ -146,3 +146,14 @@ def test_a_killed_scheduler_leaves_nothing_running_once_up_restarts_it(stack):
     assert new and new != old
     poll(lambda: log_server_of(new), f"the new scheduler's serve-logs to get port {port}")
     assert stack.status()["airflow-scheduler"]["orphans"] == []
+
+
+def test_the_mlflow_server_runs_without_a_job_runner(stack):
+    """MLflow's GenAI job runner is off (stack_config.MLFLOW_SERVER): no huey consumer under the
+    tracking server, whose workers still answer."""
+    import psutil
+
+    server = psutil.Process(stack._pid("mlflow"))
+    commands = [" ".join(child.cmdline()) for child in server.children(recursive=True)]
+    assert commands, "the MLflow server has no worker processes"
+    assert not [c for c in commands if "huey" in c or "_job_runner" in c], commands

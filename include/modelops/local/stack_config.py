@@ -43,6 +43,11 @@ EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 #: and its successor being queued, on every step of a sequential chain. The price is an idle
 #: scheduler that queries its database five times a second instead of once.
 SCHEDULING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
+#: The MLflow server's job runner (a huey consumer per GenAI job kind: trace rollups, prompt
+#: optimisation, scorers) serves features modelops does not use. Off, the server's process tree is
+#: ~1.9 GB smaller and idles at half the CPU (measured 2026-12-07: 2.6 GB RSS and 19 ms/s on, 0.7 GB
+#: and 9 ms/s off). The same in docker-compose.yaml's mlflow service.
+MLFLOW_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 #: Celery's configuration: Airflow's default plus the preloaded libraries (docker-compose.yaml too).
 CELERY_CONFIG_OPTIONS = "modelops_airflow.celery_config.CELERY_CONFIG"
@@ -253,6 +258,7 @@ class StackConfig:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             **SCHEDULING,
+            **MLFLOW_SERVER,
             **(LOCAL_EXECUTOR if not self.celery else {}),
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
             "NO_PROXY": "127.0.0.1,localhost",

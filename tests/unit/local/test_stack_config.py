@@ -119,3 +119,17 @@ def test_compose_schedules_as_fast_as_the_local_stack():
     compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
     environment = compose["x-airflow-env"]
     assert {key: str(environment.get(key)) for key in SCHEDULING} == SCHEDULING
+
+
+def test_the_mlflow_server_runs_no_job_runner_locally_or_in_compose(tmp_path: Path):
+    """MLflow's GenAI job runner (its huey consumers) is off in both stacks."""
+    import yaml
+
+    from modelops.local.stack_config import MLFLOW_SERVER, REPO
+
+    assert MLFLOW_SERVER == {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = StackConfig(home=tmp_path).environment()
+    assert {key: env[key] for key in MLFLOW_SERVER} == MLFLOW_SERVER
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    environment = compose["services"]["mlflow"]["environment"]
+    assert {key: str(environment.get(key)) for key in MLFLOW_SERVER} == MLFLOW_SERVER
