@@ -44,9 +44,9 @@ EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 #: scheduler that queries its database five times a second instead of once.
 SCHEDULING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
 #: The MLflow server's job runner (a huey consumer per GenAI job kind: trace rollups, prompt
-#: optimisation, scorers) serves features modelops does not use. Off, the server's process tree is
-#: ~1.9 GB smaller and idles at half the CPU (measured 2026-12-07: 2.6 GB RSS and 19 ms/s on, 0.7 GB
-#: and 9 ms/s off). The same in docker-compose.yaml's mlflow service.
+#: optimisation, scorers) serves features modelops does not use. Off, the server's processes hold
+#: ~1.9 GB less RSS (summed over them) and idle at half the CPU (measured 2026-12-07: 2.6 GB and
+#: 19 ms/s on, 0.7 GB and 9 ms/s off). The same in docker-compose.yaml's mlflow service.
 MLFLOW_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 #: Celery's configuration: Airflow's default plus the preloaded libraries (docker-compose.yaml too).
