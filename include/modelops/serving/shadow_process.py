@@ -239,18 +239,20 @@ def _frame(message: Any) -> bytes:
 
 def _pack(columns: RequestColumns) -> tuple:
     """A request's columns as the pipe carries them: numeric arrays as their raw float64 bytes
-    (pickling an array costs ~3 µs; its bytes, a tenth of that: a single record's call went from
-    ~19 µs to ~3 µs of the worker's time)."""
+    (pickling an array costs ~3 µs; its bytes, a tenth of that: pickling a single record's call
+    went from ~19 µs to ~3 µs of the worker's time, the whole send from 21 to 5.5 µs)."""
     numeric = {name: np.asarray(values, dtype=np.float64).tobytes() for name, values in columns.numeric.items()}
     return columns.length, numeric, columns.categorical, columns.passthrough
 
 
 def _unpack(packed: tuple) -> RequestColumns:
-    """The child's side of :func:`_pack`."""
+    """The child's side of :func:`_pack`: writable arrays, as the worker's own are (a view of the
+    received bytes would be read-only, and a pipeline or feature step that writes in place would
+    then refuse in shadow what the champion scored). The copy is made in the child."""
     from modelops.serving.columns import RequestColumns
 
     length, numeric, categorical, passthrough = packed
-    arrays = {name: np.frombuffer(raw, dtype=np.float64) for name, raw in numeric.items()}
+    arrays = {name: np.frombuffer(raw, dtype=np.float64).copy() for name, raw in numeric.items()}
     return RequestColumns(length, arrays, categorical, passthrough)
 
 

@@ -271,3 +271,4 @@ def test_a_call_crosses_the_pipe_as_raw_bytes_and_comes_back_whole():
     assert back.length == 3 and back.categorical == columns.categorical and back.passthrough == columns.passthrough
     np.testing.assert_array_equal(back.numeric["x0"], columns.numeric["x0"])
     assert back.numeric["x0"].dtype == np.float64
+    assert back.numeric["x0"].flags.writeable  # as the worker's arrays: a step may write in place
