@@ -34,6 +34,12 @@ TARGETS = ("shadow_off", "shadow_on")
 #: The paced passes: these shares of the lower saturation throughput of the two servers, the same
 #: rate to both: traffic both carry at the same utilisation or less (a quarter: a fleet's usual load).
 PACED_SHARES = (0.5, 0.25)
+#: Paced rounds are longer than saturated ones: a worker writes a capture file every 5,000 rows
+#: (``MODELOPS_CAPTURE_FLUSH_RECORDS``), every ~5 s of single records at these rates. In a 3-second
+#: round, whether a file's write fell inside the window decided the round's p99 (3 ms or 40 ms);
+#: 12 seconds holds two or more writes at either share, so both servers' p99 include them.
+PACED_MEASURE_S = 12.0
+PACED_ROUNDS = 3
 #: Issue 16: the shadow adds no more than 20% to p99 latency.
 MAX_P99_INCREASE = 0.20
 
@@ -89,6 +95,24 @@ def _shadow_counters(base: str) -> dict[str, float]:
     return counters
 
 
+def _capture_writer(base: str) -> dict[str, float]:
+    """The worker's capture files (every stream) and its writer thread's CPU per file: the burst a
+    file's write puts beside the answers, every 5,000 single records."""
+    import httpx
+
+    files = cpu = 0.0
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("modelops_capture_files_written_total{"):
+            files += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("modelops_capture_writer_cpu_seconds_total "):
+            cpu = float(line.rsplit(" ", 1)[1])
+    return {
+        "files": files,
+        "writer_cpu_s": cpu,
+        "writer_cpu_ms_per_file": round(cpu / files * 1000, 1) if files else None,
+    }
+
+
 def _rows_in(bucket: str, prefix: str) -> int:
     import pyarrow.parquet as pq
 
@@ -113,19 +137,19 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
     try:
         for scenario in SCENARIOS:
             for share in (None, *PACED_SHARES):
-                rate, into = None, runs
+                rate, into, measure_s, rounds = None, runs, MEASURE_S, ROUNDS
                 if share is not None:
                     saturated = min(
                         statistics.median(len(r["latencies"]) / MEASURE_S for r in runs[scenario][target])
                         for target in TARGETS
                     )
                     rate = rates[share][scenario] = share * saturated
-                    into = paced[share]
-                for rnd in range(ROUNDS):
+                    into, measure_s, rounds = paced[share], PACED_MEASURE_S, PACED_ROUNDS
+                for rnd in range(rounds):
                     for target in TARGETS if rnd % 2 == 0 else TARGETS[::-1]:
                         url = f"{bases[target]}/models/churn/predict"
                         before = tree_cpu(pids[target]), tree_cpu(pids[target], descendants_only=True)
-                        result = loadgen.run(url, bodies[scenario], WARMUP_S, MEASURE_S, rate=rate)
+                        result = loadgen.run(url, bodies[scenario], WARMUP_S, measure_s, rate=rate)
                         total = result["ok_total"] + result["errors_total"]
                         used = tree_cpu(pids[target]) - before[0]
                         # The server's CPU (its shadow process included) per measured request, and the shadow process's.
@@ -142,7 +166,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                             target,
                             f"paced {rate:.0f}/s" if rate else "saturated",
                             rnd,
-                            len(result["latencies"]) / MEASURE_S,
+                            len(result["latencies"]) / measure_s,
                             ordered[int(0.99 * (len(ordered) - 1))] * 1000,
                             result["loadgen_max_lag_ms"],
                         )
@@ -178,6 +202,7 @@ def bench_serving_shadow() -> dict:
             runs, cpu, children, paced_runs, rates = _load(bases, bodies, {t: p.pid for t, p in processes.items()})
             load_avg = [before_load, os.getloadavg()[0]]
             counters = _shadow_counters(bases["shadow_on"])
+            capture = {t: _capture_writer(b) for t, b in bases.items()}
             described = {t: httpx.get(f"{b}/models", timeout=10).json()["models"] for t, b in bases.items()}
             for target in list(processes):  # SIGTERM: each flushes its shadow queue and capture buffer
                 stop(processes.pop(target))
@@ -243,13 +268,14 @@ def bench_serving_shadow() -> dict:
             for share, by_scenario in p99_paced.items()
         },
         "shadow_counters": counters,
+        "capture_writer": capture,
         "shadow_rows_in_s3": shadow_rows,
         "load_average_1min": load_avg,
         "stack_components_stopped_for_the_load": stopped,
         "total_s": round(time.perf_counter() - started, 1),
     }
     print(
-        f"[serving_shadow] p99 saturated: {p99}; paced: {p99_paced}; shadow counters: {counters}; rows in S3: {shadow_rows}",
+        f"[serving_shadow] p99 saturated: {p99}; paced: {p99_paced}; shadow counters: {counters}; rows in S3: {shadow_rows}; capture writer: {capture}",
         flush=True,
     )
     return summary

@@ -126,11 +126,18 @@ def _every_worker_serves(stack, store, version: str, headers: dict) -> None:
 
 
 def test_capture_holds_exactly_the_requests_made(first_promotion, stack, store):
+    """A few batches, then 600 single records at once: a file of one-row blocks, which the capture
+    writer joins while it fills (serving/capture.py, ``COMPACT_PARTS``); every row is there once."""
     sent = {}
     for size in (1, 4, 7):
         response = _predict(stack, _records(size, seed=size))
         assert response.status_code == 200
         sent[response.json()["request_id"]] = size
+    single = _records(1, seed=11)
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: _predict(stack, single), range(600)))
+    assert [r.status_code for r in responses] == [200] * 600
+    sent |= {r.json()["request_id"]: 1 for r in responses}
 
     import io
 

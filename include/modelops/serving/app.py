@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -97,6 +98,8 @@ async def _lifespan(app: FastAPI):
     writer = state.writer
     # Room for models declared after start, too (see ServingState.discover).
     state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(state.options.gil_switch_ms / 1000)
     if writer is not None:
         writer.start()
     await run_in_threadpool(state.load_all)
@@ -121,4 +124,5 @@ async def _lifespan(app: FastAPI):
     await run_in_threadpool(state.shadow.close)  # its rows reach the writer before the flush below
     if writer is not None:
         await run_in_threadpool(writer.close)
+    sys.setswitchinterval(switch_interval)
     log.info("serving worker %s stopped", state.worker.id)

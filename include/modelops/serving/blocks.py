@@ -226,16 +226,41 @@ class RowParts:
     def copy(self) -> RowParts:
         return RowParts(list(self.parts))
 
-    def to_arrow(self, schema: Any) -> Any:
-        import pyarrow as pa
-
-        tables, blocks = [], []
-        for part in [*self.parts, None]:
+    @staticmethod
+    def joined(parts: list) -> list:
+        """``parts`` with each run of consecutive column blocks joined (:meth:`ColumnBlock.concat`);
+        lists of dicts stay as they are. The same rows, in the same order."""
+        out: list = []
+        blocks: list[ColumnBlock] = []
+        for part in [*parts, None]:
             if isinstance(part, ColumnBlock):
                 blocks.append(part)
                 continue
-            tables += [b.to_arrow(schema) for b in ColumnBlock.concat(blocks)]
+            out += ColumnBlock.concat(blocks)
             blocks = []
             if part is not None:
-                tables.append(pa.Table.from_pylist(part, schema=schema))
+                out.append(part)
+        return out
+
+    def replace(self, old: list, new: list, hint: int = 0) -> int | None:
+        """Put ``new`` (the same rows) where the parts ``old`` are, if they are still here, one after
+        another (looked for at ``hint`` first); the index after ``new``, or None when they are not
+        (cut from the head, or the rows went to a file meanwhile)."""
+        at = hint if hint < len(self.parts) and self.parts[hint] is old[0] else None
+        if at is None:
+            at = next((i for i, part in enumerate(self.parts) if part is old[0]), None)
+        if at is None or len(self.parts) < at + len(old):
+            return None
+        if any(a is not b for a, b in zip(self.parts[at : at + len(old)], old, strict=True)):
+            return None
+        self.parts[at : at + len(old)] = new
+        return at + len(new)
+
+    def to_arrow(self, schema: Any) -> Any:
+        import pyarrow as pa
+
+        tables = [
+            part.to_arrow(schema) if isinstance(part, ColumnBlock) else pa.Table.from_pylist(part, schema=schema)
+            for part in self.joined(self.parts)
+        ]
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

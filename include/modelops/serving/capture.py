@@ -8,6 +8,9 @@ prediction. Rows arrive either as dicts (feedback) or, from the predict path, as
 thread's job, so the request path never builds a dict per row. Rows are grouped by ``(stream, model, capture date)`` and written to
 ``<stream>/<model>/dt=YYYY-MM-DD/<uuid>.parquet`` (``stream`` is ``capture`` or ``feedback``):
 one file per ``flush_records`` rows, or whatever a group holds after ``flush_seconds``.
+While a file fills, the writer joins its blocks ``COMPACT_PARTS`` at a time (one request's block
+each under single-record load), so the file's write does not join thousands at once: a 25 ms
+burst per 5,000 single records beside the answers (benchmarks/serving_shadow.py).
 
 What can be lost, and when (the price of never blocking a request):
 
@@ -47,12 +50,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelops.layout import capture_file_key
-from modelops.serving.blocks import ColumnBlock, RowParts
+from modelops.serving.blocks import JOIN_SLICE, ColumnBlock, RowParts
 from modelops.settings import env_float, env_int
 
 log = logging.getLogger(__name__)
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+#: An open file's parts the writer joins at a time, once that many have arrived since its last join.
+COMPACT_PARTS = JOIN_SLICE
 
 #: Option -> (variable, type, least value the variable may hold); ranges between fields are checked by the options.
 _ENV: dict[str, tuple[str, type, float]] = {
@@ -128,6 +133,8 @@ class _Chunk:
     #: Rows cut (counted as dropped) while the file's write was in progress.
     cut_in_flight: int = 0
     attempts: int = 0
+    #: Parts before this index are already joined (a hint: cutting the head may shift them).
+    compacted: int = 0
 
 
 class CaptureWriter:
@@ -179,6 +186,8 @@ class CaptureWriter:
             if len(chunk.rows) >= self.options.flush_records:
                 self._seal(group)
                 self._cond.notify_all()
+            elif len(chunk.rows.parts) - chunk.compacted == COMPACT_PARTS:
+                self._cond.notify_all()  # parts to join
             self._enforce_bound()
 
     # Control --------------------------------------------------------------------------------
@@ -332,6 +341,7 @@ class CaptureWriter:
 
     def _run(self) -> None:
         while True:
+            joining = None
             with self._cond:
                 while True:
                     now = self._clock()
@@ -347,13 +357,45 @@ class CaptureWriter:
                         chunk.attempts += 1
                         rows = chunk.rows.copy()
                         break
+                    joining = self._parts_to_join()
+                    if joining is not None:
+                        break
                     self._cond.wait(self._next_wait(now))
             cpu_start = time.thread_time()
+            if joining is not None:
+                self._join(*joining)
+                with self._cond:
+                    self._writer_cpu_s += time.thread_time() - cpu_start
+                continue
             outcome = self._write(chunk, rows)
             with self._cond:
                 self._writer_cpu_s += time.thread_time() - cpu_start
                 self._finish(chunk, rows, outcome)
                 self._cond.notify_all()
+
+    def _parts_to_join(self) -> tuple[tuple[str, str, dt.date], _Chunk, list] | None:
+        """An open file with ``COMPACT_PARTS`` parts not yet joined: its key, itself, those parts."""
+        for group, chunk in self._open.items():
+            start = min(chunk.compacted, len(chunk.rows.parts))
+            if len(chunk.rows.parts) - start >= COMPACT_PARTS:
+                return group, chunk, chunk.rows.parts[start : start + COMPACT_PARTS]
+        return None
+
+    def _join(self, group: tuple[str, str, dt.date], chunk: _Chunk, parts: list) -> None:
+        """Join ``parts`` outside the lock, then put them back joined if the file still holds them
+        as they were (rows cut from its head or the file sealed meanwhile: the work is dropped; the
+        write joins what is left)."""
+        try:
+            joined = RowParts.joined(parts)
+        except Exception:  # noqa: BLE001 - the write will meet the same rows and say what is wrong
+            log.exception("capture: joining %d parts of %s '%s' failed; left for the write", len(parts), *group[:2])
+            joined = None
+        with self._cond:
+            if self._open.get(group) is not chunk:
+                return
+            at = chunk.rows.replace(parts, joined, chunk.compacted) if joined is not None else None
+            # Failed, or no longer there as they were: go past them (the write joins what it gets).
+            chunk.compacted = at if at is not None else chunk.compacted + len(parts)
 
     def _finish(self, chunk: _Chunk, rows: RowParts, outcome: str) -> None:
         """Account for one write attempt of ``chunk`` (``rows`` is what the attempt held)."""

@@ -49,6 +49,11 @@ class ServingOptions:
     shadow_max_lag_seconds: float = 2.0
     #: Where the shadow scores: ``process`` (one of its own per worker, its own GIL) or ``thread`` (in the worker).
     shadow_isolation: str = "process"
+    #: How long (ms) a thread may hold the GIL while another waits for it (``sys.setswitchinterval``),
+    #: set per worker. CPython's 5 ms lets the capture writer's thread (joining a file's blocks, Arrow)
+    #: hold the event loop off for 5 ms at each of its turns: the 40-80 ms paced stalls of
+    #: benchmarks/serving_shadow.py. 0.5 ms bounds each wait while keeping switches rare.
+    gil_switch_ms: float = 0.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -78,6 +83,9 @@ class ServingOptions:
                 "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS", cls.shadow_max_lag_seconds, minimum=0.001, environ=environ
             ),
             shadow_isolation=_choice("MODELOPS_SERVING_SHADOW_ISOLATION", SHADOW_ISOLATIONS, environ),
+            gil_switch_ms=env_float(
+                "MODELOPS_SERVING_GIL_SWITCH_MS", cls.gil_switch_ms, minimum=0.05, maximum=100, environ=environ
+            ),
         )
 
 

@@ -355,3 +355,79 @@ def test_thousands_of_one_row_blocks_join_in_slices_to_the_same_table():
     joined = RowParts(parts).to_arrow(schema)
     assert joined.equals(pa.concat_tables([p.to_arrow(schema) for p in parts]))
     assert [len(b) for b in ColumnBlock.concat(parts)] == [n - 5, 5]
+
+
+# Joining while a file fills ------------------------------------------------------------------------------
+
+
+def _one_row(k: int) -> ColumnBlock:
+    return ColumnBlock({"i": np.asarray([k]), "s": [f"s{k}"], "m": Repeat("toy")}, 1)
+
+
+_JOIN_SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("s", pa.string()), pa.field("m", pa.string())])
+
+
+def test_the_writer_joins_a_filling_files_blocks_as_they_arrive_and_writes_the_same_rows():
+    """Single-record traffic: one block per request. The writer joins them COMPACT_PARTS at a time
+    while the file fills, so the write does not join thousands at once; the file is the same."""
+    from modelops.serving.capture import COMPACT_PARTS
+
+    n = 3 * COMPACT_PARTS + 17
+    writer = CaptureWriter(_MemoryStore(), CaptureOptions(flush_records=10 * n, flush_seconds=3600), clock=_Clock())
+    writer.start()
+    for k in range(n):
+        writer.enqueue(CAPTURE, "m", DAY, _one_row(k), _JOIN_SCHEMA)
+    chunk = writer._open[(CAPTURE, "m", DAY)]
+    _wait_until(lambda: len(chunk.rows.parts) == 3 + 17, "three joins")  # 3 joined blocks + the 17 newest
+    assert [len(p) for p in chunk.rows.parts[:3]] == [COMPACT_PARTS] * 3 and len(chunk.rows) == n
+    assert writer.stats()["pending"] == n and writer.stats()["writer_cpu_seconds"] > 0
+    assert writer.flush(5.0)
+    (blob,) = writer.store.objects.values()
+    frame = pd.read_parquet(io.BytesIO(blob))
+    assert frame["i"].tolist() == list(range(n)) and frame["s"].tolist() == [f"s{k}" for k in range(n)]
+    assert set(frame["m"]) == {"toy"}
+    writer.close()
+
+
+def test_a_join_that_finds_its_parts_cut_or_sealed_meanwhile_changes_nothing():
+    """The writer joins outside the lock: the memory bound may cut the file's head, or the file may
+    be sealed, meanwhile. Then the joined copy is dropped and the rows stay exactly as they are."""
+    from modelops.serving.capture import COMPACT_PARTS
+
+    n = COMPACT_PARTS + 5
+    options = CaptureOptions(flush_records=n, flush_seconds=3600, max_buffered=n)
+    writer = CaptureWriter(_MemoryStore(), options, clock=_Clock())  # not started: the test drives it
+    for k in range(COMPACT_PARTS + 2):
+        writer.enqueue(CAPTURE, "m", DAY, _one_row(k), _JOIN_SCHEMA)
+    group, chunk, parts = writer._parts_to_join()
+    assert len(parts) == COMPACT_PARTS and parts[0] is chunk.rows.parts[0]
+    # Meanwhile 4 rows of another model: one past the bound, so this file's oldest row is dropped.
+    other = ColumnBlock({"i": np.arange(1000, 1004), "s": ["x"] * 4, "m": Repeat("toy")}, 4)
+    writer.enqueue(CAPTURE, "other", DAY, other, _JOIN_SCHEMA)
+    assert writer.stats()["dropped"] == 1
+    writer._join(group, chunk, parts)
+    assert len(chunk.rows.parts) == COMPACT_PARTS + 1 and chunk.compacted == COMPACT_PARTS
+    assert chunk.rows.to_arrow(_JOIN_SCHEMA).column("i").to_pylist() == list(range(1, COMPACT_PARTS + 2))
+
+    sealed = CaptureWriter(_MemoryStore(), CaptureOptions(flush_records=10 * n, flush_seconds=3600), clock=_Clock())
+    for k in range(COMPACT_PARTS):
+        sealed.enqueue(CAPTURE, "m", DAY, _one_row(k), _JOIN_SCHEMA)
+    job = sealed._parts_to_join()
+    sealed._seal((CAPTURE, "m", DAY))
+    sealed._join(*job)
+    (file,) = sealed._sealed
+    assert len(file.rows.parts) == COMPACT_PARTS and file.rows.parts[0] is job[2][0]  # untouched
+
+
+def test_row_parts_replace_puts_joined_parts_only_where_the_same_parts_still_are():
+    blocks = [_one_row(k) for k in range(6)]
+    rows = RowParts(list(blocks))
+    joined = RowParts.joined(blocks[2:5])
+    assert [len(p) for p in joined] == [3]
+    assert rows.replace(blocks[2:5], joined, hint=0) == 3  # found past the hint
+    assert [len(p) for p in rows.parts] == [1, 1, 3, 1] and len(rows) == 6
+    assert rows.replace(blocks[2:5], joined) is None  # already replaced: not there any more
+    assert rows.replace([blocks[0], blocks[2]], RowParts.joined([blocks[0], blocks[2]])) is None  # not consecutive
+    assert rows.to_arrow(_JOIN_SCHEMA).column("i").to_pylist() == list(range(6))
+    with_dicts = RowParts.joined([blocks[0], blocks[1], [{"i": 9, "s": "d", "m": "toy"}], blocks[2]])
+    assert [type(p).__name__ for p in with_dicts] == ["ColumnBlock", "list", "ColumnBlock"]

@@ -9,6 +9,7 @@ running app where it only reads.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 
@@ -388,3 +389,13 @@ def test_a_compiled_verdict_on_a_pipeline_that_does_not_lower_here_serves_the_pi
     scorer, path, reason = scoring_path_of(own, {SCORING_PATH_TAG: COMPILED})
     assert scorer is None and path == PIPELINE
     assert "lowering failed in serving" in reason and "feature_same" in reason
+
+
+def test_a_worker_runs_with_its_gil_switch_interval_and_restores_the_process_one(env):
+    """The interval is the worker's (``MODELOPS_SERVING_GIL_SWITCH_MS``) while it serves; a process
+    that built the app (a test, an embedding) gets its own back when the worker stops."""
+    before = sys.getswitchinterval()
+    with TestClient(make_app(env, gil_switch_ms=0.25)) as client:
+        assert client.get("/health").status_code == 200
+        assert sys.getswitchinterval() == pytest.approx(0.00025)
+    assert sys.getswitchinterval() == before

@@ -27,6 +27,12 @@ def test_serving_options_from_env():
     assert ServingOptions.from_env({"MODELOPS_SERVING_ALIAS_POLL_SECONDS": "2.5"}).alias_poll_seconds == 2.5
 
 
+def test_the_gil_switch_interval_defaults_to_half_a_millisecond():
+    """CPython's 5 ms lets a busy background thread hold the event loop off for 5 ms per turn."""
+    assert ServingOptions.from_env({}).gil_switch_ms == 0.5
+    assert ServingOptions.from_env({"MODELOPS_SERVING_GIL_SWITCH_MS": "5"}).gil_switch_ms == 5.0
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -40,6 +46,9 @@ def test_serving_options_from_env():
         ("MODELOPS_SERVING_ALIAS_POLL_SECONDS", "3601"),
         ("MODELOPS_CAPTURE_ENABLED", "maybe"),
         ("MODELOPS_CAPTURE_FLUSH_RECORDS", "many"),
+        ("MODELOPS_SERVING_GIL_SWITCH_MS", "fast"),
+        ("MODELOPS_SERVING_GIL_SWITCH_MS", "0"),
+        ("MODELOPS_SERVING_GIL_SWITCH_MS", "101"),
     ],
 )
 def test_a_bad_serving_variable_is_refused_naming_the_variable_and_the_value(variable, value):
