@@ -48,7 +48,7 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
     name = config.name
     version = registry.version_for_alias(name, registry.SHADOW)
     if version is None:
-        return {"action": "none", "reasons": [f"'{name}' has no shadow"]}
+        return _already_acted(store, name, day) or {"action": "none", "reasons": [f"'{name}' has no shadow"]}
     shadow_version = str(version.version)
     gate_run_id = (version.tags or {}).get("airflow_run_id")
     record = decision_record.load(store, name, gate_run_id) if gate_run_id else None
@@ -78,6 +78,34 @@ def judge_shadow(config: ModelConfig, day: dt.date, *, actor: str, run_id: str, 
         reason = "shadow evidence: " + "; ".join(verdict["reasons"])
         verdict["ended"] = shadow.end_shadow(config, reason=reason, actor=actor, run_id=run_id, store=store)
     return verdict
+
+
+def _already_acted(store: Store, name: str, day: dt.date) -> dict | None:
+    """With no shadow left: the verdict of ``day`` or later that promoted or ended the last shadow
+    (the alias history names it), so a judge run again (a cleared task, a second run of the day)
+    says what happened rather than only that there is no shadow. None when there is none."""
+    removed = [e for e in registry.alias_history(name, store) if e.get("alias") == registry.SHADOW]
+    if not removed or removed[-1].get("to_version") is not None:
+        return None
+    version = str(removed[-1]["from_version"])
+    try:
+        tags = registry.client().get_model_version(name, version).tags or {}
+    except Exception:  # noqa: BLE001 - a version deleted since: nothing to say about it
+        return None
+    record = decision_record.load(store, name, tags["airflow_run_id"]) if tags.get("airflow_run_id") else None
+    verdict = (record or {}).get("shadow_evidence") or {}
+    if verdict.get("action") not in (PROMOTE, END) or str(verdict.get("judged_day") or "") < day.isoformat():
+        return None
+    done = "promoted to champion" if verdict["action"] == PROMOTE else "ended"
+    return {
+        "action": "none",
+        "version": version,
+        "judged_day": day.isoformat(),
+        "reasons": [
+            f"shadow {version} was already {done} on the evidence up to {verdict['judged_day']} "
+            f"(monitor run {verdict.get('monitor_run_id')}); {day.isoformat()} does not act again"
+        ],
+    }
 
 
 def _later_verdict(record: dict | None, day: dt.date) -> dict | None:

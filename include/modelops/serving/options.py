@@ -50,9 +50,9 @@ class ServingOptions:
     #: Where the shadow scores: ``process`` (one of its own per worker, its own GIL) or ``thread`` (in the worker).
     shadow_isolation: str = "process"
     #: How long (ms) a thread may hold the GIL while another waits for it (``sys.setswitchinterval``),
-    #: set per worker. CPython's 5 ms lets the capture writer's thread (joining a file's blocks, Arrow)
-    #: hold the event loop off for 5 ms at each of its turns: the 40-80 ms paced stalls of
-    #: benchmarks/serving_shadow.py. 0.5 ms bounds each wait while keeping switches rare.
+    #: set per worker. CPython's 5 ms lets a busy background thread (the capture writer making a
+    #: file) hold the event loop off 5 ms per turn: in benchmarks/serving_shadow.py's load, loop
+    #: stalls over 30 ms went from ~17 to 1 at 0.5 ms (docs/BENCHMARKS.md, 2026-12-07 18:20-18:53).
     gil_switch_ms: float = 0.5
 
     @classmethod

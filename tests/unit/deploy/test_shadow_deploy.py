@@ -180,6 +180,10 @@ def test_n_days_no_worse_promote_the_shadow_with_its_evidence_on_record(store, v
     assert [d["day"] for d in record["shadow_evidence"]["days"]] == ["2026-11-01", "2026-11-02"]
     again = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 3), actor="monitor_toy", run_id="m2")
     assert again["action"] == "none" and deployed == [v2]  # a re-run finds no shadow: nothing twice
+    assert again["version"] == v2 and "already promoted to champion" in again["reasons"][0]
+    assert "up to 2026-11-03 (monitor run m2)" in again["reasons"][0]
+    quiet = shadow_promotion.judge_shadow(_gated(2), dt.date(2026, 11, 4), actor="monitor_toy", run_id="m4")
+    assert quiet == {"action": "none", "reasons": ["'toy' has no shadow"]}  # a day without shadow evidence
 
 
 def test_a_worse_shadow_is_ended_with_the_evidence_as_its_reason(store, versions, deployed):
@@ -195,6 +199,9 @@ def test_a_worse_shadow_is_ended_with_the_evidence_as_its_reason(store, versions
     assert registry.version_for_alias(MODEL, registry.SHADOW) is None
     life = _life(store, 2)
     assert life["status"] == shadow.ENDED and "beyond max_live_regression" in life["end_reason"]
+    again = shadow_promotion.judge_shadow(_gated(1), dt.date(2026, 11, 1), actor="monitor_toy", run_id="m1")
+    assert again["action"] == "none" and "shadow " + v2 + " was already ended" in again["reasons"][0]
+    assert registry.version_for_alias(MODEL, registry.SHADOW) is None and deployed == []
 
 
 def test_an_older_day_judged_after_a_later_wait_acts_and_a_wait_never_overwrites_a_later_verdict(
