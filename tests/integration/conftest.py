@@ -46,7 +46,7 @@ def _unscheduled_models(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack():
+def stack(request):
     home = Path(tempfile.mkdtemp(prefix="modelops-it-"))
     models_dir = _unscheduled_models(home / "models")
     # Suites in a copy too: a test may declare a new model (YAML + suite) without touching the repo.
@@ -102,7 +102,13 @@ def stack():
         else:
             os.environ[key] = value
     leftovers = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    shutil.rmtree(home, ignore_errors=True)
+    if request.session.testsfailed:
+        with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            _dump_errors(running)
+    if os.environ.get("MODELOPS_TEST_KEEP_HOME"):
+        print(f"the stack's home (logs, databases) is kept: {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
     assert not leftovers, f"`down` left processes behind: {[(p.pid, p.cmdline()) for p in leftovers]}"
 
 
@@ -121,6 +127,19 @@ def _dump_logs(stack: Stack) -> None:
     for path in sorted(stack.logs.glob("*.log")):
         print(f"----- {path.name} -----")
         print("\n".join(path.read_text(errors="replace").splitlines()[-30:]))
+
+
+def _dump_errors(stack: Stack, last: int = 3, lines_each: int = 20) -> None:
+    """After a failed test, each component's last errors: the stack's home goes with the session,
+    and a server-side error (an API server's 500) is only explained there. Tests provoke errors on
+    purpose too, so the last few are printed, not only the last."""
+    for path in sorted(stack.logs.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback") or "[error" in line]
+        if starts:
+            print(f"----- {path.name}: {len(starts)} error(s) or traceback(s), the last {last} -----")
+            for start in starts[-last:]:
+                print("\n".join(lines[start : start + lines_each]))
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,10 @@ def test_a_declared_model_shadow_is_compared_in_its_report_and_promoted_on_the_e
     report = store.get_json(monitoring.report_keys(NAME, day)["report_json"])
     section = report["shadow"]
     assert section["status"] == "ok" and section["shadow_versions"] == [shadow]
-    assert section["rows_compared"] == sent and section["mean_abs_difference"] == 0.0  # the same model twice
+    # The same model twice: equal but for the last bits of a float. The champion scores each request
+    # alone and the shadow process merges queued requests into one call; BLAS sums a row's products in
+    # an order that can depend on the batch it is in (~1e-13 on predictions of ~150).
+    assert section["rows_compared"] == sent and section["mean_relative_difference"] < 1e-12, section
     assert section["live"]["status"] == "insufficient_labels"  # no feedback: judged by disagreement
     html = store.get_bytes(monitoring.report_keys(NAME, day)["report_html"]).decode()
     assert "<h2>Shadow</h2>" in html

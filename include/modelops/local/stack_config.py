@@ -49,6 +49,13 @@ SCHEDULING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
 #: 19 ms/s on, 0.7 GB and 9 ms/s off). The same in docker-compose.yaml's mlflow service.
 MLFLOW_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
+#: How long a connection to the local stack's SQLite database waits for another's write to end
+#: before it fails with "database is locked" (Python's default is 5 s). The scheduler, the
+#: dag-processor, the triggerer, the API server and the task processes all write to one file, and
+#: on two busy cores one write can hold the lock past 5 s: the API server then answers a 500
+#: ("Database error"; apache/airflow#66726). PostgreSQL (MODELOPS_AIRFLOW_DB_URL) has no such lock.
+SQLITE_BUSY_SECONDS = 30
+
 #: Celery's configuration: Airflow's default plus the preloaded libraries (docker-compose.yaml too).
 CELERY_CONFIG_OPTIONS = "modelops_airflow.celery_config.CELERY_CONFIG"
 #: The LocalExecutor's workers start from a forkserver that imported the libraries (modelops.preload).
@@ -196,7 +203,7 @@ class StackConfig:
         return self.home / "airflow"
 
     def airflow_sql_url(self) -> str:
-        return self.airflow_db_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
+        return self.airflow_db_url or f"sqlite:///{self.airflow_home / 'airflow.db'}?timeout={SQLITE_BUSY_SECONDS}"
 
     def mlflow_sql_url(self) -> str:
         return self.mlflow_db_url or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
@@ -250,6 +257,9 @@ class StackConfig:
             "AIRFLOW__API__PORT": str(self.airflow_port),
             "AIRFLOW__API__BASE_URL": self.airflow_url,
             "AIRFLOW__API__WORKERS": "1",
+            # Local stack only: an API error of the database names its statement and the database's
+            # error in the response, not only a lookup id in the API server's log.
+            "AIRFLOW__API__EXPOSE_STACKTRACE": "True",
             "AIRFLOW__API__SECRET_KEY": "modelops-local-secret-key",
             "AIRFLOW__API_AUTH__JWT_SECRET": "modelops-local-jwt-secret-change-me-in-production",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_port),

@@ -5,7 +5,8 @@ record index of the served row (:mod:`modelops.serving.shadow`); this module joi
 on those keys, so every number compares the two versions on exactly the same records:
 
 * ``agreement_rate`` (classifiers: share of records both label alike) or ``mean_abs_difference``
-  and ``mean_relative_difference`` (regression);
+  and ``mean_relative_difference`` (regression; a shadow that is the champion's own model can still
+  differ in the last bits, ~1e-15 relative, since it scores requests merged into other batches);
 * ``prediction_drift``: the drift method the platform uses for a prediction column (Jensen-Shannon
   over classes, KS with a normalised-Wasserstein floor for numbers; :mod:`modelops.drift`) with the
   champion's predictions as the reference;

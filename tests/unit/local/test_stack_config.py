@@ -15,7 +15,7 @@ PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow"
 def test_default_is_the_local_executor_on_sqlite(tmp_path: Path):
     env = StackConfig(home=tmp_path).environment()
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path}/airflow/airflow.db?timeout=30"
     assert not any(key.startswith("AIRFLOW__CELERY") for key in env)
     assert env["MODELOPS_SERVING_WORKERS"] == "1"
 
