@@ -49,6 +49,13 @@ class ServingOptions:
     shadow_max_lag_seconds: float = 2.0
     #: Where the shadow scores: ``process`` (one of its own per worker, its own GIL) or ``thread`` (in the worker).
     shadow_isolation: str = "process"
+    #: How long (ms) the shadow process lets calls gather, when one finds it idle, before it scores
+    #: them as one model call (0, the default: each call as it comes; ``process`` isolation only).
+    #: For a worker run near saturation: at 10 ms, benchmarks/serving_shadow.py's saturated rounds
+    #: made 5x fewer shadow model calls and dropped none, and the batch p99 cost fell from +21% to
+    #: +1-2%; but at half that load the single-record p99 cost rose (+48% and more, 2 runs of 2),
+    #: so it is off unless asked for (docs/BENCHMARKS.md, 2026-12-07 21:24-21:47).
+    shadow_gather_ms: float = 0.0
     #: How long (ms) a thread may hold the GIL while another waits for it (``sys.setswitchinterval``),
     #: set per worker. CPython's 5 ms lets a busy background thread (the capture writer making a
     #: file) hold the event loop off 5 ms per turn: in benchmarks/serving_shadow.py's load, loop
@@ -58,7 +65,7 @@ class ServingOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingOptions:
         """Defaults overridden by ``MODELOPS_SERVING_*`` / ``MODELOPS_CAPTURE_*``; a bad value names its variable."""
-        return cls(
+        options = cls(
             max_batch=env_int("MODELOPS_SERVING_MAX_BATCH", cls.max_batch, minimum=1, environ=environ),
             max_feedback=env_int("MODELOPS_SERVING_MAX_FEEDBACK", cls.max_feedback, minimum=1, environ=environ),
             capture_enabled=env_bool("MODELOPS_CAPTURE_ENABLED", cls.capture_enabled, environ=environ),
@@ -83,10 +90,20 @@ class ServingOptions:
                 "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS", cls.shadow_max_lag_seconds, minimum=0.001, environ=environ
             ),
             shadow_isolation=_choice("MODELOPS_SERVING_SHADOW_ISOLATION", SHADOW_ISOLATIONS, environ),
+            shadow_gather_ms=env_float(
+                "MODELOPS_SERVING_SHADOW_GATHER_MS", cls.shadow_gather_ms, minimum=0, maximum=1000, environ=environ
+            ),
             gil_switch_ms=env_float(
                 "MODELOPS_SERVING_GIL_SWITCH_MS", cls.gil_switch_ms, minimum=0.05, maximum=100, environ=environ
             ),
         )
+        if options.shadow_gather_ms / 1000 >= options.shadow_max_lag_seconds:
+            raise SettingError(
+                f"MODELOPS_SERVING_SHADOW_GATHER_MS ({options.shadow_gather_ms:g} ms) must be below "
+                f"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS ({options.shadow_max_lag_seconds:g} s): every gathered "
+                "shadow call would be skipped as stale"
+            )
+        return options
 
 
 SCORING_PATHS = ("auto", "pipeline")

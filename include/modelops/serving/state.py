@@ -77,6 +77,7 @@ class ServingState:
                 capture_options=options.capture if writer is not None else None,
                 scoring_path=options.scoring_path,
                 max_lag_seconds=options.shadow_max_lag_seconds,
+                gather_seconds=options.shadow_gather_ms / 1000,
                 max_pending=options.shadow_max_pending,
                 on_loaded=lambda: self.on_served_change(),
             )

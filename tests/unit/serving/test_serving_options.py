@@ -33,6 +33,15 @@ def test_the_gil_switch_interval_defaults_to_half_a_millisecond():
     assert ServingOptions.from_env({"MODELOPS_SERVING_GIL_SWITCH_MS": "5"}).gil_switch_ms == 5.0
 
 
+def test_the_shadow_gathers_only_when_asked_and_never_past_its_lag():
+    assert ServingOptions.from_env({}).shadow_gather_ms == 0
+    assert ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_GATHER_MS": "10"}).shadow_gather_ms == 10.0
+    with pytest.raises(ValueError, match="MODELOPS_SERVING_SHADOW_GATHER_MS .500 ms. must be below .*0.5 s"):
+        ServingOptions.from_env(
+            {"MODELOPS_SERVING_SHADOW_GATHER_MS": "500", "MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS": "0.5"}
+        )
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -49,6 +58,8 @@ def test_the_gil_switch_interval_defaults_to_half_a_millisecond():
         ("MODELOPS_SERVING_GIL_SWITCH_MS", "fast"),
         ("MODELOPS_SERVING_GIL_SWITCH_MS", "0"),
         ("MODELOPS_SERVING_GIL_SWITCH_MS", "101"),
+        ("MODELOPS_SERVING_SHADOW_GATHER_MS", "-1"),
+        ("MODELOPS_SERVING_SHADOW_GATHER_MS", "1001"),
     ],
 )
 def test_a_bad_serving_variable_is_refused_naming_the_variable_and_the_value(variable, value):

@@ -64,7 +64,7 @@ def stack(tmp_path_factory):
         server.stop()
 
 
-def _app(stack):
+def _app(stack, **shadow):
     settings = Settings(
         bucket=BUCKET,
         aws_endpoint_url=stack["endpoint"],
@@ -74,7 +74,7 @@ def _app(stack):
         serving_token=TOKEN,
     )
     capture = CaptureOptions(flush_records=1000, flush_seconds=0.2, retry_initial_seconds=0.01, retry_max_seconds=0.05)
-    options = ServingOptions(capture=capture, alias_poll_seconds=0, shadow_isolation="process")
+    options = ServingOptions(capture=capture, alias_poll_seconds=0, shadow_isolation="process", **shadow)
     store = Store(bucket=BUCKET, client=stack["s3"])
     return create_app(settings, {"toy": CONFIGS["toy"]}, options=options, store=store)
 
@@ -147,6 +147,21 @@ def test_the_shadow_scores_in_its_own_process_and_its_rows_land_apart(stack, mon
         assert part.sort_values("record_index")["prediction"].astype(str).tolist() == expected
 
 
+def test_a_worker_asked_to_gather_has_its_child_score_requests_in_a_row_as_one_call(stack):
+    app = _app(stack, shadow_gather_ms=1500)  # far longer than four requests take
+    runner = app.state.serving.shadow
+    with TestClient(app) as client:
+        client.post("/models/toy/shadow/reload", headers=AUTH)
+        wait_until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"], "the shadow", timeout=120)
+        before = runner.stats()["models"]["toy"]
+        for i in range(4):
+            assert client.post("/models/toy/predict", json={"records": [record(i)]}).status_code == 200
+        assert runner.drain(timeout=120)
+        after = runner.stats()["models"]["toy"]
+    assert after["scored_records"] - before["scored_records"] == 4
+    assert after["model_calls"] - before["model_calls"] == 1
+
+
 def test_the_worker_bounds_calls_in_flight_and_counts_those_lost_with_a_dead_child(monkeypatch):
     """A child that never finishes: the calls in flight stop at ``max_pending`` (the next is
     dropped, not queued), a write never waits for room in the pipe, and killing the child fails
@@ -212,6 +227,35 @@ def test_calls_waiting_in_the_pipe_are_merged_per_model_version_in_order():
         ("score", (0, "a", "2", [(3.0, ["a2@3.0"])])),
         ("score", (0, "a", "3", [(4.0, ["a3@4.0"]), (5.0, ["a3@5.0"])])),
     ]
+
+
+def test_an_idle_child_lets_calls_gather_before_it_scores_and_takes_a_backlog_at_once(monkeypatch):
+    """The first call finds the child idle: it waits ``gather_seconds`` (the calls that arrive
+    meanwhile join it); calls already waiting are taken without a wait; 0 takes each as it comes."""
+    read, write = shadow_process._SPAWN.Pipe(duplex=False)
+    message = lambda n: pickle.dumps(("score", (0, "toy", "2", float(n), [])))  # noqa: E731
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # three calls arrive while the child waits
+        slept.append(seconds)
+        for n in (2, 3, 4):
+            write.send_bytes(message(n))
+
+    monkeypatch.setattr(shadow_process.time, "sleep", sleep)
+    shared = [0, 0]
+    write.send_bytes(message(1))
+    gathered = shadow_process._next_messages(read, shared, gather_seconds=0.01)
+    assert slept == [0.01] and [m[1][3] for m in gathered] == [1.0, 2.0, 3.0, 4.0]
+    assert shared[0] == sum(shadow_process._FRAME.size + len(message(n)) for n in (1, 2, 3, 4))
+
+    for n in (5, 6):  # a backlog: no wait
+        write.send_bytes(message(n))
+    assert [m[1][3] for m in shadow_process._next_messages(read, shared, 0.01)] == [5.0, 6.0] and len(slept) == 1
+    write.send_bytes(message(7))
+    assert [m[1][3] for m in shadow_process._next_messages(read, shared, 0.0)] == [7.0] and len(slept) == 1
+    write.close()
+    with pytest.raises(EOFError):
+        shadow_process._next_messages(read, shared, 0.01)
 
 
 def test_the_child_scores_merged_calls_together_and_counts_the_stale_ones(stack):
