@@ -7,7 +7,10 @@ own parity gate, the alias, the record). Two servers then serve churn side by si
 each, capture on:
 
 * ``shadow_off``: ``MODELOPS_SERVING_SHADOW_ENABLED=false`` (the alias is ignored);
-* ``shadow_on``: every answered request is also scored by version 2, off the response path.
+* ``shadow_on``: every answered request is also scored by version 2, off the response path;
+* ``control``: a second shadow-off server, the same as the first. Off vs control is the harness's
+  own noise on the same machine (an A/A comparison): an off -> on difference no larger than that
+  is not evidence of a cost.
 
 The same load generator and bodies as :mod:`benchmarks.serving` (``CONCURRENCY`` connections,
 closed loop, interleaved rounds, the order alternating). The target: the shadow adds at most 20% to
@@ -30,7 +33,7 @@ from benchmarks.serving_load import LoadGenerator, start, stop, tree_cpu, wait_f
 
 log = logging.getLogger("bench.serving_shadow")
 
-TARGETS = ("shadow_off", "shadow_on")
+TARGETS = ("shadow_off", "shadow_on", "control")
 #: The paced passes: these shares of the lower saturation throughput of the two servers, the same
 #: rate to both: traffic both carry at the same utilisation or less (a quarter: a fleet's usual load).
 PACED_SHARES = (0.5, 0.25)
@@ -64,7 +67,8 @@ def _start(env: dict, logs: Path) -> tuple[dict, dict]:
     from modelops.local.stack_config import free_port
 
     ports = {t: free_port() for t in TARGETS}
-    extra = {"shadow_off": {"MODELOPS_SERVING_SHADOW_ENABLED": "false"}, "shadow_on": {}}
+    off = {"MODELOPS_SERVING_SHADOW_ENABLED": "false"}
+    extra = {"shadow_off": off, "shadow_on": {}, "control": off}
     processes = {
         t: start(t, [sys.executable, "-m", "modelops.serving", "--host", "127.0.0.1", "--port", str(ports[t])],
                  {**env, **extra[t]}, logs)
@@ -146,7 +150,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                     rate = rates[share][scenario] = share * saturated
                     into, measure_s, rounds = paced[share], PACED_MEASURE_S, PACED_ROUNDS
                 for rnd in range(rounds):
-                    for target in TARGETS if rnd % 2 == 0 else TARGETS[::-1]:
+                    for target in TARGETS[rnd % len(TARGETS) :] + TARGETS[: rnd % len(TARGETS)]:
                         url = f"{bases[target]}/models/churn/predict"
                         before = tree_cpu(pids[target]), tree_cpu(pids[target], descendants_only=True)
                         result = loadgen.run(url, bodies[scenario], WARMUP_S, measure_s, rate=rate)
@@ -226,10 +230,11 @@ def bench_serving_shadow() -> dict:
     }
 
     def increase(of: dict) -> dict:
-        """Pooled p99 off -> on, and the median of the rounds' own p99s (one stall sets a pooled p99)."""
+        """Pooled p99 off -> on, and the median of the rounds' own p99s (one stall sets a pooled p99);
+        the control's p99 against shadow-off's is the same comparison between two equal servers."""
         out = {}
         for s in SCENARIOS:
-            off, on = of[s]["shadow_off"], of[s]["shadow_on"]
+            off, on, control = of[s]["shadow_off"], of[s]["shadow_on"], of[s]["control"]
             off_med, on_med = statistics.median(off["p99_ms_per_round"]), statistics.median(on["p99_ms_per_round"])
             out[s] = {
                 "off_ms": off["p99_ms"],
@@ -238,6 +243,8 @@ def bench_serving_shadow() -> dict:
                 "round_median_off_ms": off_med,
                 "round_median_on_ms": on_med,
                 "round_median_increase": round(on_med / off_med - 1, 3),
+                "control_ms": control["p99_ms"],
+                "control_increase": round(control["p99_ms"] / off["p99_ms"] - 1, 3),
             }
         return out
 
@@ -267,6 +274,10 @@ def bench_serving_shadow() -> dict:
             share: all(v["increase"] <= MAX_P99_INCREASE for v in by_scenario.values())
             for share, by_scenario in p99_paced.items()
         },
+        # The harness's own spread: the largest p99 difference between the two equal servers.
+        "control_largest_difference": max(
+            abs(v["control_increase"]) for rows in (p99, *p99_paced.values()) for v in rows.values()
+        ),
         "shadow_counters": counters,
         "capture_writer": capture,
         "shadow_rows_in_s3": shadow_rows,
