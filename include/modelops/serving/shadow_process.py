@@ -19,11 +19,8 @@ for all of it (what was sent minus what the child has read); otherwise it is dro
   time nothing else wants, so on a busy machine the answers come first and the shadow falls
   behind (its calls are then skipped as stale or dropped, and counted).
 * It scores the calls waiting in the pipe together (up to ``COALESCE_CALLS``, per model version):
-  the further it falls behind, the less each call costs it. Asked to (``gather_seconds``,
-  ``MODELOPS_SERVING_SHADOW_GATHER_MS``), a call that finds it idle first lets others gather: in
-  benchmarks/serving_shadow.py at 10 ms its model calls fell from 81,717 to ~15,000 for ~2.2 M
-  rows and none was dropped (126 were), at a cost to the paced p99
-  (:class:`~modelops.serving.options.ServingOptions`).
+  the further it falls behind, the less each call costs it; with ``gather_seconds`` it first lets
+  calls gather when one finds it idle (``ServingOptions.shadow_gather_ms`` says when that pays).
 * A child that dies fails its calls in flight (counted) and is started again ``RESTART_SECONDS``
   later with the shadows the dead one had; one thread per worker waits on the child's control
   pipe (load outcomes, and its end) and does that.
@@ -397,10 +394,8 @@ def _yield_the_cpu() -> None:
 
 
 def _next_messages(requests: Any, shared: Any, gather_seconds: float) -> list:
-    """The next messages to handle, decoded: the child waits for one, then, when no other is
-    waiting yet, lets more gather for ``gather_seconds`` (the worker's writes meanwhile wake
-    nobody), so that under light load too it scores several calls as one. A backlog is taken at
-    once. EOFError when the worker closed the pipe."""
+    """The next messages, decoded: one, and when none waits behind it, those that arrive within
+    ``gather_seconds``; a backlog at once. EOFError when the worker closed the pipe."""
     first = requests.recv_bytes()
     if gather_seconds > 0 and not requests.poll():
         time.sleep(gather_seconds)
