@@ -12,6 +12,11 @@ each, capture on:
   own noise on the same machine (an A/A comparison): an off -> on difference no larger than that
   is not evidence of a cost.
 
+With ``MODELOPS_SERVING_SHADOW_CPUS`` set (the shadow process on CPUs of its own, the shadow-on
+worker on the others) the two shadow-off servers are put on the worker's CPUs too, so the three
+answer on equal cores. The AWS stand-in's CPU in each target's rounds is reported too (moto
+parsing the captures' PUTs: on AWS that would not use this machine).
+
 The same load generator and bodies as :mod:`benchmarks.serving` (``CONCURRENCY`` connections,
 closed loop, interleaved rounds, the order alternating). The target: the shadow adds at most 20% to
 p99. The shadow's own counters (scored, dropped, stale, failed) come from ``/metrics``, and every
@@ -85,7 +90,23 @@ def _start(env: dict, logs: Path) -> tuple[dict, dict]:
         for process in processes.values():
             stop(process)
         raise
+    if os.environ.get("MODELOPS_SERVING_SHADOW_CPUS"):
+        _equal_cores(processes)
     return processes, bases
+
+
+def _equal_cores(processes: dict) -> None:
+    """With ``MODELOPS_SERVING_SHADOW_CPUS`` the shadow-on worker runs on the other CPUs: the two
+    shadow-off servers are put on those too, so all three answer on the same cores and the
+    comparison is of the shadow alone, not of a worker given fewer cores."""
+    from modelops.serving import cpus
+
+    worker_cpus = cpus.allowed() - cpus.parse(os.environ["MODELOPS_SERVING_SHADOW_CPUS"])
+    for target in ("shadow_off", "control"):
+        pid = processes[target].pid
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), worker_cpus)
+    log.warning("shadow-off servers on CPU(s) %s, as the shadow-on worker", cpus.text(worker_cpus))
 
 
 def _shadow_counters(base: str) -> dict[str, float]:
@@ -126,16 +147,19 @@ def _rows_in(bucket: str, prefix: str) -> int:
     return sum(pq.read_metadata(io.BytesIO(store.get_bytes(o.key))).num_rows for o in store.list(prefix))
 
 
-def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict, dict]:
+def _load(bases: dict, bodies: dict, pids: dict, aws_pid: int | None) -> tuple[dict, dict, dict, dict, dict, dict]:
     """Saturation rounds (closed loop), then paced rounds at each of ``PACED_SHARES`` of the lower
     saturation throughput of the two servers: at saturation a shadow's work takes capacity from the
     champion's; below it, what a request pays for the shadow is what p99 shows. Returns the runs,
-    the server CPU seconds per (pass, scenario, target), the paced runs per share, and the rates."""
+    the server CPU seconds per (pass, scenario, target), the shadow processes' and the AWS stand-in's
+    (moto: the captures' PUTs, which on AWS would not use this machine) in each target's rounds,
+    the paced runs per share, and the rates."""
 
     runs = {s: {t: [] for t in TARGETS} for s in SCENARIOS}
     paced = {share: {s: {t: [] for t in TARGETS} for s in SCENARIOS} for share in PACED_SHARES}
     cpu = {p: {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS} for p in ("saturated", *PACED_SHARES)}
     children = {p: {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS} for p in ("saturated", *PACED_SHARES)}
+    stand_in = {p: {s: dict.fromkeys(TARGETS, 0.0) for s in SCENARIOS} for p in ("saturated", *PACED_SHARES)}
     rates: dict = {share: {} for share in PACED_SHARES}
     loadgen = LoadGenerator()
     try:
@@ -153,6 +177,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                     for target in TARGETS[rnd % len(TARGETS) :] + TARGETS[: rnd % len(TARGETS)]:
                         url = f"{bases[target]}/models/churn/predict"
                         before = tree_cpu(pids[target]), tree_cpu(pids[target], descendants_only=True)
+                        aws_before = tree_cpu(aws_pid) if aws_pid else 0.0
                         result = loadgen.run(url, bodies[scenario], WARMUP_S, measure_s, rate=rate)
                         total = result["ok_total"] + result["errors_total"]
                         used = tree_cpu(pids[target]) - before[0]
@@ -162,6 +187,10 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                         children["saturated" if share is None else share][scenario][target] += measured * (
                             tree_cpu(pids[target], descendants_only=True) - before[1]
                         )
+                        if aws_pid:
+                            stand_in["saturated" if share is None else share][scenario][target] += measured * (
+                                tree_cpu(aws_pid) - aws_before
+                            )
                         into[scenario][target].append(result)
                         ordered = sorted(result["latencies"]) or [0.0]
                         log.warning(
@@ -176,7 +205,7 @@ def _load(bases: dict, bodies: dict, pids: dict) -> tuple[dict, dict, dict, dict
                         )
     finally:
         loadgen.close()
-    return runs, cpu, children, paced, rates
+    return runs, cpu, children, stand_in, paced, rates
 
 
 def bench_serving_shadow() -> dict:
@@ -203,7 +232,8 @@ def bench_serving_shadow() -> dict:
             processes, bases = _start(cfg.environment(), stack.home / "bench-logs")
             bodies = {s: _bodies(model, s, without_nulls=False)["modelops"] for s in SCENARIOS}
             before_load = os.getloadavg()[0]
-            runs, cpu, children, paced_runs, rates = _load(bases, bodies, {t: p.pid for t, p in processes.items()})
+            pids = {t: p.pid for t, p in processes.items()}
+            runs, cpu, children, stand_in, paced_runs, rates = _load(bases, bodies, pids, stack.running()["aws"])
             load_avg = [before_load, os.getloadavg()[0]]
             counters = _shadow_counters(bases["shadow_on"])
             capture = {t: _capture_writer(b) for t, b in bases.items()}
@@ -220,6 +250,9 @@ def bench_serving_shadow() -> dict:
         n = out["requests"]
         out["shadow_process_cpu_ms_per_request"] = (
             round(children[cpu_pass][scenario][target] / n * 1000, 2) if n else None
+        )
+        out["aws_stand_in_cpu_ms_per_request"] = (
+            round(stand_in[cpu_pass][scenario][target] / n * 1000, 3) if n else None
         )
         return out
 
@@ -283,6 +316,8 @@ def bench_serving_shadow() -> dict:
         "shadow_rows_in_s3": shadow_rows,
         "load_average_1min": load_avg,
         "stack_components_stopped_for_the_load": stopped,
+        # The shadow process's CPUs of its own, when the run was asked for them (the shadow-on server only).
+        "shadow_cpus": os.environ.get("MODELOPS_SERVING_SHADOW_CPUS") or None,
         "total_s": round(time.perf_counter() - started, 1),
     }
     print(

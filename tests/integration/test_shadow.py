@@ -5,6 +5,10 @@ apart (``capture/`` and ``shadow/``, joined by request id); ``mode=end_shadow`` 
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
 
 import pandas as pd
 import requests
@@ -69,6 +73,9 @@ def test_a_shadow_scores_every_request_apart_and_ends_on_record(first_promotion,
     metrics = requests.get(f"{stack.config.serving_url}/metrics", timeout=10).text
     assert 'modelops_shadow_scored_records_total{model="churn"}' in metrics
 
+    if len(os.sched_getaffinity(0)) >= 2:
+        _a_worker_whose_shadow_has_cpus_of_its_own(stack, store, shadow)
+
     ended = airflow.run_and_wait("deploy_churn", {"mode": "end_shadow"}, timeout=600)
     assert ended["state"] == "success", airflow.failure_logs("deploy_churn", ended["dag_run_id"])
     assert registry.version_for_alias("churn", registry.SHADOW, mlflow_client) is None
@@ -77,3 +84,43 @@ def test_a_shadow_scores_every_request_apart_and_ends_on_record(first_promotion,
     assert life["status"] == "ended" and life["champion_at_start"] == str(champion.version)
     history = [e for e in registry.alias_history("churn", store) if e["alias"] == registry.SHADOW]
     assert history[-1]["to_version"] is None and str(history[-1]["from_version"]) == shadow
+
+
+def _a_worker_whose_shadow_has_cpus_of_its_own(stack, store, shadow: str) -> None:
+    """A second serving process on the stack with ``MODELOPS_SERVING_SHADOW_CPUS``: its shadow
+    process (every thread) runs on that CPU only, the worker on the others, and the shadow's rows
+    still land in ``shadow/``."""
+    from modelops.local.stack_config import free_port
+
+    own = max(os.sched_getaffinity(0))
+    port = free_port()
+    env = stack.config.environment() | {"MODELOPS_SERVING_SHADOW_CPUS": str(own), "MODELOPS_SERVING_WORKERS": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "modelops.serving", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def shadow_loaded() -> bool:
+            try:
+                health = requests.get(f"{base}/health", timeout=5).json()
+            except requests.RequestException:
+                return False
+            return health["shadow"].get("process", {}).get("loaded", {}).get("churn") == shadow
+
+        wait_until(shadow_loaded, "the second worker's shadow process", timeout=180, interval=0.2)
+        reply = requests.post(f"{base}/models/churn/predict", json={"records": _records(3, 21)}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        request_id = reply.json()["request_id"]
+        child = requests.get(f"{base}/health", timeout=5).json()["shadow"]["process"]["pid"]
+
+        def cpus_of(pid: int) -> set[frozenset[int]]:
+            return {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{pid}/task")}
+
+        assert cpus_of(child) == {frozenset({own})}
+        assert cpus_of(worker.pid) == {frozenset(os.sched_getaffinity(0) - {own})}
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)  # the child flushes its shadow rows as the worker stops
+        worker.wait(60)
+    wait_until(lambda: len(_rows(store, "shadow/churn/", {request_id})) == 3, "the pinned shadow's rows", timeout=60)

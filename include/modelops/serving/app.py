@@ -37,6 +37,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from modelops import settings as _settings
 from modelops.config import ModelConfig, load_all_models
+from modelops.serving import cpus
 from modelops.serving.capture import CaptureWriter
 from modelops.serving.follower import ChampionFollower
 from modelops.serving.options import ServingOptions
@@ -100,6 +101,8 @@ async def _lifespan(app: FastAPI):
     state.executor = ThreadPoolExecutor(max(4, len(state.slots)), thread_name_prefix="modelops-predict")
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(state.options.gil_switch_ms / 1000)
+    # A shadow process with CPUs of its own: this worker runs on the others (serving/cpus.py).
+    unpinned = cpus.pin_worker(state.options.shadow_cpus if state.shadow.isolation == "process" else frozenset())
     if writer is not None:
         writer.start()
     await run_in_threadpool(state.load_all)
@@ -125,4 +128,6 @@ async def _lifespan(app: FastAPI):
     if writer is not None:
         await run_in_threadpool(writer.close)
     sys.setswitchinterval(switch_interval)
+    if unpinned:
+        cpus.pin_threads(unpinned)
     log.info("serving worker %s stopped", state.worker.id)

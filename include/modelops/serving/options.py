@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from modelops.serving import cpus
 from modelops.serving.capture import CaptureOptions
 from modelops.settings import SettingError, env_bool, env_float, env_int, env_str
 
@@ -56,6 +57,10 @@ class ServingOptions:
     #: +1-2%; but at half that load the single-record p99 cost rose (+48% and more, 2 runs of 2),
     #: so it is off unless asked for (docs/BENCHMARKS.md, 2026-12-07 21:24-21:47).
     shadow_gather_ms: float = 0.0
+    #: CPUs of the shadow processes' own (``MODELOPS_SERVING_SHADOW_CPUS``, e.g. ``1`` or ``2-3``):
+    #: each worker then runs on the others, so a shadow never leaves its data in a worker's core's
+    #: caches (:mod:`modelops.serving.cpus`). Empty, the default: both run anywhere.
+    shadow_cpus: frozenset[int] = frozenset()
     #: How long (ms) a thread may hold the GIL while another waits for it (``sys.setswitchinterval``),
     #: set per worker. CPython's 5 ms lets a busy background thread (the capture writer making a
     #: file) hold the event loop off 5 ms per turn: in benchmarks/serving_shadow.py's load, loop
@@ -93,6 +98,7 @@ class ServingOptions:
             shadow_gather_ms=env_float(
                 "MODELOPS_SERVING_SHADOW_GATHER_MS", cls.shadow_gather_ms, minimum=0, maximum=1000, environ=environ
             ),
+            shadow_cpus=cpus.shadow_cpus(env_str(cpus.VARIABLE, environ=environ)),
             gil_switch_ms=env_float(
                 "MODELOPS_SERVING_GIL_SWITCH_MS", cls.gil_switch_ms, minimum=0.05, maximum=100, environ=environ
             ),
@@ -102,6 +108,10 @@ class ServingOptions:
                 f"MODELOPS_SERVING_SHADOW_GATHER_MS ({options.shadow_gather_ms:g} ms) must be below "
                 f"MODELOPS_SERVING_SHADOW_MAX_LAG_SECONDS ({options.shadow_max_lag_seconds:g} s): every gathered "
                 "shadow call would be skipped as stale"
+            )
+        if options.shadow_cpus and options.shadow_isolation != "process":
+            raise SettingError(
+                f"{cpus.VARIABLE} needs MODELOPS_SERVING_SHADOW_ISOLATION=process (a shadow in a thread runs on the worker's CPUs)"
             )
         return options
 

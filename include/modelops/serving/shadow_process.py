@@ -17,7 +17,8 @@ for all of it (what was sent minus what the child has read); otherwise it is dro
 * The child is a ``spawn``, not a fork: the worker has threads (the capture writer, the follower).
 * It runs in Linux's idle scheduling class (``SCHED_IDLE``; niced elsewhere): it gets only CPU
   time nothing else wants, so on a busy machine the answers come first and the shadow falls
-  behind (its calls are then skipped as stale or dropped, and counted).
+  behind (its calls are then skipped as stale or dropped, and counted). Given ``cpus``
+  (``MODELOPS_SERVING_SHADOW_CPUS``) it runs on those only, and the worker on the others.
 * It scores the calls waiting in the pipe together (up to ``COALESCE_CALLS``, per model version):
   the further it falls behind, the less each call costs it; with ``gather_seconds`` it first lets
   calls gather when one finds it idle (``ServingOptions.shadow_gather_ms`` says when that pays).
@@ -44,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelops.serving import cpus as cpu_pinning
+
 if TYPE_CHECKING:
     from modelops.config import ModelConfig
     from modelops.serving.columns import RequestColumns
@@ -57,8 +60,6 @@ RESTART_SECONDS = 5.0
 LOAD_RETRY_SECONDS = 30.0
 #: How long shutdown waits for the child to score what it has and flush its files.
 STOP_SECONDS = 60.0
-#: The child's niceness where the idle scheduling class is not available.
-NICENESS = 10
 #: The request pipe's size asked of Linux (``F_SETPIPE_SZ``; 1 MiB is the default maximum).
 PIPE_BYTES = 1 << 20
 #: At most this many of the worker's calls waiting in the pipe are scored together by the child.
@@ -84,12 +85,13 @@ class ShadowProcess:
         scoring_path: str,
         max_lag_seconds: float,
         gather_seconds: float = 0.0,
+        cpus: frozenset[int] = frozenset(),
         max_pending: int = 64,
         target: Callable[..., None] | None = None,
         on_loaded: Callable[[], None] = lambda: None,
     ):
         #: ``capture_options`` None: the worker captures nothing, and neither does its shadow.
-        self._child_args = (settings, capture_options, scoring_path, max_lag_seconds, gather_seconds)
+        self._child_args = (settings, capture_options, scoring_path, max_lag_seconds, gather_seconds, cpus)
         self._target = target or child_main  # what the child runs (a test stands in a child that never finishes)
         #: Called (from the watcher thread) when the child reported a load: the worker's heartbeat says so.
         self._on_loaded = on_loaded
@@ -241,16 +243,14 @@ def _frame(message: Any) -> bytes:
 
 def _pack(columns: RequestColumns) -> tuple:
     """A request's columns as the pipe carries them: numeric arrays as their raw float64 bytes
-    (pickling an array costs ~3 µs; its bytes, a tenth of that: pickling a single record's call
-    went from ~19 µs to ~3 µs of the worker's time, the whole send from 21 to 5.5 µs)."""
+    (a tenth of pickling the array; docs/BENCHMARKS.md, "The worker's send")."""
     numeric = {name: np.asarray(values, dtype=np.float64).tobytes() for name, values in columns.numeric.items()}
     return columns.length, numeric, columns.categorical, columns.passthrough
 
 
 def _unpack(packed: tuple) -> RequestColumns:
-    """The child's side of :func:`_pack`: writable arrays, as the worker's own are (a view of the
-    received bytes would be read-only, and a pipeline or feature step that writes in place would
-    then refuse in shadow what the champion scored). The copy is made in the child."""
+    """The child's side of :func:`_pack`: writable arrays (copied in the child), as the worker's own
+    are: a step that writes in place must not refuse in shadow what the champion scored."""
     from modelops.serving.columns import RequestColumns
 
     length, numeric, categorical, passthrough = packed
@@ -345,6 +345,7 @@ def child_main(
     scoring_path: str,
     max_lag: float,
     gather_seconds: float = 0.0,
+    cpus: frozenset[int] = frozenset(),
 ) -> None:
     """Score shadow calls until the worker closes the pipe, then flush the shadow capture files."""
     logging.basicConfig(
@@ -354,7 +355,7 @@ def child_main(
     # after the worker's last calls and with its capture flushed, not before (the worker waits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _yield_the_cpu()
+    cpu_pinning.run_in_the_background(cpus)
     from modelops.serving.capture import CaptureWriter
     from modelops.serving.state import default_store
 
@@ -382,15 +383,6 @@ def child_main(
         if writer is not None:
             writer.close()
         control.close()
-
-
-def _yield_the_cpu() -> None:
-    """Run the child in Linux's idle scheduling class: it takes only CPU time no serving worker (or
-    anything else) wants, and a worker that wakes preempts it at once. Elsewhere: niced."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(NICENESS)
 
 
 def _next_messages(requests: Any, shared: Any, gather_seconds: float) -> list:

@@ -78,6 +78,7 @@ class ServingState:
                 scoring_path=options.scoring_path,
                 max_lag_seconds=options.shadow_max_lag_seconds,
                 gather_seconds=options.shadow_gather_ms / 1000,
+                cpus=options.shadow_cpus,
                 max_pending=options.shadow_max_pending,
                 on_loaded=lambda: self.on_served_change(),
             )

@@ -33,6 +33,32 @@ def test_the_gil_switch_interval_defaults_to_half_a_millisecond():
     assert ServingOptions.from_env({"MODELOPS_SERVING_GIL_SWITCH_MS": "5"}).gil_switch_ms == 5.0
 
 
+def test_the_shadow_cpus_are_a_cpu_list_of_this_worker_s_cpus_leaving_it_one(monkeypatch):
+    from modelops.serving import cpus
+
+    monkeypatch.setattr(cpus, "allowed", lambda: frozenset({0, 1, 2, 3}))
+    assert ServingOptions.from_env({}).shadow_cpus == frozenset()
+    assert ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_CPUS": "3"}).shadow_cpus == {3}
+    assert ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_CPUS": " 0, 2-3 "}).shadow_cpus == {0, 2, 3}
+    refused = {
+        "two": "must be a CPU list like '1', '2-3' or '0,2-3', got 'two'",
+        "1,": "must be a CPU list",
+        "3-1": "'3-1' is not a CPU range",
+        "2-5": r"CPU\(s\) 4,5 are not among those this worker may use \(0,1,2,3\)",
+        "0-3": r"takes every CPU this worker may use \(0,1,2,3\): leave at least one for the answers",
+    }
+    for value, message in refused.items():
+        with pytest.raises(ValueError, match="MODELOPS_SERVING_SHADOW_CPUS.*" + message):
+            ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_CPUS": value})
+    with pytest.raises(
+        ValueError, match="MODELOPS_SERVING_SHADOW_CPUS needs MODELOPS_SERVING_SHADOW_ISOLATION=process"
+    ):
+        ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_CPUS": "1", "MODELOPS_SERVING_SHADOW_ISOLATION": "thread"})
+    monkeypatch.setattr(cpus, "allowed", lambda: frozenset())  # no sched_setaffinity (not Linux)
+    with pytest.raises(ValueError, match="cannot pin processes to CPUs"):
+        ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_CPUS": "1"})
+
+
 def test_the_shadow_gathers_only_when_asked_and_never_past_its_lag():
     assert ServingOptions.from_env({}).shadow_gather_ms == 0
     assert ServingOptions.from_env({"MODELOPS_SERVING_SHADOW_GATHER_MS": "10"}).shadow_gather_ms == 10.0

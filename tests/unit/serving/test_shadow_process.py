@@ -162,6 +162,30 @@ def test_a_worker_asked_to_gather_has_its_child_score_requests_in_a_row_as_one_c
     assert after["model_calls"] - before["model_calls"] == 1
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="CPUs of the shadow's own need two CPUs or more")
+def test_a_shadow_given_cpus_of_its_own_runs_on_those_and_its_worker_on_the_others(stack):
+    everything = os.sched_getaffinity(0)
+    own = frozenset({max(everything)})
+    app = _app(stack, shadow_cpus=own)
+    runner = app.state.serving.shadow
+    with TestClient(app) as client:
+        client.post("/models/toy/shadow/reload", headers=AUTH)
+        wait_until(lambda: runner.stats()["process"]["loaded"].get("toy") == stack["v2"], "the shadow", timeout=120)
+        assert client.post("/models/toy/predict", json={"records": [record(1)]}).status_code == 200
+        assert runner.drain(timeout=120)
+        child = runner._process.pid
+        threads = os.listdir(f"/proc/{child}/task")
+        assert len(threads) > 1  # its capture writer's thread, started after the pin, is pinned too
+        assert {frozenset(os.sched_getaffinity(int(t))) for t in threads} == {own}
+        assert os.sched_getscheduler(child) == os.SCHED_IDLE
+        # The worker (this test's process: TestClient runs the app here), every thread of it.
+        worker = {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
+        assert worker == {frozenset(everything - own)}
+        assert runner.stats()["models"]["toy"]["scored_records"] >= 1
+    # The worker stopped: its threads may run anywhere again.
+    assert {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")} == {frozenset(everything)}
+
+
 def test_the_worker_bounds_calls_in_flight_and_counts_those_lost_with_a_dead_child(monkeypatch):
     """A child that never finishes: the calls in flight stop at ``max_pending`` (the next is
     dropped, not queued), a write never waits for room in the pipe, and killing the child fails
