@@ -23,6 +23,8 @@ from modelops.settings import SettingError
 log = logging.getLogger(__name__)
 
 VARIABLE = "MODELOPS_SERVING_SHADOW_CPUS"
+#: The highest CPU number taken (Linux's own limit, NR_CPUS, is at most 8192).
+MAX_CPU = 8191
 #: The shadow process's niceness where the idle scheduling class is not available.
 NICENESS = 10
 
@@ -44,8 +46,8 @@ def parse(text: str) -> frozenset[int]:
             first, last = int(low), int(high if high else low)
         except ValueError:
             raise SettingError(f"{VARIABLE} must be a CPU list like '1', '2-3' or '0,2-3', got {text!r}") from None
-        if first < 0 or last < first:
-            raise SettingError(f"{VARIABLE}: {part!r} is not a CPU range (first <= last, both >= 0)")
+        if first < 0 or last < first or last > MAX_CPU:
+            raise SettingError(f"{VARIABLE}: {part!r} is not a CPU range (first <= last, both 0-{MAX_CPU})")
         cpus.update(range(first, last + 1))
     return frozenset(cpus)
 

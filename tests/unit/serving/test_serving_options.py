@@ -44,6 +44,7 @@ def test_the_shadow_cpus_are_a_cpu_list_of_this_worker_s_cpus_leaving_it_one(mon
         "two": "must be a CPU list like '1', '2-3' or '0,2-3', got 'two'",
         "1,": "must be a CPU list",
         "3-1": "'3-1' is not a CPU range",
+        "0-99999999999": "'0-99999999999' is not a CPU range .first <= last, both 0-8191.",
         "2-5": r"CPU\(s\) 4,5 are not among those this worker may use \(0,1,2,3\)",
         "0-3": r"takes every CPU this worker may use \(0,1,2,3\): leave at least one for the answers",
     }
