@@ -103,9 +103,7 @@ def _equal_cores(processes: dict) -> None:
 
     worker_cpus = cpus.allowed() - cpus.parse(os.environ["MODELOPS_SERVING_SHADOW_CPUS"])
     for target in ("shadow_off", "control"):
-        pid = processes[target].pid
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(tid), worker_cpus)
+        cpus.pin_threads(worker_cpus, processes[target].pid)
     log.warning("shadow-off servers on CPU(s) %s, as the shadow-on worker", cpus.text(worker_cpus))
 
 
@@ -183,14 +181,13 @@ def _load(bases: dict, bodies: dict, pids: dict, aws_pid: int | None) -> tuple[d
                         used = tree_cpu(pids[target]) - before[0]
                         # The server's CPU (its shadow process included) per measured request, and the shadow process's.
                         measured = len(result["latencies"]) / total if total else 0
-                        cpu["saturated" if share is None else share][scenario][target] += used * measured
-                        children["saturated" if share is None else share][scenario][target] += measured * (
+                        key = "saturated" if share is None else share
+                        cpu[key][scenario][target] += used * measured
+                        children[key][scenario][target] += measured * (
                             tree_cpu(pids[target], descendants_only=True) - before[1]
                         )
                         if aws_pid:
-                            stand_in["saturated" if share is None else share][scenario][target] += measured * (
-                                tree_cpu(aws_pid) - aws_before
-                            )
+                            stand_in[key][scenario][target] += measured * (tree_cpu(aws_pid) - aws_before)
                         into[scenario][target].append(result)
                         ordered = sorted(result["latencies"]) or [0.0]
                         log.warning(

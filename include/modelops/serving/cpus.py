@@ -72,14 +72,14 @@ def shadow_cpus(value: str | None) -> frozenset[int]:
     return cpus
 
 
-def pin_worker(shadow_cpus: frozenset[int]) -> frozenset[int]:
-    """Put every thread of this worker on the CPUs it may use minus ``shadow_cpus`` (its shadow
+def pin_worker(shadows: frozenset[int]) -> frozenset[int]:
+    """Put every thread of this worker on the CPUs it may use minus ``shadows`` (its shadow
     process's own); the CPUs it had, to put it back at shutdown (empty: nothing was pinned)."""
-    if not shadow_cpus:
+    if not shadows:
         return frozenset()
     before = allowed()
-    pin_threads(before - shadow_cpus)
-    log.info("shadow process on CPU(s) %s, this worker on %s", text(shadow_cpus), text(before - shadow_cpus))
+    pin_threads(before - shadows)
+    log.info("shadow process on CPU(s) %s, this worker on %s", text(shadows), text(before - shadows))
     return before
 
 
@@ -95,10 +95,10 @@ def run_in_the_background(cpus: frozenset[int]) -> None:
         os.nice(NICENESS)
 
 
-def pin_threads(cpus: Iterable[int]) -> None:
-    """Every thread of this process (and those it starts later) runs on ``cpus`` only."""
+def pin_threads(cpus: Iterable[int], pid: int | str = "self") -> None:
+    """Every thread of process ``pid`` (this one by default; and those it starts later) runs on ``cpus`` only."""
     cpus = set(cpus)
-    for tid in os.listdir("/proc/self/task"):
+    for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             os.sched_setaffinity(int(tid), cpus)
         except ProcessLookupError:  # a thread that ended meanwhile
